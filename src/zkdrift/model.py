@@ -1,0 +1,183 @@
+"""The vocabulary of zkdrift as frozen dataclasses.
+
+Everything here is plain data: no I/O, no database, no ZooKeeper. The reader
+produces these, the diff and plan functions consume them, the store persists
+them.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+
+def digest(data: bytes) -> str:
+    """Content digest used everywhere a value is referred to without its bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def path_digest(path: str) -> str:
+    """Digest of a znode path; paths can be longer than an index allows."""
+    return hashlib.sha1(path.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Stat:
+    """The parts of a ZooKeeper stat that zkdrift records."""
+
+    version: int = 0
+    cversion: int = 0
+    aversion: int = 0
+    czxid: int = 0
+    mzxid: int = 0
+    pzxid: int = 0
+    ctime: int = 0
+    mtime: int = 0
+    ephemeral_owner: int = 0
+    num_children: int = 0
+    data_length: int = 0
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Acl:
+    """One ACL entry: permission bits, scheme and id (e.g. ``31 world anyone``)."""
+
+    perms: int
+    scheme: str
+    id: str
+
+    def render(self) -> str:
+        return f"{self.scheme}:{self.id}:{perms_to_text(self.perms)}"
+
+
+_PERM_LETTERS = (("r", 1), ("w", 2), ("c", 4), ("d", 8), ("a", 16))
+
+
+def perms_to_text(perms: int) -> str:
+    return "".join(letter for letter, bit in _PERM_LETTERS if perms & bit)
+
+
+def perms_from_text(text: str) -> int:
+    bits = dict(_PERM_LETTERS)
+    value = 0
+    for ch in text.lower():
+        if ch not in bits:
+            raise ValueError(f"unknown ACL permission {ch!r} in {text!r} (use r, w, c, d, a)")
+        value |= bits[ch]
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Znode:
+    """One znode: its path, its data (bytes, never decoded) and optionally stat and ACL.
+
+    Desired-state nodes carry no stat; live nodes always do.
+    """
+
+    path: str
+    data: bytes = b""
+    stat: Stat | None = None
+    acl: tuple[Acl, ...] | None = None
+
+    @property
+    def ephemeral(self) -> bool:
+        return self.stat is not None and self.stat.ephemeral_owner != 0
+
+    @property
+    def version(self) -> int | None:
+        return None if self.stat is None else self.stat.version
+
+    @property
+    def data_digest(self) -> str:
+        return digest(self.data)
+
+
+@dataclass(frozen=True)
+class TreeState(Mapping[str, Znode]):
+    """A whole tree at one moment, keyed by absolute znode path."""
+
+    root: str
+    nodes: Mapping[str, Znode] = field(default_factory=dict)
+
+    def __getitem__(self, path: str) -> Znode:
+        return self.nodes[path]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.nodes)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(len(n.data) for n in self.nodes.values())
+
+    @classmethod
+    def of(cls, root: str, nodes: Mapping[str, bytes] | list[Znode]) -> TreeState:
+        """Convenience constructor: ``TreeState.of("/app", {"/app/a": b"1"})``."""
+        if isinstance(nodes, Mapping):
+            return cls(root, {p: Znode(p, d) for p, d in nodes.items()})
+        return cls(root, {n.path: n for n in nodes})
+
+
+class ChangeKind(enum.StrEnum):
+    ADDED = "added"
+    REMOVED = "removed"
+    DATA_CHANGED = "data_changed"
+    ACL_CHANGED = "acl_changed"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One difference between two tree states, from ``before`` to ``after``."""
+
+    kind: ChangeKind
+    path: str
+    before: Znode | None
+    after: Znode | None
+
+
+class DriftClass(enum.StrEnum):
+    DRIFT = "drift"  # live changed outside zkdrift
+    PENDING = "pending"  # desired changed, not yet applied
+    CONFLICT = "conflict"  # both changed
+
+
+class OpKind(enum.StrEnum):
+    CREATE = "create"
+    SET = "set"
+    DELETE = "delete"
+    SET_ACL = "set_acl"
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One write in a plan.
+
+    ``expected_version`` is the znode version the op was planned against: the
+    data version for ``set``/``delete``, the ACL version for ``set_acl``, and
+    ``None`` for ``create`` (which must fail when the node exists).
+    """
+
+    kind: OpKind
+    path: str
+    data: bytes | None = None
+    expected_version: int | None = None
+    acl: tuple[Acl, ...] | None = None
+    before_digest: str | None = None
+    after_digest: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Ordered operations that make live equal desired."""
+
+    tree: str
+    ops: tuple[Op, ...]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.ops
