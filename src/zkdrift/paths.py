@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 
 class InvalidPathError(ValueError):
@@ -35,9 +35,7 @@ def validate_path(path: str) -> str:
             raise InvalidPathError(f"path {path!r} has a relative segment {segment!r}")
     match = _FORBIDDEN.search(path)
     if match:
-        raise InvalidPathError(
-            f"path {path!r} contains an invalid character {match.group()!r}"
-        )
+        raise InvalidPathError(f"path {path!r} contains an invalid character {match.group()!r}")
     return path
 
 
@@ -130,3 +128,27 @@ def is_excluded(path: str, excludes: Sequence[str]) -> bool:
         if probe == "/":
             return False
         probe = parent_of(probe)
+
+
+def ancestors(path: str) -> Iterator[str]:
+    """Yield the ancestors of ``path``, nearest first, ending with ``/``.
+
+    The root has no ancestors.
+    """
+    while path != "/":
+        path = parent_of(path)
+        yield path
+
+
+def basename(path: str) -> str:
+    """The last segment of ``path`` (``""`` for the root)."""
+    return path.rsplit("/", 1)[-1]
+
+
+def matches_self_or_ancestor(path: str, patterns: Sequence[str]) -> bool:
+    """True when ``path`` or any of its ancestors matches one of ``patterns``.
+
+    The same rule as :func:`is_excluded`, named for callers that protect or
+    redact whole subtrees rather than exclude them.
+    """
+    return is_excluded(path, patterns)

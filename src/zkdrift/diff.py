@@ -1,0 +1,201 @@
+"""Differences between tree states, and three-way drift classification.
+
+Pure functions: no I/O. Values are compared as bytes and never decoded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+
+from zkdrift.model import Change, ChangeKind, DriftClass, TreeState, Znode
+from zkdrift.paths import matches_any, parent_of
+
+# Within one path, changes are reported in this order.
+_KIND_ORDER = {
+    ChangeKind.ADDED: 0,
+    ChangeKind.REMOVED: 1,
+    ChangeKind.DATA_CHANGED: 2,
+    ChangeKind.ACL_CHANGED: 3,
+}
+
+
+def _nodes(state: TreeState | Mapping[str, Znode]) -> Mapping[str, Znode]:
+    # Going through TreeState.__getitem__ for every node costs a Python call
+    # each; its backing mapping answers the same questions directly.
+    return state.nodes if isinstance(state, TreeState) else state
+
+
+def acl_differs(a: Znode, b: Znode) -> bool:
+    """True when both nodes carry an ACL and the ACLs differ as sets.
+
+    An ACL of ``None`` means "not read", which is never a difference.
+    """
+    if a.acl is None or b.acl is None or a.acl == b.acl:
+        return False
+    return set(a.acl) != set(b.acl)
+
+
+def diff(
+    before: TreeState | Mapping[str, Znode],
+    after: TreeState | Mapping[str, Znode],
+    *,
+    compare_acl: bool = False,
+) -> list[Change]:
+    """Every difference from ``before`` to ``after``, sorted by path.
+
+    - ``ADDED``: the path is only in ``after``.
+    - ``REMOVED``: the path is only in ``before``.
+    - ``DATA_CHANGED``: the data bytes differ.
+    - ``ACL_CHANGED``: only with ``compare_acl``, when both sides read an ACL
+      (not ``None``) and the ACLs differ as sets (entry order is irrelevant).
+
+    A node whose data and ACL both differ yields two changes, data first.
+    Paths sort as plain strings (code point order), so ``"/a b"`` comes
+    before ``"/a/b"``. Stat differences (versions, times) are not changes.
+    """
+    b_nodes = _nodes(before)
+    a_nodes = _nodes(after)
+    b_keys = b_nodes.keys()
+    a_keys = a_nodes.keys()
+
+    changes: list[Change] = [Change(ChangeKind.ADDED, p, None, a_nodes[p]) for p in a_keys - b_keys]
+    changes.extend(Change(ChangeKind.REMOVED, p, b_nodes[p], None) for p in b_keys - a_keys)
+    for p in b_keys & a_keys:
+        b = b_nodes[p]
+        a = a_nodes[p]
+        if b.data != a.data:
+            changes.append(Change(ChangeKind.DATA_CHANGED, p, b, a))
+        if compare_acl and acl_differs(b, a):
+            changes.append(Change(ChangeKind.ACL_CHANGED, p, b, a))
+    changes.sort(key=lambda c: (c.path, _KIND_ORDER[c.kind]))
+    return changes
+
+
+@dataclass(frozen=True, slots=True)
+class DriftItem:
+    """One difference between desired and live, classified against the base.
+
+    ``kind`` is what an apply would do to live: ``ADDED`` means desired has
+    the path and live does not; ``REMOVED`` means live has a path desired
+    lacks. ``base`` is what zkdrift last applied at this path, if anything.
+    """
+
+    path: str
+    classification: DriftClass
+    kind: ChangeKind
+    desired: Znode | None
+    live: Znode | None
+    base: Znode | None
+
+
+def _data_of(node: Znode | None) -> bytes | None:
+    return None if node is None else node.data
+
+
+def _acl_of(node: Znode | None) -> Hashable:
+    return None if node is None or node.acl is None else frozenset(node.acl)
+
+
+def _three_way(live_changed: bool, desired_changed: bool) -> DriftClass:
+    if live_changed and desired_changed:
+        return DriftClass.CONFLICT
+    if desired_changed:
+        return DriftClass.PENDING
+    return DriftClass.DRIFT
+
+
+def classify(
+    base: TreeState | Mapping[str, Znode] | None,
+    desired: TreeState | Mapping[str, Znode],
+    live: TreeState | Mapping[str, Znode],
+    *,
+    compare_acl: bool = False,
+) -> list[DriftItem]:
+    """Classify every difference between ``desired`` and ``live``.
+
+    ``base`` is what zkdrift last applied. Each difference is one aspect of
+    one path (its presence, its data or its ACL), exactly as :func:`diff`
+    from live to desired reports it; the aspect is compared against base:
+
+    - live differs from base, desired does not: ``DRIFT`` (changed outside
+      zkdrift);
+    - desired differs from base, live does not: ``PENDING`` (not applied yet);
+    - both differ from base: ``CONFLICT``.
+
+    An absent node counts as a value of its own, so a path missing from
+    base that both desired and live now hold with different data is a
+    ``CONFLICT``, and one only desired holds is ``PENDING``.
+
+    When there is no base at all (``None`` or empty: the tree was never
+    applied), desired is authoritative and every difference is ``DRIFT``:
+    live is not what it should be and nothing says who moved. The same rule
+    covers an ACL difference whose base node has no recorded ACL.
+
+    Results are sorted like :func:`diff`: by path, then presence, data, ACL.
+    """
+    base_nodes: Mapping[str, Znode] = {} if base is None else _nodes(base)
+    never_applied = not base_nodes
+    items: list[DriftItem] = []
+    for change in diff(live, desired, compare_acl=compare_acl):
+        path = change.path
+        live_node, desired_node = change.before, change.after
+        base_node = base_nodes.get(path)
+        if never_applied:
+            cls = DriftClass.DRIFT
+        elif change.kind is ChangeKind.ACL_CHANGED:
+            if base_node is None or base_node.acl is None:
+                cls = DriftClass.DRIFT
+            else:
+                cls = _classify_aspect(_acl_of, base_node, desired_node, live_node)
+        else:
+            # Presence and data are one aspect: an absent node has no data.
+            cls = _classify_aspect(_data_of, base_node, desired_node, live_node)
+        items.append(DriftItem(path, cls, change.kind, desired_node, live_node, base_node))
+    return items
+
+
+def _classify_aspect(
+    value: Callable[[Znode | None], Hashable],
+    base: Znode | None,
+    desired: Znode | None,
+    live: Znode | None,
+) -> DriftClass:
+    b = value(base)
+    return _three_way(value(live) != b, value(desired) != b)
+
+
+def managed_view(
+    state: TreeState | Mapping[str, Znode],
+    excludes: Sequence[str],
+    includes: Sequence[str] = (),
+) -> dict[str, Znode]:
+    """The nodes zkdrift manages: the ones a diff against desired may see.
+
+    Drops ephemeral nodes (they belong to sessions, not to configuration),
+    paths that are excluded (themselves or through an ancestor, see
+    :func:`zkdrift.paths.is_excluded`) and, when ``includes`` is non-empty,
+    paths that match none of the include globs. Includes are matched on the
+    path itself only, so ``/app/**`` does not include ``/app``.
+    """
+    # Siblings share ancestors: remember each ancestor's verdict instead of
+    # matching it again for every child (the rule is paths.is_excluded's).
+    verdicts: dict[str, bool] = {}
+
+    def excluded(path: str) -> bool:
+        verdict = verdicts.get(path)
+        if verdict is None:
+            verdict = matches_any(path, excludes) or (path != "/" and excluded(parent_of(path)))
+            verdicts[path] = verdict
+        return verdict
+
+    out: dict[str, Znode] = {}
+    for path, node in _nodes(state).items():
+        if node.ephemeral:
+            continue
+        if includes and not matches_any(path, includes):
+            continue
+        if excludes and excluded(path):
+            continue
+        out[path] = node
+    return out

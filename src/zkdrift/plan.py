@@ -1,0 +1,344 @@
+"""Plans: the ordered writes that make live equal desired, and their guards.
+
+Pure functions: no I/O. The writer executes what these produce, with
+compare-and-set on the versions recorded here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
+from zkdrift.diff import acl_differs
+from zkdrift.model import Op, OpKind, Plan, TreeState, Znode, digest
+from zkdrift.paths import (
+    ancestors,
+    basename,
+    depth,
+    is_under,
+    matches_self_or_ancestor,
+    validate_path,
+)
+
+# ZooKeeper appends a zero-padded 10-digit counter to sequential node names.
+_SEQUENTIAL_SUFFIX = re.compile(r"[0-9]{10}\Z")
+
+# Paths listed in one warning or refusal before "and N more".
+_LIST_LIMIT = 5
+
+# Rough serialized-size overheads for batching, in bytes (jute framing,
+# op header, version, flags).
+OP_OVERHEAD = 64
+ACL_ENTRY_OVERHEAD = 16
+
+
+def _nodes(state: TreeState | Mapping[str, Znode]) -> Mapping[str, Znode]:
+    return state.nodes if isinstance(state, TreeState) else state
+
+
+def _summarise(paths: Iterable[str], limit: int = _LIST_LIMIT) -> str:
+    ordered = sorted(paths)
+    shown = ", ".join(ordered[:limit])
+    if len(ordered) > limit:
+        shown += f" and {len(ordered) - limit} more"
+    return shown
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _verb(n: int, singular: str, plural: str) -> str:
+    return singular if n == 1 else plural
+
+
+def looks_sequential(path: str) -> bool:
+    """True when the last segment ends in ZooKeeper's 10-digit sequential suffix."""
+    return _SEQUENTIAL_SUFFIX.search(basename(path)) is not None
+
+
+def make_plan(
+    tree: str,
+    desired: TreeState | Mapping[str, Znode],
+    live: TreeState | Mapping[str, Znode],
+    *,
+    prune: bool = False,
+    compare_acl: bool = False,
+    root: str = "/",
+) -> Plan:
+    """Plan the writes that make ``live`` equal ``desired`` under ``root``.
+
+    Ops come in this order, each group sorted:
+
+    1. ``CREATE`` for desired paths missing live, parents before children
+       (by depth, then path). A missing parent that desired does not list is
+       created with empty data and a warning; parents are created up to and
+       including ``root``, never above it (those must exist). ``create``
+       carries the desired ACL, if any, and no expected version.
+    2. ``SET`` where data differs, against the live data version.
+    3. ``SET_ACL`` with ``compare_acl``, where both sides read an ACL and
+       they differ as sets, against the live ACL version (``aversion``).
+    4. ``DELETE`` with ``prune`` only, for live paths under ``root`` that
+       desired lacks, deepest first, against the live data version. The
+       root, ancestors of nodes that stay, and ephemeral nodes are never
+       deleted. Without ``prune`` the count of such paths is a warning.
+
+    A path counts as existing live when it is in ``live`` or is an ancestor
+    of a path in ``live``. Ephemeral live nodes are never written; a
+    difference on one is a warning. A desired path that is missing live and
+    ends in ten digits looks like a sequential node: ZooKeeper cannot
+    re-create one under the same name with the sequential flag, so it is
+    planned as a plain (persistent, non-sequential) create of that exact
+    name, with a warning.
+
+    Raises :class:`zkdrift.paths.InvalidPathError` for an invalid path to
+    create and :class:`ValueError` for a desired path outside ``root``.
+    """
+    validate_path(root)
+    desired_nodes = _nodes(desired)
+    live_nodes = _nodes(live)
+    warnings: list[str] = []
+
+    outside = [p for p in desired_nodes if not is_under(p, root)]
+    if outside:
+        raise ValueError(f"desired paths outside the tree root {root}: {_summarise(outside)}")
+
+    # Everything live implies its ancestors; a reader that leaves out the
+    # root (or any parent) must not make us try to create it.
+    exists: set[str] = set(live_nodes)
+    exists.add("/")
+    for p in live_nodes:
+        for a in ancestors(p):
+            if a in exists:
+                break
+            exists.add(a)
+
+    # -- creates --------------------------------------------------------
+    creates = {p for p in desired_nodes if p not in exists}
+    for p in creates:
+        validate_path(p)
+    intermediates: set[str] = set()
+    for p in creates:
+        for a in ancestors(p):
+            if a in exists or a in creates or a in intermediates or not is_under(a, root):
+                break
+            intermediates.add(a)
+    if intermediates:
+        warnings.append(
+            f"creating {_plural(len(intermediates), 'missing parent node')} with empty data"
+            f" (not in desired): {_summarise(intermediates)}"
+        )
+    if root in creates or root in intermediates:
+        warnings.append(f"tree root {root} does not exist live: it will be created")
+    sequential = [p for p in creates if looks_sequential(p)]
+    if sequential:
+        warnings.append(
+            "sequential nodes cannot be re-created under their name; creating"
+            f" {_plural(len(sequential), 'path')} with a 10-digit suffix as plain nodes"
+            f" of that exact name: {_summarise(sequential)}"
+        )
+
+    ops: list[Op] = []
+    for p in sorted(creates | intermediates, key=lambda p: (depth(p), p)):
+        node = desired_nodes.get(p)
+        data = b"" if node is None else node.data
+        ops.append(
+            Op(
+                OpKind.CREATE,
+                p,
+                data=data,
+                acl=None if node is None else node.acl,
+                after_digest=digest(data),
+            )
+        )
+
+    # -- sets and ACLs ----------------------------------------------------
+    ephemeral_touched: list[str] = []
+    acl_unread: list[str] = []
+    set_ops: list[Op] = []
+    acl_ops: list[Op] = []
+    for p in sorted(desired_nodes.keys() & live_nodes.keys()):
+        want = desired_nodes[p]
+        have = live_nodes[p]
+        data_differs = want.data != have.data
+        acl_change = compare_acl and acl_differs(want, have)
+        if compare_acl and want.acl is not None and have.acl is None:
+            acl_unread.append(p)
+        if not (data_differs or acl_change):
+            continue
+        if have.ephemeral:
+            ephemeral_touched.append(p)
+            continue
+        if data_differs:
+            set_ops.append(
+                Op(
+                    OpKind.SET,
+                    p,
+                    data=want.data,
+                    expected_version=have.version,
+                    before_digest=digest(have.data),
+                    after_digest=digest(want.data),
+                )
+            )
+        if acl_change:
+            acl_ops.append(
+                Op(
+                    OpKind.SET_ACL,
+                    p,
+                    acl=want.acl,
+                    expected_version=None if have.stat is None else have.stat.aversion,
+                )
+            )
+    ops.extend(set_ops)
+    ops.extend(acl_ops)
+    if ephemeral_touched:
+        warnings.append(
+            f"not writing {_plural(len(ephemeral_touched), 'ephemeral node')} that"
+            f" {_verb(len(ephemeral_touched), 'differs', 'differ')}"
+            f" from desired: {_summarise(ephemeral_touched)}"
+        )
+    if acl_unread:
+        warnings.append(
+            f"ACLs were not read for {_plural(len(acl_unread), 'live node')}; their ACLs"
+            f" are not compared: {_summarise(acl_unread)}"
+        )
+
+    # -- deletes ----------------------------------------------------------
+    # Nodes that stay (desired ones, and ephemeral ones we never delete)
+    # keep their ancestors: deleting a non-empty node would fail the batch.
+    extra = [p for p in live_nodes if p not in desired_nodes and is_under(p, root) and p != root]
+    ephemeral_extra = {p for p in extra if live_nodes[p].ephemeral}
+    keep: set[str] = set()
+    for p in (*desired_nodes, *ephemeral_extra):
+        for a in ancestors(p):
+            if a in keep:
+                break
+            keep.add(a)
+    deletable = [p for p in extra if p not in keep and p not in ephemeral_extra]
+    if prune:
+        for p in sorted(deletable, key=lambda p: (-depth(p), p)):
+            have = live_nodes[p]
+            ops.append(
+                Op(
+                    OpKind.DELETE,
+                    p,
+                    expected_version=have.version,
+                    before_digest=digest(have.data),
+                )
+            )
+        if ephemeral_extra:
+            warnings.append(
+                f"not deleting {_plural(len(ephemeral_extra), 'ephemeral node')}:"
+                f" {_summarise(ephemeral_extra)}"
+            )
+    elif deletable:
+        warnings.append(
+            f"{_plural(len(deletable), 'path')} {_verb(len(deletable), 'exists', 'exist')} live"
+            " but not in desired; use --prune"
+            f" to delete them: {_summarise(deletable)}"
+        )
+    return Plan(tree=tree, ops=tuple(ops), warnings=tuple(warnings))
+
+
+def estimate_op_size(op: Op) -> int:
+    """Rough serialized size of ``op`` in a ZooKeeper multi request, in bytes."""
+    size = OP_OVERHEAD + len(op.path.encode("utf-8"))
+    if op.data is not None:
+        size += len(op.data)
+    if op.acl is not None:
+        for entry in op.acl:
+            size += (
+                len(entry.scheme.encode("utf-8"))
+                + len(entry.id.encode("utf-8"))
+                + ACL_ENTRY_OVERHEAD
+            )
+    return size
+
+
+def batch_ops(
+    ops: Iterable[Op], max_bytes: int = 512 * 1024, max_ops: int = 1000
+) -> list[list[Op]]:
+    """Split ``ops`` into transactions, keeping their order.
+
+    Each batch holds at most ``max_ops`` ops and an estimated size (see
+    :func:`estimate_op_size`) of at most ``max_bytes``. An op larger than
+    ``max_bytes`` on its own gets a batch of its own; whether ZooKeeper
+    accepts it is for ``jute.maxbuffer`` to say.
+    """
+    if max_bytes <= 0:
+        raise ValueError("max_bytes must be positive")
+    if max_ops <= 0:
+        raise ValueError("max_ops must be positive")
+    batches: list[list[Op]] = []
+    current: list[Op] = []
+    current_bytes = 0
+    for op in ops:
+        size = estimate_op_size(op)
+        if current and (current_bytes + size > max_bytes or len(current) >= max_ops):
+            batches.append(current)
+            current, current_bytes = [], 0
+        current.append(op)
+        current_bytes += size
+    if current:
+        batches.append(current)
+    return batches
+
+
+def check_guards(
+    plan: Plan,
+    desired: TreeState | Mapping[str, Znode],
+    live: TreeState | Mapping[str, Znode],
+    *,
+    max_delete_fraction: float = 0.1,
+    force: bool = False,
+    protected: Sequence[str] = (),
+) -> list[str]:
+    """Reasons not to apply ``plan``, one human-readable line each; empty means go.
+
+    - live is empty but desired is not: more likely a failed or misdirected
+      read than a new tree. ``force`` allows it (bootstrapping a new tree).
+    - more deletes than ``max_delete_fraction`` of the live node count.
+      ``force`` allows it.
+    - any op on a protected path: a path is protected when it or an
+      ancestor matches one of the ``protected`` globs. ``force`` does not
+      allow it.
+    - any op on a path that is an ephemeral node live. ``force`` does not
+      allow it.
+    """
+    if not 0.0 <= max_delete_fraction <= 1.0:
+        raise ValueError("max_delete_fraction must be between 0 and 1")
+    desired_nodes = _nodes(desired)
+    live_nodes = _nodes(live)
+    refusals: list[str] = []
+
+    if not live_nodes and desired_nodes and not force:
+        refusals.append(
+            f"live tree is empty but desired has {_plural(len(desired_nodes), 'node')}:"
+            " was the tree read correctly? (use --force to create it anyway)"
+        )
+
+    deletes = sum(1 for op in plan.ops if op.kind is OpKind.DELETE)
+    if deletes and not force and deletes > max_delete_fraction * len(live_nodes):
+        refusals.append(
+            f"plan deletes {_plural(deletes, 'node')} of {len(live_nodes)} live"
+            f" ({deletes / max(len(live_nodes), 1):.0%}), more than the allowed"
+            f" {max_delete_fraction:.0%} (use --force to allow it)"
+        )
+
+    if protected:
+        hits = {op.path for op in plan.ops if matches_self_or_ancestor(op.path, protected)}
+        if hits:
+            refusals.append(
+                f"plan touches {_plural(len(hits), 'protected path')}: {_summarise(hits)}"
+            )
+
+    ephemeral = {
+        op.path
+        for op in plan.ops
+        if (node := live_nodes.get(op.path)) is not None and node.ephemeral
+    }
+    if ephemeral:
+        refusals.append(
+            f"plan touches {_plural(len(ephemeral), 'ephemeral node')}: {_summarise(ephemeral)}"
+        )
+    return refusals
