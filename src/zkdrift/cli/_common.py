@@ -1,0 +1,76 @@
+"""Shared CLI plumbing: the app context, consoles, JSON output, progress."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from pydantic import SecretStr
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from zkdrift.app import App
+from zkdrift.settings import Settings
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False)
+
+
+class _State:
+    """Settings are built once, when the first command needs them."""
+
+    def __init__(self) -> None:
+        self._app: App | None = None
+        self._database_url: str | None = None
+
+    def configure(self, *, database_url: str | None) -> None:
+        self._database_url = database_url
+
+    @property
+    def app(self) -> App:
+        if self._app is None:
+            settings = Settings()
+            if self._database_url:
+                settings.database_url = SecretStr(self._database_url)
+            self._app = App(settings)
+        return self._app
+
+    def close(self) -> None:
+        if self._app is not None:
+            self._app.close()
+            self._app = None
+
+
+state = _State()
+
+
+def emit_json(payload: Any) -> None:
+    """Machine output: one JSON document on stdout."""
+    sys.stdout.write(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
+
+
+@contextmanager
+def capture_progress(
+    label: str, *, enabled: bool, total: int | None = None
+) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar fed with node counts; silent when not on a terminal."""
+    if not enabled or not err_console.is_terminal:
+        yield lambda _n: None
+        return
+    columns = [
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,} nodes"),
+        TimeElapsedColumn(),
+    ]
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        task = progress.add_task(label, total=total)
+
+        def update(count: int) -> None:
+            progress.update(task, completed=count)
+
+        yield update

@@ -1,0 +1,39 @@
+"""``zkdrift db``: schema migrations."""
+
+from __future__ import annotations
+
+import typer
+
+from zkdrift.cli import app
+from zkdrift.cli._common import console, state
+from zkdrift.store.engine import Database, current_revision, head_revision
+
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _database() -> Database:
+    return Database(state.app.settings.database_url_value)
+
+
+@db_app.command("upgrade")
+def upgrade() -> None:
+    """Create or upgrade the schema to the latest migration."""
+    db = _database()
+    try:
+        db.upgrade()
+        console.print(f"database {db.safe_url} is at {current_revision(db.engine)}")
+    finally:
+        db.dispose()
+
+
+@db_app.command("current")
+def current() -> None:
+    """Show the schema revision of the database and the latest one known."""
+    db = _database()
+    try:
+        console.print(f"database: {db.safe_url}")
+        console.print(f"current:  {current_revision(db.engine) or '(empty)'}")
+        console.print(f"head:     {head_revision()}")
+    finally:
+        db.dispose()

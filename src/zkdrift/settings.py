@@ -1,0 +1,62 @@
+"""Runtime settings, read from ``ZKDRIFT_*`` environment variables (and ``.env``).
+
+Built once at an entry point (CLI, flow, notebook) and passed down; nothing in
+the library reads the environment on its own or connects at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_home() -> Path:
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "zkdrift"
+
+
+class Settings(BaseSettings):
+    """zkdrift settings. Every field can be set as ``ZKDRIFT_<FIELD>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ZKDRIFT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    home: Path = Field(
+        default_factory=default_home,
+        description="Directory for the default SQLite database and rendered reports.",
+    )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="SQLAlchemy URL; defaults to a SQLite file in `home`. "
+        "Use mysql+pymysql://user:pass@host/db for MySQL/MariaDB.",
+    )
+    zk_connect_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds to wait for a ZooKeeper session."
+    )
+    zk_session_timeout: float = Field(default=30.0, gt=0)
+    zk_auth: SecretStr | None = Field(
+        default=None,
+        description="Default ZooKeeper auth 'scheme:credential' (e.g. digest:user:pass).",
+    )
+    secret_globs: list[str] = Field(
+        default_factory=list, description="Extra path globs whose values are redacted."
+    )
+    lock_root: str = Field(
+        default="/zkdrift/locks", description="Where tree locks live in ZooKeeper."
+    )
+    log_sql: bool = False
+
+    @property
+    def database_url_value(self) -> str:
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{self.home / 'zkdrift.db'}"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"

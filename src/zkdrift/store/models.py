@@ -1,0 +1,326 @@
+"""SQLAlchemy 2 models. The schema is created and changed only by Alembic.
+
+Storage grows with change, not with time: ``node_states`` holds one row per
+(tree, path, content) with the snapshot range it was valid in
+(``valid_from`` inclusive, ``valid_to`` exclusive, NULL while current), and
+values live once in ``blobs`` keyed by their SHA-256. Desired state is stored
+the same way against desired-state revisions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; elsewhere ids are 64-bit.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+# A znode value can be up to jute.maxbuffer (1 MiB by default, configurable):
+# MySQL's BLOB stops at 64 KiB.
+Bytes = LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
+# Paths are unbounded; utf8mb4 Text. Lookups go through a digest column.
+PathText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+Digest = String(64)
+PathDigest = String(40)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Tree(Base):
+    """A registered ZooKeeper subtree that zkdrift manages."""
+
+    __tablename__ = "trees"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    hosts: Mapped[str] = mapped_column(String(2000))
+    root: Mapped[str] = mapped_column(PathText)
+    excludes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    includes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    capture_acl: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Name of an environment variable holding 'scheme:credential'; the
+    # credential itself is never stored.
+    auth_env: Mapped[str | None] = mapped_column(String(200), default=None)
+    # Policy and schedule: reconcile mode, cron/interval, protected globs, ...
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The desired-state revision live was last made equal to (apply or adopt);
+    # the base of three-way drift classification.
+    applied_revision_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class Blob(Base):
+    """A znode value, stored once however many nodes and snapshots hold it."""
+
+    __tablename__ = "blobs"
+
+    digest: Mapped[str] = mapped_column(Digest, primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(Bytes)
+
+
+class Snapshot(Base):
+    """One capture of a tree; complete or absent (written in one transaction)."""
+
+    __tablename__ = "snapshots"
+    __table_args__ = (Index("ix_snapshots_tree_id_id", "tree_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tree_id: Mapped[int] = mapped_column(ForeignKey("trees.id", ondelete="CASCADE"))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    finished_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    node_count: Mapped[int] = mapped_column(Integer)
+    total_bytes: Mapped[int] = mapped_column(BigInteger)
+    added: Mapped[int] = mapped_column(Integer, default=0)
+    removed: Mapped[int] = mapped_column(Integer, default=0)
+    modified: Mapped[int] = mapped_column(Integer, default=0)
+    ephemeral_count: Mapped[int] = mapped_column(Integer, default=0)
+    max_mzxid: Mapped[int] = mapped_column(BigInteger, default=0)
+    with_acl: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str] = mapped_column(String(50), default="cli")
+    read_seconds: Mapped[float] = mapped_column(default=0.0)
+    write_seconds: Mapped[float] = mapped_column(default=0.0)
+
+
+class NodeState(Base):
+    """One content of one path, valid for a range of snapshots."""
+
+    __tablename__ = "node_states"
+    __table_args__ = (
+        Index("ix_node_states_current", "tree_id", "valid_to", "path_digest"),
+        Index("ix_node_states_from", "tree_id", "valid_from"),
+        Index("ix_node_states_path", "tree_id", "path_digest", "valid_from"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tree_id: Mapped[int] = mapped_column(ForeignKey("trees.id", ondelete="CASCADE"))
+    path_digest: Mapped[str] = mapped_column(PathDigest)
+    path: Mapped[str] = mapped_column(PathText)
+    # Digest of everything recorded for the node; equal digests, equal rows.
+    state_digest: Mapped[str] = mapped_column(String(32))
+    data_digest: Mapped[str] = mapped_column(ForeignKey("blobs.digest"))
+    data_length: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
+    cversion: Mapped[int] = mapped_column(Integer)
+    aversion: Mapped[int] = mapped_column(Integer)
+    czxid: Mapped[int] = mapped_column(BigInteger)
+    mzxid: Mapped[int] = mapped_column(BigInteger)
+    pzxid: Mapped[int] = mapped_column(BigInteger)
+    ctime: Mapped[int] = mapped_column(BigInteger)
+    mtime: Mapped[int] = mapped_column(BigInteger)
+    ephemeral_owner: Mapped[int] = mapped_column(BigInteger)
+    num_children: Mapped[int] = mapped_column(Integer)
+    acl: Mapped[list[list[Any]] | None] = mapped_column(JSON, default=None)
+    valid_from: Mapped[int] = mapped_column(ForeignKey("snapshots.id", ondelete="CASCADE"))
+    valid_to: Mapped[int | None] = mapped_column(
+        ForeignKey("snapshots.id", ondelete="SET NULL"), default=None
+    )
+
+
+class DesiredRevision(Base):
+    """One change to a tree's desired state (the ``Configurations`` table's history)."""
+
+    __tablename__ = "desired_revisions"
+    __table_args__ = (UniqueConstraint("tree_id", "number", name="uq_desired_revisions_number"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tree_id: Mapped[int] = mapped_column(ForeignKey("trees.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    author: Mapped[str] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(50))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    entry_count: Mapped[int] = mapped_column(Integer, default=0)
+    added: Mapped[int] = mapped_column(Integer, default=0)
+    removed: Mapped[int] = mapped_column(Integer, default=0)
+    modified: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Configuration(Base):
+    """Desired key/value pairs per tree, valid for a range of revisions.
+
+    The original design's ``Configurations`` table, made temporal: the rows
+    with ``valid_to IS NULL`` are the current desired state.
+    """
+
+    __tablename__ = "configurations"
+    __table_args__ = (
+        Index("ix_configurations_current", "tree_id", "valid_to", "path_digest"),
+        Index("ix_configurations_from", "tree_id", "valid_from"),
+        Index("ix_configurations_path", "tree_id", "path_digest", "valid_from"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tree_id: Mapped[int] = mapped_column(ForeignKey("trees.id", ondelete="CASCADE"))
+    path_digest: Mapped[str] = mapped_column(PathDigest)
+    path: Mapped[str] = mapped_column(PathText)
+    data_digest: Mapped[str] = mapped_column(ForeignKey("blobs.digest"))
+    data_length: Mapped[int] = mapped_column(Integer)
+    acl: Mapped[list[list[Any]] | None] = mapped_column(JSON, default=None)
+    valid_from: Mapped[int] = mapped_column(ForeignKey("desired_revisions.id", ondelete="CASCADE"))
+    valid_to: Mapped[int | None] = mapped_column(
+        ForeignKey("desired_revisions.id", ondelete="SET NULL"), default=None
+    )
+
+
+class DriftRun(Base):
+    """One drift check: live (or a snapshot) compared with desired (or a snapshot)."""
+
+    __tablename__ = "drift_runs"
+    __table_args__ = (Index("ix_drift_runs_tree_id_started_at", "tree_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tree_id: Mapped[int] = mapped_column(ForeignKey("trees.id", ondelete="CASCADE"))
+    snapshot_id: Mapped[int | None] = mapped_column(
+        ForeignKey("snapshots.id", ondelete="SET NULL"), default=None
+    )
+    against: Mapped[str] = mapped_column(String(50))  # desired | snapshot
+    desired_revision_id: Mapped[int | None] = mapped_column(
+        ForeignKey("desired_revisions.id", ondelete="SET NULL"), default=None
+    )
+    base_snapshot_id: Mapped[int | None] = mapped_column(
+        ForeignKey("snapshots.id", ondelete="SET NULL"), default=None
+    )
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=None)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    drift: Mapped[int] = mapped_column(Integer, default=0)
+    pending: Mapped[int] = mapped_column(Integer, default=0)
+    conflict: Mapped[int] = mapped_column(Integer, default=0)
+    source: Mapped[str] = mapped_column(String(50), default="cli")
+
+
+class DriftItem(Base):
+    """One differing path in a drift run. Digests and sizes only, never values."""
+
+    __tablename__ = "drift_items"
+    __table_args__ = (Index("ix_drift_items_run_id_path_digest", "run_id", "path_digest"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("drift_runs.id", ondelete="CASCADE"))
+    tree_id: Mapped[int] = mapped_column(ForeignKey("trees.id", ondelete="CASCADE"), index=True)
+    path_digest: Mapped[str] = mapped_column(PathDigest)
+    path: Mapped[str] = mapped_column(PathText)
+    kind: Mapped[str] = mapped_column(String(20))
+    classification: Mapped[str] = mapped_column(String(20))
+    desired_digest: Mapped[str | None] = mapped_column(Digest, default=None)
+    live_digest: Mapped[str | None] = mapped_column(Digest, default=None)
+    base_digest: Mapped[str | None] = mapped_column(Digest, default=None)
+    desired_size: Mapped[int | None] = mapped_column(Integer, default=None)
+    live_size: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
+class PlanRecord(Base):
+    """A persisted plan: the operations that make live equal desired."""
+
+    __tablename__ = "plans"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tree_id: Mapped[int] = mapped_column(ForeignKey("trees.id", ondelete="CASCADE"), index=True)
+    snapshot_id: Mapped[int | None] = mapped_column(
+        ForeignKey("snapshots.id", ondelete="SET NULL"), default=None
+    )
+    desired_revision_id: Mapped[int | None] = mapped_column(
+        ForeignKey("desired_revisions.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    prune: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(20), default="planned")
+    op_count: Mapped[int] = mapped_column(Integer, default=0)
+    warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class PlanOp(Base):
+    """One operation of a plan, with the znode version it was planned against."""
+
+    __tablename__ = "plan_ops"
+    __table_args__ = (UniqueConstraint("plan_id", "seq", name="uq_plan_ops_plan_id_seq"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20))
+    path: Mapped[str] = mapped_column(PathText)
+    expected_version: Mapped[int | None] = mapped_column(Integer, default=None)
+    data_digest: Mapped[str | None] = mapped_column(ForeignKey("blobs.digest"), default=None)
+    acl: Mapped[list[list[Any]] | None] = mapped_column(JSON, default=None)
+    before_digest: Mapped[str | None] = mapped_column(Digest, default=None)
+    after_digest: Mapped[str | None] = mapped_column(Digest, default=None)
+
+
+class Apply(Base):
+    """The audit record of one apply (or adopt): who, why, what, and how it ended."""
+
+    __tablename__ = "applies"
+    __table_args__ = (Index("ix_applies_tree_id_started_at", "tree_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tree_id: Mapped[int] = mapped_column(ForeignKey("trees.id", ondelete="CASCADE"))
+    plan_id: Mapped[int | None] = mapped_column(
+        ForeignKey("plans.id", ondelete="SET NULL"), default=None
+    )
+    desired_revision_id: Mapped[int | None] = mapped_column(
+        ForeignKey("desired_revisions.id", ondelete="SET NULL"), default=None
+    )
+    direction: Mapped[str] = mapped_column(String(20), default="push")  # push | adopt
+    actor: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    host: Mapped[str] = mapped_column(String(255), default="")
+    lock_identifier: Mapped[str] = mapped_column(String(500), default="")
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=None)
+    outcome: Mapped[str] = mapped_column(String(20), default="running")
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    ops_total: Mapped[int] = mapped_column(Integer, default=0)
+    ops_applied: Mapped[int] = mapped_column(Integer, default=0)
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ApplyOp(Base):
+    """One operation as applied, with before/after digests and its outcome."""
+
+    __tablename__ = "apply_ops"
+    __table_args__ = (Index("ix_apply_ops_apply_id_seq", "apply_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    apply_id: Mapped[int] = mapped_column(ForeignKey("applies.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20))
+    path: Mapped[str] = mapped_column(PathText)
+    expected_version: Mapped[int | None] = mapped_column(Integer, default=None)
+    before_digest: Mapped[str | None] = mapped_column(Digest, default=None)
+    after_digest: Mapped[str | None] = mapped_column(Digest, default=None)
+    outcome: Mapped[str] = mapped_column(String(20))
+    error: Mapped[str | None] = mapped_column(Text, default=None)

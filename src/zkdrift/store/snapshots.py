@@ -1,0 +1,324 @@
+"""Snapshots as a temporal table of node states.
+
+A node state row is valid from the snapshot that first saw its content up
+to (not including) the snapshot that saw it change or vanish. Writing a
+snapshot therefore touches only what changed: it closes the rows of changed
+and removed paths and opens rows for changed and added ones.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import struct
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from zkdrift.errors import UnknownSnapshotError
+from zkdrift.model import Acl, Stat, TreeState, Znode, digest, path_digest
+from zkdrift.store.blobs import chunks, load_blobs, store_blobs
+from zkdrift.store.models import NodeState, Snapshot, Tree, utcnow
+
+_STAT = struct.Struct(">iiiqqqqqqii")
+
+
+def acl_to_json(acl: tuple[Acl, ...] | None) -> list[list[Any]] | None:
+    return None if acl is None else [[a.perms, a.scheme, a.id] for a in acl]
+
+
+def acl_from_json(value: list[list[Any]] | None) -> tuple[Acl, ...] | None:
+    return None if value is None else tuple(Acl(int(p), str(s), str(i)) for p, s, i in value)
+
+
+def state_digest(data_digest: str, stat: Stat, acl: tuple[Acl, ...] | None) -> str:
+    """A digest of everything recorded for a node: equal digests, equal rows."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(data_digest.encode())
+    h.update(
+        _STAT.pack(
+            stat.version,
+            stat.cversion,
+            stat.aversion,
+            stat.czxid,
+            stat.mzxid,
+            stat.pzxid,
+            stat.ctime,
+            stat.mtime,
+            stat.ephemeral_owner,
+            stat.num_children,
+            stat.data_length,
+        )
+    )
+    if acl is not None:
+        h.update(repr(acl_to_json(acl)).encode())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    snapshot_id: int
+    tree: str
+    node_count: int
+    total_bytes: int
+    added: int
+    removed: int
+    modified: int
+    ephemeral: int
+    read_seconds: float
+    write_seconds: float
+
+    @property
+    def changed(self) -> int:
+        return self.added + self.removed + self.modified
+
+
+def write_snapshot(
+    session: Session,
+    tree: Tree,
+    state: TreeState,
+    *,
+    started_at: dt.datetime,
+    read_seconds: float,
+    source: str = "cli",
+) -> SnapshotResult:
+    """Record ``state`` as a new snapshot of ``tree`` in the session's transaction."""
+    t0 = time.perf_counter()
+    with_acl = any(node.acl is not None for node in state.nodes.values())
+    snap = Snapshot(
+        tree_id=tree.id,
+        started_at=started_at,
+        finished_at=started_at,
+        node_count=len(state),
+        total_bytes=state.total_bytes,
+        with_acl=with_acl,
+        source=source,
+    )
+    session.add(snap)
+    session.flush()
+    sid = snap.id
+
+    current: dict[str, tuple[int, str, str, Any]] = {
+        pd: (row_id, sd, dd, acl)
+        for row_id, pd, sd, dd, acl in session.execute(
+            select(
+                NodeState.id,
+                NodeState.path_digest,
+                NodeState.state_digest,
+                NodeState.data_digest,
+                NodeState.acl,
+            ).where(NodeState.tree_id == tree.id, NodeState.valid_to.is_(None))
+        )
+    }
+
+    to_close: list[int] = []
+    new_rows: list[dict[str, Any]] = []
+    new_values: dict[str, bytes] = {}
+    added = modified = ephemeral = 0
+    max_mzxid = 0
+    for path, node in state.nodes.items():
+        stat = node.stat or Stat(data_length=len(node.data))
+        if stat.ephemeral_owner:
+            ephemeral += 1
+        max_mzxid = max(max_mzxid, stat.mzxid)
+        pd = path_digest(path)
+        dd = digest(node.data)
+        sd = state_digest(dd, stat, node.acl)
+        previous = current.pop(pd, None)
+        if previous is not None:
+            if previous[1] == sd:
+                continue
+            to_close.append(previous[0])
+            if previous[2] != dd or (with_acl and previous[3] != acl_to_json(node.acl)):
+                modified += 1
+        else:
+            added += 1
+        new_values[dd] = node.data
+        new_rows.append(
+            {
+                "tree_id": tree.id,
+                "path_digest": pd,
+                "path": path,
+                "state_digest": sd,
+                "data_digest": dd,
+                "data_length": len(node.data),
+                "version": stat.version,
+                "cversion": stat.cversion,
+                "aversion": stat.aversion,
+                "czxid": stat.czxid,
+                "mzxid": stat.mzxid,
+                "pzxid": stat.pzxid,
+                "ctime": stat.ctime,
+                "mtime": stat.mtime,
+                "ephemeral_owner": stat.ephemeral_owner,
+                "num_children": stat.num_children,
+                "acl": acl_to_json(node.acl),
+                "valid_from": sid,
+                "valid_to": None,
+            }
+        )
+    removed = len(current)
+    to_close.extend(row[0] for row in current.values())
+
+    for ids in chunks(to_close):
+        session.execute(
+            update(NodeState).where(NodeState.id.in_(ids)).values(valid_to=sid),
+            execution_options={"synchronize_session": False},
+        )
+    store_blobs(session, new_values)
+    for rows in chunks(new_rows, 2000):
+        session.execute(insert(NodeState), rows)
+
+    snap.added, snap.removed, snap.modified = added, removed, modified
+    snap.ephemeral_count = ephemeral
+    snap.max_mzxid = max_mzxid
+    snap.read_seconds = read_seconds
+    snap.finished_at = utcnow()
+    write_seconds = time.perf_counter() - t0
+    snap.write_seconds = write_seconds
+    session.flush()
+    return SnapshotResult(
+        snapshot_id=sid,
+        tree=tree.name,
+        node_count=len(state),
+        total_bytes=state.total_bytes,
+        added=added,
+        removed=removed,
+        modified=modified,
+        ephemeral=ephemeral,
+        read_seconds=read_seconds,
+        write_seconds=write_seconds,
+    )
+
+
+def list_snapshots(session: Session, tree: Tree, limit: int | None = None) -> list[Snapshot]:
+    query = select(Snapshot).where(Snapshot.tree_id == tree.id).order_by(Snapshot.id.desc())
+    if limit:
+        query = query.limit(limit)
+    return list(session.scalars(query))
+
+
+def get_snapshot(session: Session, tree: Tree, snapshot_id: int | None = None) -> Snapshot:
+    """The given snapshot of ``tree``, or its latest when ``snapshot_id`` is None."""
+    if snapshot_id is None:
+        snap = session.scalar(
+            select(Snapshot)
+            .where(Snapshot.tree_id == tree.id)
+            .order_by(Snapshot.id.desc())
+            .limit(1)
+        )
+        if snap is None:
+            raise UnknownSnapshotError(
+                f"tree {tree.name!r} has no snapshots yet; "
+                f"take one with 'zkdrift snapshot {tree.name}'"
+            )
+        return snap
+    snap = session.get(Snapshot, snapshot_id)
+    if snap is None or snap.tree_id != tree.id:
+        raise UnknownSnapshotError(f"snapshot {snapshot_id} does not exist for tree {tree.name!r}")
+    return snap
+
+
+def valid_at(snapshot_id: int) -> Any:
+    """SQL condition: a node state row that was current at ``snapshot_id``."""
+    return and_(
+        NodeState.valid_from <= snapshot_id,
+        or_(NodeState.valid_to.is_(None), NodeState.valid_to > snapshot_id),
+    )
+
+
+def load_snapshot(
+    session: Session, tree: Tree, snapshot: Snapshot, *, under: str | None = None
+) -> TreeState:
+    """Rebuild a snapshot exactly: every node with its data, stat and ACL."""
+    query = select(NodeState).where(NodeState.tree_id == tree.id, valid_at(snapshot.id))
+    rows = list(session.scalars(query))
+    if under is not None:
+        from zkdrift.paths import is_under
+
+        rows = [r for r in rows if is_under(r.path, under)]
+    values = load_blobs(session, (r.data_digest for r in rows))
+    nodes = {}
+    for r in sorted(rows, key=lambda r: r.path):
+        nodes[r.path] = Znode(
+            r.path,
+            values[r.data_digest],
+            Stat(
+                version=r.version,
+                cversion=r.cversion,
+                aversion=r.aversion,
+                czxid=r.czxid,
+                mzxid=r.mzxid,
+                pzxid=r.pzxid,
+                ctime=r.ctime,
+                mtime=r.mtime,
+                ephemeral_owner=r.ephemeral_owner,
+                num_children=r.num_children,
+                data_length=r.data_length,
+            ),
+            acl_from_json(r.acl),
+        )
+    return TreeState(tree.root, nodes)
+
+
+@dataclass(frozen=True)
+class PathVersion:
+    """One content of one path and the snapshots it was seen in."""
+
+    path: str
+    data_digest: str
+    data_length: int
+    version: int
+    mtime: int
+    valid_from: int
+    valid_to: int | None
+    first_seen: dt.datetime
+    acl: tuple[Acl, ...] | None
+
+
+def path_history(session: Session, tree: Tree, path: str) -> list[PathVersion]:
+    """Every recorded content of ``path``, oldest first: one indexed query."""
+    rows = session.execute(
+        select(NodeState, Snapshot.started_at)
+        .join(Snapshot, Snapshot.id == NodeState.valid_from)
+        .where(NodeState.tree_id == tree.id, NodeState.path_digest == path_digest(path))
+        .order_by(NodeState.valid_from)
+    ).all()
+    return [
+        PathVersion(
+            path=r.path,
+            data_digest=r.data_digest,
+            data_length=r.data_length,
+            version=r.version,
+            mtime=r.mtime,
+            valid_from=r.valid_from,
+            valid_to=r.valid_to,
+            first_seen=seen,
+            acl=acl_from_json(r.acl),
+        )
+        for r, seen in rows
+    ]
+
+
+def node_row_count(session: Session, tree: Tree) -> int:
+    return int(
+        session.scalar(
+            select(func.count()).select_from(NodeState).where(NodeState.tree_id == tree.id)
+        )
+        or 0
+    )
+
+
+def latest_ids(session: Session, tree: Tree, count: int) -> Sequence[int]:
+    return list(
+        session.scalars(
+            select(Snapshot.id)
+            .where(Snapshot.tree_id == tree.id)
+            .order_by(Snapshot.id.desc())
+            .limit(count)
+        )
+    )

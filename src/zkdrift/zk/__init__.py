@@ -1,0 +1,1 @@
+"""The kazoo adapter: typed functions over an untyped client."""

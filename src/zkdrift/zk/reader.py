@@ -1,0 +1,269 @@
+"""Pipelined tree reader.
+
+One session, many requests in flight. On ZooKeeper >= 3.6 the walk goes level
+by level with batched ``multiRead`` requests (see :mod:`zkdrift.zk.protocol`):
+``getData`` for every node of a level, then ``getChildren`` only where
+``numChildren > 0``. Older servers get the same walk with one asynchronous
+request per node, continued from the completion callbacks. Either way the
+cost is bounded by throughput, not by one round trip per node.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import KazooException, NoNodeError, UnimplementedError
+
+from zkdrift.errors import RootNotFoundError, ZkDriftError
+from zkdrift.model import Acl, Stat, TreeState, Znode
+from zkdrift.paths import InvalidPathError, join, matches_any, validate_path
+from zkdrift.zk.protocol import get_children_op, get_data_op, multi_read_async
+
+
+class ZkReadError(ZkDriftError):
+    """The live tree could not be read completely."""
+
+
+def to_stat(s: Any) -> Stat:
+    return Stat(
+        version=s.version,
+        cversion=s.cversion,
+        aversion=s.aversion,
+        czxid=s.czxid,
+        mzxid=s.mzxid,
+        pzxid=s.pzxid,
+        ctime=s.ctime,
+        mtime=s.mtime,
+        ephemeral_owner=s.ephemeralOwner,
+        num_children=s.numChildren,
+        data_length=s.dataLength,
+    )
+
+
+def to_acl(acls: Sequence[Any]) -> tuple[Acl, ...]:
+    return tuple(sorted(Acl(a.perms, a.id.scheme, a.id.id) for a in acls))
+
+
+class _Walk:
+    def __init__(self, client: KazooClient, excludes: Sequence[str], with_acl: bool) -> None:
+        self.client = client
+        self.excludes = tuple(excludes)
+        self.with_acl = with_acl
+        self.lock = threading.Lock()
+        self.pending = 0
+        self.done = threading.Event()
+        self.data: dict[str, tuple[bytes, Any]] = {}
+        self.acls: dict[str, tuple[Acl, ...]] = {}
+        self.error: BaseException | None = None
+
+    def _begin(self) -> None:
+        with self.lock:
+            self.pending += 1
+
+    def _end(self) -> None:
+        with self.lock:
+            self.pending -= 1
+            if self.pending == 0:
+                self.done.set()
+
+    def fetch(self, path: str) -> None:
+        self._begin()
+        self.client.get_async(path).rawlink(partial(self._on_data, path))
+        if self.with_acl:
+            self._begin()
+            self.client.get_acls_async(path).rawlink(partial(self._on_acl, path))
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+        self.done.set()
+
+    def _on_data(self, path: str, result: Any) -> None:
+        try:
+            if result.successful():
+                data, stat = result.value
+                self.data[path] = (data or b"", stat)
+                if stat.numChildren > 0 and self.error is None:
+                    self._begin()
+                    self.client.get_children_async(path).rawlink(partial(self._on_children, path))
+            elif not isinstance(result.exception, NoNodeError):
+                # A node deleted mid-walk is not an error; anything else is.
+                self._fail(result.exception)
+        except BaseException as exc:
+            self._fail(exc)
+        finally:
+            self._end()
+
+    def _on_children(self, path: str, result: Any) -> None:
+        try:
+            if result.successful():
+                for child in result.value:
+                    child_path = join(path, child)
+                    if self.excludes and matches_any(child_path, self.excludes):
+                        continue
+                    self.fetch(child_path)
+            elif not isinstance(result.exception, NoNodeError):
+                self._fail(result.exception)
+        except BaseException as exc:
+            self._fail(exc)
+        finally:
+            self._end()
+
+    def _on_acl(self, path: str, result: Any) -> None:
+        try:
+            if result.successful():
+                acls, _stat = result.value
+                self.acls[path] = to_acl(acls)
+            elif not isinstance(result.exception, NoNodeError):
+                self._fail(result.exception)
+        except BaseException as exc:
+            self._fail(exc)
+        finally:
+            self._end()
+
+
+BATCH = 500  # operations per multiRead; responses stream back in order
+
+
+def _prefix(chroot: str, path: str) -> str:
+    if not chroot:
+        return path
+    return chroot if path == "/" else chroot + path
+
+
+def _raise_unless_nonode(result: Any, path: str) -> bool:
+    """True when ``result`` is a usable answer, False for a node gone mid-walk."""
+    if isinstance(result, NoNodeError):
+        return False
+    if isinstance(result, Exception):
+        raise ZkReadError(f"reading {path!r} failed: {result!r}") from result
+    return True
+
+
+def _multi_read(
+    client: KazooClient, paths: Sequence[str], op: Callable[[str], Any], timeout: float
+) -> list[Any]:
+    chroot = client.chroot or ""
+    pending = [
+        multi_read_async(client, [op(_prefix(chroot, p)) for p in paths[i : i + BATCH]])
+        for i in range(0, len(paths), BATCH)
+    ]
+    results: list[Any] = []
+    for async_result in pending:
+        results.extend(async_result.get(timeout=timeout))
+    return results
+
+
+def _walk_batched(
+    client: KazooClient,
+    root: str,
+    excludes: Sequence[str],
+    progress: Callable[[int], None] | None,
+    timeout: float,
+) -> dict[str, tuple[bytes, Any]]:
+    """Level by level: getData for a level, then getChildren where numChildren > 0."""
+    found: dict[str, tuple[bytes, Any]] = {}
+    level = [root]
+    while level:
+        with_children: list[str] = []
+        for path, result in zip(
+            level, _multi_read(client, level, get_data_op, timeout), strict=True
+        ):
+            if _raise_unless_nonode(result, path):
+                data, stat = result
+                found[path] = (data or b"", stat)
+                if stat.numChildren > 0:
+                    with_children.append(path)
+        if progress is not None:
+            progress(len(found))
+        level = []
+        listing = _multi_read(client, with_children, get_children_op, timeout)
+        for path, result in zip(with_children, listing, strict=True):
+            if _raise_unless_nonode(result, path):
+                for child in sorted(result):
+                    child_path = join(path, child)
+                    if excludes and matches_any(child_path, excludes):
+                        continue
+                    level.append(child_path)
+    return found
+
+
+def _walk_per_node(
+    client: KazooClient,
+    root: str,
+    excludes: Sequence[str],
+    progress: Callable[[int], None] | None,
+    timeout: float,
+) -> dict[str, tuple[bytes, Any]]:
+    walk = _Walk(client, excludes, with_acl=False)
+    walk.fetch(root)
+    deadline = time.monotonic() + timeout
+    while not walk.done.wait(0.1):
+        if progress is not None:
+            progress(len(walk.data))
+        if time.monotonic() > deadline:
+            raise ZkReadError(f"reading {root!r} did not finish within {timeout:g}s")
+    if walk.error is not None:
+        raise ZkReadError(f"reading {root!r} failed: {walk.error!r}") from walk.error
+    return walk.data
+
+
+def _read_acls(
+    client: KazooClient, paths: Sequence[str], timeout: float
+) -> dict[str, tuple[Acl, ...]]:
+    """ACLs have no batched read: one pipelined getACL per node."""
+    pending = [(path, client.get_acls_async(path)) for path in paths]
+    acls: dict[str, tuple[Acl, ...]] = {}
+    for path, async_result in pending:
+        try:
+            value, _stat = async_result.get(timeout=timeout)
+        except NoNodeError:
+            continue
+        except Exception as exc:
+            raise ZkReadError(f"reading the ACL of {path!r} failed: {exc!r}") from exc
+        acls[path] = to_acl(value)
+    return acls
+
+
+def read_tree(
+    client: KazooClient,
+    root: str,
+    *,
+    excludes: Sequence[str] = (),
+    with_acl: bool = False,
+    progress: Callable[[int], None] | None = None,
+    timeout: float = 600.0,
+) -> TreeState:
+    """Read every znode under ``root`` (inclusive) into a :class:`TreeState`.
+
+    Raises :class:`RootNotFoundError` when ``root`` does not exist and
+    :class:`ZkReadError` when the walk cannot complete (connection loss,
+    authorisation failure, timeout): a partial tree is never returned. Nodes
+    deleted while the walk runs are simply absent.
+    """
+    try:
+        validate_path(root)
+    except InvalidPathError as exc:
+        raise RootNotFoundError(f"invalid root path: {exc}") from exc
+    try:
+        if client.exists(root) is None:
+            raise RootNotFoundError(f"root path {root!r} does not exist in ZooKeeper")
+        try:
+            found = _walk_batched(client, root, excludes, progress, timeout)
+        except UnimplementedError:
+            found = _walk_per_node(client, root, excludes, progress, timeout)
+        acls = _read_acls(client, list(found), timeout) if with_acl else {}
+    except KazooException as exc:
+        raise ZkReadError(f"reading {root!r} failed: {exc!r}") from exc
+    if root not in found:
+        raise RootNotFoundError(f"root path {root!r} was deleted while it was being read")
+    nodes: dict[str, Znode] = {}
+    for path in sorted(found):
+        data, stat = found[path]
+        nodes[path] = Znode(path, data, to_stat(stat), acls.get(path) if with_acl else None)
+    return TreeState(root, nodes)
