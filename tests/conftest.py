@@ -1,0 +1,156 @@
+"""Real services for the suite: one ZooKeeper per session, MariaDB and SQLite.
+
+Each test gets its own ZooKeeper chroot (a uuid path) and its own database
+state, so tests never see each other's data. A service the suite needs that
+is absent makes the fixtures fail loudly; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kazoo.client import KazooClient
+from pydantic import SecretStr
+from sqlalchemy import text
+
+from zkdrift.app import App
+from zkdrift.devtools.zkserver import ZooKeeperServer, free_port
+from zkdrift.settings import Settings
+from zkdrift.store.engine import Database, make_engine
+from zkdrift.store.models import Base
+
+MARIADB_ADMIN_URL = os.environ.get(
+    "ZKDRIFT_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
+)
+BACKENDS = ("sqlite", "mariadb")
+
+
+@pytest.fixture(scope="session")
+def zk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZooKeeperServer]:
+    """One real ZooKeeper server for the whole session, on a free loopback port."""
+    server = ZooKeeperServer(
+        data_dir=tmp_path_factory.mktemp("zookeeper"), port=free_port(), test_mode=True
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def zk_chroot(zk_server: ZooKeeperServer) -> Iterator[str]:
+    """A fresh chroot for this test; returns the connect string that lands in it."""
+    chroot = f"/zkdrift-test-{uuid.uuid4().hex[:12]}"
+    admin = KazooClient(hosts=zk_server.connect_string, timeout=10)
+    admin.start(timeout=15)
+    admin.create(chroot)
+    try:
+        yield f"{zk_server.connect_string}{chroot}"
+    finally:
+        admin.delete(chroot, recursive=True)
+        admin.stop()
+        admin.close()
+
+
+@pytest.fixture
+def zk(zk_chroot: str) -> Iterator[KazooClient]:
+    """A kazoo client inside this test's chroot."""
+    client = KazooClient(hosts=zk_chroot, timeout=10)
+    client.start(timeout=15)
+    try:
+        yield client
+    finally:
+        client.stop()
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def mariadb_url() -> Iterator[str]:
+    """A throwaway MariaDB database for this test run, migrated once."""
+    admin = make_engine(MARIADB_ADMIN_URL)
+    name = f"zkdrift_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
+    except Exception as exc:  # the suite needs MariaDB: fail loudly, never skip
+        pytest.fail(f"MariaDB is required at {MARIADB_ADMIN_URL}: {exc}", pytrace=False)
+    url = MARIADB_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    db = Database(url)
+    db.upgrade()
+    db.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        admin.dispose()
+
+
+def _truncate(url: str) -> None:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("SET FOREIGN_KEY_CHECKS=0"))
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(text(f"DELETE FROM {table.name}"))
+        conn.execute(text("SET FOREIGN_KEY_CHECKS=1"))
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database: a fresh SQLite file, or the run's MariaDB database."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'zkdrift.db'}"
+        db = Database(url)
+        db.upgrade()
+        db.dispose()
+        yield url
+    else:
+        url = request.getfixturevalue("mariadb_url")
+        _truncate(url)
+        yield url
+        _truncate(url)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'zkdrift.db'}"
+    db = Database(url)
+    db.upgrade()
+    db.dispose()
+    return url
+
+
+def make_app(db_url: str, home: Path, **overrides: object) -> App:
+    settings = Settings(
+        home=home, database_url=SecretStr(db_url), zk_connect_timeout=5.0, **overrides
+    )
+    return App(settings)
+
+
+@pytest.fixture
+def app(db_url: str, tmp_path: Path) -> Iterator[App]:
+    """The zkdrift application against this test's database (SQLite and MariaDB)."""
+    application = make_app(db_url, tmp_path / "home")
+    try:
+        yield application
+    finally:
+        application.close()
+
+
+@pytest.fixture
+def cli_env(db_url: str, tmp_path: Path) -> dict[str, str]:
+    """Environment for running the ``zkdrift`` command against this test's database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZKDRIFT_")}
+    env.update(
+        ZKDRIFT_DATABASE_URL=db_url,
+        ZKDRIFT_HOME=str(tmp_path / "home"),
+        ZKDRIFT_ZK_CONNECT_TIMEOUT="5",
+        COLUMNS="200",
+    )
+    return env

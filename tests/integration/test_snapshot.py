@@ -1,0 +1,259 @@
+"""Capturing live trees into the store, against a real ZooKeeper and databases."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from kazoo.client import KazooClient
+from kazoo.exceptions import NoNodeError
+from sqlalchemy import func, select
+
+from tests.helpers import create_tree
+from zkdrift.app import App
+from zkdrift.errors import RootNotFoundError, UnknownTreeError
+from zkdrift.model import Acl
+from zkdrift.snapshot import TreeSpec, add_tree, load_snapshot, take_snapshot
+from zkdrift.store import snapshots as snapshot_store
+from zkdrift.store import trees as tree_store
+from zkdrift.store.models import Blob, NodeState, Snapshot
+from zkdrift.zk.reader import _walk_batched, _walk_per_node, read_tree
+
+CONFIG = {
+    "/app": b"",
+    "/app/billing": b"",
+    "/app/billing/url": b"https://billing.internal",
+    "/app/billing/timeout": b"30",
+    "/app/search": b"",
+    "/app/search/synonyms": bytes(range(256)),
+    "/app/search/empty": b"",
+}
+
+
+def register(app: App, hosts: str, name: str = "app", root: str = "/app", **kw: object) -> None:
+    add_tree(app, TreeSpec(name=name, hosts=hosts, root=root, **kw))  # type: ignore[arg-type]
+
+
+def node_rows(app: App) -> int:
+    with app.db.session() as session:
+        return int(session.scalar(select(func.count()).select_from(NodeState)) or 0)
+
+
+def test_snapshot_captures_every_node_with_its_bytes_and_stat(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    create_tree(zk, CONFIG)
+    register(app, zk_chroot)
+
+    result = take_snapshot(app, "app")
+
+    assert result.node_count == len(CONFIG)
+    assert result.added == len(CONFIG)
+    loaded = load_snapshot(app, "app")
+    assert {p: n.data for p, n in loaded.state.nodes.items()} == CONFIG
+    _data, live_stat = zk.get("/app/billing/url")
+    stat = loaded.state["/app/billing/url"].stat
+    assert stat is not None
+    assert (stat.version, stat.mzxid, stat.ctime, stat.mtime) == (
+        live_stat.version,
+        live_stat.mzxid,
+        live_stat.ctime,
+        live_stat.mtime,
+    )
+    assert loaded.state["/app"].stat is not None
+    assert loaded.state["/app"].stat.num_children == 2
+
+
+def test_resnapshot_of_an_unchanged_tree_writes_no_node_rows(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    create_tree(zk, CONFIG)
+    register(app, zk_chroot)
+    take_snapshot(app, "app")
+    rows_after_first = node_rows(app)
+
+    second = take_snapshot(app, "app")
+    third = take_snapshot(app, "app")
+
+    assert (second.changed, third.changed) == (0, 0)
+    assert node_rows(app) == rows_after_first == len(CONFIG)
+
+
+def test_snapshot_writes_rows_only_for_changed_nodes_and_rebuilds_old_snapshots_exactly(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    create_tree(zk, CONFIG)
+    register(app, zk_chroot)
+    first = take_snapshot(app, "app")
+    zk.set("/app/billing/timeout", b"45")
+    zk.delete("/app/search/empty")
+    zk.create("/app/billing/retries", b"3")
+
+    second = take_snapshot(app, "app")
+
+    assert (second.added, second.removed, second.modified) == (1, 1, 1)
+    # timeout changed; retries added; /app/billing and /app/search changed stat (children).
+    assert node_rows(app) == len(CONFIG) + 4
+    old = load_snapshot(app, "app", first.snapshot_id).state
+    new = load_snapshot(app, "app", second.snapshot_id).state
+    assert {p: n.data for p, n in old.nodes.items()} == CONFIG
+    assert new["/app/billing/timeout"].data == b"45"
+    assert "/app/search/empty" not in new
+    assert new["/app/billing/retries"].data == b"3"
+
+
+def test_values_are_stored_once_however_many_nodes_hold_them(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    create_tree(zk, {f"/app/n{i}": b"same value" for i in range(50)} | {"/app": b""})
+    register(app, zk_chroot)
+
+    take_snapshot(app, "app")
+
+    with app.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Blob)) == 2  # b"" and b"same value"
+
+
+def test_path_history_lists_each_content_of_a_path_in_order(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    create_tree(zk, CONFIG)
+    register(app, zk_chroot)
+    snaps = [take_snapshot(app, "app").snapshot_id]
+    for value in (b"31", b"32"):
+        zk.set("/app/billing/timeout", value)
+        snaps.append(take_snapshot(app, "app").snapshot_id)
+    snaps.append(take_snapshot(app, "app").snapshot_id)
+
+    with app.db.session() as session:
+        tree = tree_store.get_tree(session, "app")
+        history = snapshot_store.path_history(session, tree, "/app/billing/timeout")
+
+    assert [(h.version, h.valid_from, h.valid_to) for h in history] == [
+        (0, snaps[0], snaps[1]),
+        (1, snaps[1], snaps[2]),
+        (2, snaps[2], None),
+    ]
+
+
+def test_ephemeral_nodes_are_recorded_as_ephemeral(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    create_tree(zk, CONFIG)
+    zk.create("/app/billing/leader", b"host-1", ephemeral=True)
+    register(app, zk_chroot)
+
+    result = take_snapshot(app, "app")
+
+    state = load_snapshot(app, "app").state
+    assert result.ephemeral == 1
+    assert state["/app/billing/leader"].ephemeral
+    assert not state["/app/billing/url"].ephemeral
+
+
+def test_excluded_subtrees_are_not_captured(app: App, zk: KazooClient, zk_chroot: str) -> None:
+    create_tree(zk, CONFIG)
+    register(app, zk_chroot, excludes=("/app/search",))
+
+    take_snapshot(app, "app")
+
+    assert sorted(load_snapshot(app, "app").state) == [
+        "/app",
+        "/app/billing",
+        "/app/billing/timeout",
+        "/app/billing/url",
+    ]
+
+
+def test_acls_are_captured_when_the_tree_asks_for_them(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    create_tree(zk, CONFIG)
+    zk.set_acls("/app/billing/url", [_acl(1, "world", "anyone")])
+    register(app, zk_chroot, capture_acl=True)
+
+    take_snapshot(app, "app")
+
+    state = load_snapshot(app, "app").state
+    assert state["/app/billing/url"].acl == (Acl(1, "world", "anyone"),)
+    assert state["/app"].acl == (Acl(31, "world", "anyone"),)
+
+
+def _acl(perms: int, scheme: str, ident: str) -> object:
+    from kazoo.security import ACL, Id
+
+    return ACL(perms, Id(scheme, ident))
+
+
+def test_a_failed_write_leaves_no_partial_snapshot(
+    app: App, zk: KazooClient, zk_chroot: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create_tree(zk, CONFIG)
+    register(app, zk_chroot)
+    take_snapshot(app, "app")
+    zk.set("/app/billing/timeout", b"99")
+    rows_before = node_rows(app)
+
+    def explode(*_a: object, **_k: object) -> int:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("zkdrift.store.snapshots.store_blobs", explode)
+    with pytest.raises(RuntimeError, match="disk full"):
+        take_snapshot(app, "app")
+
+    with app.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Snapshot)) == 1
+        open_rows = session.scalar(
+            select(func.count()).select_from(NodeState).where(NodeState.valid_to.is_(None))
+        )
+    assert node_rows(app) == rows_before
+    assert open_rows == len(CONFIG)
+
+
+def test_unknown_tree_error_lists_the_known_ones(app: App, zk_chroot: str) -> None:
+    register(app, zk_chroot.rsplit("/", 1)[0], name="alpha", root="/")
+    with pytest.raises(UnknownTreeError, match="known trees: alpha"):
+        take_snapshot(app, "beta")
+
+
+def test_registering_a_root_that_does_not_exist_is_refused(app: App, zk_chroot: str) -> None:
+    with pytest.raises(RootNotFoundError, match="/missing"):
+        register(app, zk_chroot, root="/missing")
+    with app.db.session() as session:
+        assert tree_store.tree_names(session) == []
+
+
+def test_batched_and_per_node_walks_read_the_same_tree(zk: KazooClient) -> None:
+    create_tree(zk, CONFIG | {f"/app/wide/n{i:04d}": str(i).encode() for i in range(1200)})
+
+    batched = _walk_batched(zk, "/app", (), None, 30)
+    per_node = _walk_per_node(zk, "/app", (), None, 30)
+
+    assert len(batched) == len(CONFIG) + 1201
+    assert {p: d for p, (d, _s) in batched.items()} == {p: d for p, (d, _s) in per_node.items()}
+
+
+def test_nodes_deleted_during_the_walk_are_not_errors(zk: KazooClient) -> None:
+    nodes = {f"/app/churn/n{i:04d}": b"x" for i in range(600)}
+    create_tree(zk, CONFIG | nodes)
+    stop = threading.Event()
+
+    def churn() -> None:
+        for path in sorted(nodes, reverse=True):
+            if stop.is_set():
+                return
+            try:
+                zk.delete(path)
+            except NoNodeError:
+                pass
+
+    worker = threading.Thread(target=churn)
+    worker.start()
+    try:
+        states = [read_tree(zk, "/app") for _ in range(5)]
+    finally:
+        stop.set()
+        worker.join()
+    for state in states:
+        assert set(CONFIG) <= set(state)
+        assert all(state[p].data == b"x" for p in state if p.startswith("/app/churn/"))
