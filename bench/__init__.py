@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of zkdrift against zk-shell on generated config trees."""
