@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import pytest
@@ -242,10 +243,8 @@ def test_nodes_deleted_during_the_walk_are_not_errors(zk: KazooClient) -> None:
         for path in sorted(nodes, reverse=True):
             if stop.is_set():
                 return
-            try:
+            with contextlib.suppress(NoNodeError):
                 zk.delete(path)
-            except NoNodeError:
-                pass
 
     worker = threading.Thread(target=churn)
     worker.start()

@@ -177,7 +177,7 @@ class ZooKeeperServer:
             time.sleep(0.1)
         raise ZooKeeperServerError(f"ZooKeeper on port {self.port} not ready in {timeout:.0f}s")
 
-    def stop(self, timeout: float = 15.0) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
         pid = self.process.pid if self.process else _read_pid(self.pid_file)
         if pid is None:
             return
