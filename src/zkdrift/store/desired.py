@@ -1,0 +1,213 @@
+"""Desired state: the ``configurations`` table, versioned in revisions.
+
+Stored like snapshots: a row per (tree, path, value) valid from the revision
+that set it until the revision that changed or removed it. Every write is a
+new revision with author, message and source; any revision can be rebuilt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from zkdrift.errors import InvalidInputError
+from zkdrift.model import TreeState, Znode, digest, path_digest
+from zkdrift.store.blobs import chunks, load_blobs, store_blobs
+from zkdrift.store.models import Configuration, DesiredRevision, Tree
+from zkdrift.store.snapshots import acl_from_json, acl_to_json
+
+
+class UnknownRevisionError(InvalidInputError):
+    pass
+
+
+@dataclass(frozen=True)
+class RevisionChange:
+    added: int
+    removed: int
+    modified: int
+
+    @property
+    def total(self) -> int:
+        return self.added + self.removed + self.modified
+
+
+def latest_revision(session: Session, tree: Tree) -> DesiredRevision | None:
+    return session.scalar(
+        select(DesiredRevision)
+        .where(DesiredRevision.tree_id == tree.id)
+        .order_by(DesiredRevision.number.desc())
+        .limit(1)
+    )
+
+
+def get_revision(session: Session, tree: Tree, number: int) -> DesiredRevision:
+    rev = session.scalar(
+        select(DesiredRevision).where(
+            DesiredRevision.tree_id == tree.id, DesiredRevision.number == number
+        )
+    )
+    if rev is None:
+        latest = latest_revision(session, tree)
+        known = f"revisions 1..{latest.number}" if latest else "no revisions yet"
+        raise UnknownRevisionError(
+            f"tree {tree.name!r} has no desired-state revision {number} ({known})"
+        )
+    return rev
+
+
+def list_revisions(session: Session, tree: Tree, limit: int | None = None) -> list[DesiredRevision]:
+    query = (
+        select(DesiredRevision)
+        .where(DesiredRevision.tree_id == tree.id)
+        .order_by(DesiredRevision.number.desc())
+    )
+    if limit:
+        query = query.limit(limit)
+    return list(session.scalars(query))
+
+
+def _valid_at(revision_id: int) -> Any:
+    return and_(
+        Configuration.valid_from <= revision_id,
+        or_(Configuration.valid_to.is_(None), Configuration.valid_to > revision_id),
+    )
+
+
+def load_desired(
+    session: Session, tree: Tree, revision: DesiredRevision | None = None
+) -> TreeState:
+    """The desired state at ``revision`` (default: the latest); empty when none exists."""
+    if revision is None:
+        revision = latest_revision(session, tree)
+        if revision is None:
+            return TreeState(tree.root, {})
+    rows = list(
+        session.scalars(
+            select(Configuration).where(Configuration.tree_id == tree.id, _valid_at(revision.id))
+        )
+    )
+    values = load_blobs(session, (r.data_digest for r in rows))
+    nodes = {
+        r.path: Znode(r.path, values[r.data_digest], None, acl_from_json(r.acl))
+        for r in sorted(rows, key=lambda r: r.path)
+    }
+    return TreeState(tree.root, nodes)
+
+
+def write_revision(
+    session: Session,
+    tree: Tree,
+    desired: TreeState,
+    *,
+    author: str,
+    message: str,
+    source: str,
+) -> tuple[DesiredRevision, RevisionChange] | None:
+    """Make ``desired`` the tree's desired state as a new revision.
+
+    Returns None (and writes nothing) when it equals the current desired
+    state. Ephemeral nodes are never part of desired state.
+    """
+    current = {
+        pd: (row_id, dd, acl)
+        for row_id, pd, dd, acl in session.execute(
+            select(
+                Configuration.id,
+                Configuration.path_digest,
+                Configuration.data_digest,
+                Configuration.acl,
+            ).where(Configuration.tree_id == tree.id, Configuration.valid_to.is_(None))
+        )
+    }
+    to_close: list[int] = []
+    new_rows: list[dict[str, Any]] = []
+    values: dict[str, bytes] = {}
+    added = modified = 0
+    for path, node in desired.nodes.items():
+        if node.ephemeral:
+            continue
+        pd = path_digest(path)
+        dd = digest(node.data)
+        acl = acl_to_json(node.acl)
+        previous = current.pop(pd, None)
+        if previous is not None:
+            if previous[1] == dd and previous[2] == acl:
+                continue
+            to_close.append(previous[0])
+            modified += 1
+        else:
+            added += 1
+        values[dd] = node.data
+        new_rows.append(
+            {
+                "tree_id": tree.id,
+                "path_digest": pd,
+                "path": path,
+                "data_digest": dd,
+                "data_length": len(node.data),
+                "acl": acl,
+            }
+        )
+    removed = len(current)
+    to_close.extend(row[0] for row in current.values())
+    if not to_close and not new_rows:
+        return None
+
+    latest = latest_revision(session, tree)
+    entry_count = len(desired.nodes) - sum(1 for n in desired.nodes.values() if n.ephemeral)
+    revision = DesiredRevision(
+        tree_id=tree.id,
+        number=(latest.number + 1) if latest else 1,
+        author=author,
+        message=message,
+        source=source,
+        entry_count=entry_count,
+        added=added,
+        removed=removed,
+        modified=modified,
+    )
+    session.add(revision)
+    session.flush()
+    for ids in chunks(to_close):
+        session.execute(
+            update(Configuration).where(Configuration.id.in_(ids)).values(valid_to=revision.id),
+            execution_options={"synchronize_session": False},
+        )
+    store_blobs(session, values)
+    for row in new_rows:
+        row["valid_from"] = revision.id
+    for rows in chunks(new_rows, 2000):
+        session.execute(insert(Configuration), rows)
+    session.flush()
+    return revision, RevisionChange(added, removed, modified)
+
+
+def mark_applied(session: Session, tree: Tree, revision: DesiredRevision | None) -> None:
+    """Record that live now equals ``revision`` (after an apply or an adopt)."""
+    tree.applied_revision_id = revision.id if revision is not None else None
+    session.flush()
+
+
+def applied_state(session: Session, tree: Tree) -> TreeState | None:
+    """What zkdrift last made live equal to: the base of three-way drift."""
+    if tree.applied_revision_id is None:
+        return None
+    revision = session.get(DesiredRevision, tree.applied_revision_id)
+    if revision is None:
+        return None
+    return load_desired(session, tree, revision)
+
+
+def configuration_count(session: Session, tree: Tree) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Configuration)
+            .where(Configuration.tree_id == tree.id, Configuration.valid_to.is_(None))
+        )
+        or 0
+    )
