@@ -1,0 +1,85 @@
+"""The schema is made only by migrations, and the models match them on every backend."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from alembic import command
+from alembic.util.exc import CommandError
+from sqlalchemy import inspect, text
+
+from zkdrift.store.engine import Database, alembic_config, make_engine
+from zkdrift.store.models import Base
+
+POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    name = f"zkdrift_test_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(POSTGRES_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {name}"))
+    except Exception as exc:
+        pytest.fail(f"PostgreSQL is required at {POSTGRES_ADMIN_URL}: {exc}", pytrace=False)
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+def _check(url: str) -> None:
+    db = Database(url)
+    try:
+        command.check(alembic_config(db.engine))
+        tables = set(inspect(db.engine).get_table_names())
+        assert set(Base.metadata.tables) <= tables
+        db.ensure_schema()
+    finally:
+        db.dispose()
+
+
+def test_migrations_build_the_schema_the_models_describe_on_sqlite_and_mariadb(db_url: str) -> None:
+    _check(db_url)
+
+
+def test_migrations_build_the_schema_the_models_describe_on_postgresql(postgres_url: str) -> None:
+    db = Database(postgres_url)
+    try:
+        db.upgrade()
+    finally:
+        db.dispose()
+    _check(postgres_url)
+
+
+def test_alembic_check_fails_when_a_model_changes_without_a_migration(sqlite_url: str) -> None:
+    from sqlalchemy import Column, Integer, MetaData, Table
+
+    db = Database(sqlite_url)
+    extra = Table("unmigrated", Base.metadata, Column("id", Integer, primary_key=True))
+    try:
+        with pytest.raises(CommandError, match="New upgrade operations detected"):
+            command.check(alembic_config(db.engine))
+    finally:
+        Base.metadata.remove(extra)
+        db.dispose()
+    assert isinstance(MetaData(), MetaData)
+
+
+def test_a_database_behind_head_is_reported_with_the_command_that_fixes_it(
+    tmp_path: object,
+) -> None:
+    from zkdrift.errors import DatabaseError
+
+    url = f"sqlite:///{tmp_path}/empty.db"
+    db = Database(url)
+    try:
+        with pytest.raises(DatabaseError, match="zkdrift db upgrade"):
+            db.ensure_schema()
+    finally:
+        db.dispose()
