@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     secret_globs: list[str] = Field(
         default_factory=list, description="Extra path globs whose values are redacted."
     )
+    author: str | None = Field(
+        default=None,
+        description="Who desired-state changes and applies are recorded as "
+        "(default: the OS user).",
+    )
     lock_root: str = Field(
         default="/zkdrift/locks", description="Where tree locks live in ZooKeeper."
     )
