@@ -48,8 +48,7 @@ class Settings(BaseSettings):
     )
     author: str | None = Field(
         default=None,
-        description="Who desired-state changes and applies are recorded as "
-        "(default: the OS user).",
+        description="Author recorded with desired-state changes (default: the OS user).",
     )
     lock_root: str = Field(
         default="/zkdrift/locks", description="Where tree locks live in ZooKeeper."
