@@ -1,0 +1,3 @@
+from zkdrift.cli import main
+
+main()
