@@ -1,0 +1,362 @@
+"""``zkdrift diff`` and ``zkdrift history``.
+
+``diff`` exits 0 when there are no differences, 2 when there are, 1 on error
+(like terraform's ``-detailed-exitcode``), with or without ``--json``.
+Values are shown through the Redactor: secrets become digests and sizes,
+binary values are marked, text is diffed line by line.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import typer
+
+from zkdrift.cli import app
+from zkdrift.cli._common import console, emit_json, state
+from zkdrift.diff import DriftItem
+from zkdrift.drift import DriftReport, check_against_snapshot, check_drift, compare_snapshots
+from zkdrift.errors import InvalidInputError
+from zkdrift.history import EventKind, HistoryEvent, Value, path_history
+from zkdrift.model import Acl, Change, ChangeKind, Znode
+from zkdrift.redact import Redactor, binary_placeholder
+
+EXIT_DIFFERENCES = 2
+
+_KIND_LABEL = {
+    ChangeKind.ADDED: "added",
+    ChangeKind.REMOVED: "removed",
+    ChangeKind.DATA_CHANGED: "data changed",
+    ChangeKind.ACL_CHANGED: "acl changed",
+}
+_FLIP = {
+    ChangeKind.ADDED: ChangeKind.REMOVED,
+    ChangeKind.REMOVED: ChangeKind.ADDED,
+    ChangeKind.DATA_CHANGED: ChangeKind.DATA_CHANGED,
+    ChangeKind.ACL_CHANGED: ChangeKind.ACL_CHANGED,
+}
+
+
+def _redactor() -> Redactor:
+    return Redactor(state.app.settings.secret_globs)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One difference oriented for display: from ``before`` to ``after``."""
+
+    path: str
+    kind: ChangeKind
+    before: Znode | None
+    after: Znode | None
+    classification: str | None = None
+
+
+def _entries_of_report(report: DriftReport) -> list[_Entry]:
+    if report.against == "snapshot":
+        # The reference snapshot sits in the desired slot; show what changed
+        # from it to live.
+        return [
+            _Entry(i.path, _FLIP[i.kind], i.desired, i.live, str(i.classification))
+            for i in report.items
+        ]
+    return [_Entry(i.path, i.kind, i.live, i.desired, str(i.classification)) for i in report.items]
+
+
+def _is_plain_text(redactor: Redactor, path: str, data: bytes, rendered: str) -> bool:
+    return not redactor.is_secret(path) and rendered != binary_placeholder(data)
+
+
+def _acl_text(acl: tuple[Acl, ...] | None) -> str:
+    return "(not read)" if acl is None else ",".join(a.render() for a in sorted(acl)) or "(none)"
+
+
+def value_lines(
+    redactor: Redactor, path: str, before: bytes | None, after: bytes | None
+) -> list[str]:
+    """Diff lines (``-``/``+``/`` `` prefixed) from one value to another, redacted."""
+    lines: list[str] = []
+    old = None if before is None else redactor.render(path, before)
+    new = None if after is None else redactor.render(path, after)
+    if (
+        before is not None
+        and after is not None
+        and old is not None
+        and new is not None
+        and _is_plain_text(redactor, path, before, old)
+        and _is_plain_text(redactor, path, after, new)
+    ):
+        a, b = old.splitlines(), new.splitlines()
+        if len(a) > 1 or len(b) > 1:
+            return [
+                line
+                for line in difflib.unified_diff(a, b, lineterm="", n=3)
+                if not line.startswith(("---", "+++"))
+            ]
+    if old is not None:
+        lines.extend("-" + line for line in (old.splitlines() or ["<empty>"]))
+    if new is not None:
+        lines.extend("+" + line for line in (new.splitlines() or ["<empty>"]))
+    return lines
+
+
+def _style(line: str) -> str | None:
+    if line.startswith("+"):
+        return "green"
+    if line.startswith("-"):
+        return "red"
+    if line.startswith("@@"):
+        return "cyan"
+    return None
+
+
+def _print_lines(lines: Sequence[str], indent: str = "") -> None:
+    for line in lines:
+        console.print(indent + line, style=_style(line), markup=False, highlight=False)
+
+
+def _entry_lines(redactor: Redactor, entry: _Entry) -> list[str]:
+    label = _KIND_LABEL[entry.kind]
+    if entry.classification:
+        label += f"  [{entry.classification}]"
+    out = [f"@@ {entry.path}  {label}"]
+    if entry.kind is ChangeKind.ACL_CHANGED:
+        assert entry.before is not None and entry.after is not None
+        out.append("-acl " + _acl_text(entry.before.acl))
+        out.append("+acl " + _acl_text(entry.after.acl))
+        return out
+    out.extend(
+        value_lines(
+            redactor,
+            entry.path,
+            None if entry.before is None else entry.before.data,
+            None if entry.after is None else entry.after.data,
+        )
+    )
+    return out
+
+
+def value_json(redactor: Redactor, node: Znode | None) -> dict[str, Any] | None:
+    if node is None:
+        return None
+    rendered = redactor.render(node.path, node.data)
+    secret = redactor.is_secret(node.path)
+    return {
+        "value": rendered,
+        "size": len(node.data),
+        "sha256": node.data_digest,
+        "secret": secret,
+        "binary": not secret and rendered == binary_placeholder(node.data),
+        "acl": None if node.acl is None else [a.render() for a in node.acl],
+    }
+
+
+def _item_json(redactor: Redactor, item: DriftItem) -> dict[str, Any]:
+    return {
+        "path": item.path,
+        "kind": str(item.kind),
+        "classification": str(item.classification),
+        "desired": value_json(redactor, item.desired),
+        "live": value_json(redactor, item.live),
+        "base": value_json(redactor, item.base),
+    }
+
+
+def _report_json(redactor: Redactor, report: DriftReport) -> dict[str, Any]:
+    return {
+        "tree": report.tree,
+        "against": report.against,
+        "run_id": report.run_id,
+        "snapshot_id": report.snapshot_id,
+        "desired_revision": report.desired_revision,
+        "applied_revision": report.applied_revision,
+        "reference_snapshot_id": report.reference_snapshot_id,
+        "has_differences": report.has_differences,
+        "counts": {
+            "total": report.total,
+            "drift": report.drift,
+            "pending": report.pending,
+            "conflict": report.conflict,
+        },
+        "ephemeral_ignored": report.ephemeral_ignored,
+        "items": [_item_json(redactor, i) for i in report.items],
+    }
+
+
+def _parse_against(against: str) -> int | None:
+    if against == "desired":
+        return None
+    kind, _, ident = against.partition(":")
+    if kind != "snapshot" or not ident.isdigit():
+        raise InvalidInputError(
+            f"--against {against!r}: expected 'desired' or 'snapshot:ID' (e.g. snapshot:12)"
+        )
+    return int(ident)
+
+
+def _print_entries(redactor: Redactor, entries: Sequence[_Entry], header: Sequence[str]) -> None:
+    if not entries:
+        return
+    _print_lines(list(header))
+    for entry in entries:
+        _print_lines(_entry_lines(redactor, entry))
+
+
+@app.command("diff")
+def diff_command(
+    name: str = typer.Argument(..., help="Registered tree name."),
+    against: str = typer.Option(
+        "desired", "--against", help="'desired' (default) or 'snapshot:ID' to compare live with."
+    ),
+    from_id: int | None = typer.Option(None, "--from", help="Compare two snapshots: from ID ..."),
+    to_id: int | None = typer.Option(None, "--to", help="... to ID (no live read)."),
+    snapshot_id: int | None = typer.Option(
+        None, "--snapshot", help="Use this recorded snapshot as live instead of reading ZooKeeper."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="JSON output."),
+) -> None:
+    """Compare live with the desired state (or snapshots). Exit 0 none, 2 differences, 1 error."""
+    redactor = _redactor()
+    if from_id is not None or to_id is not None:
+        if from_id is None or to_id is None:
+            raise InvalidInputError("--from and --to go together: give both snapshot ids")
+        if against != "desired" or snapshot_id is not None:
+            raise InvalidInputError("--from/--to compares two snapshots; drop --against/--snapshot")
+        changes = compare_snapshots(state.app, name, from_id, to_id)
+        _show_changes(redactor, name, from_id, to_id, changes, as_json)
+        if changes:
+            raise typer.Exit(EXIT_DIFFERENCES)
+        return
+    reference = _parse_against(against)
+    if reference is None:
+        report = check_drift(state.app, name, snapshot_id=snapshot_id)
+        header = [
+            f"--- live (snapshot {report.snapshot_id})",
+            f"+++ desired (revision {report.desired_revision})",
+        ]
+    else:
+        report = check_against_snapshot(state.app, name, reference, snapshot_id=snapshot_id)
+        header = [f"--- snapshot {reference}", f"+++ live (snapshot {report.snapshot_id})"]
+    if as_json:
+        emit_json(_report_json(redactor, report))
+    else:
+        _print_entries(redactor, _entries_of_report(report), header)
+        if report.has_differences:
+            console.print(
+                f"{report.total:,} differences: {report.drift} drift, {report.pending} pending, "
+                f"{report.conflict} conflict (drift run {report.run_id})",
+                markup=False,
+            )
+        else:
+            what = (
+                f"desired revision {report.desired_revision}"
+                if reference is None
+                else f"snapshot {reference}"
+            )
+            console.print(
+                f"no differences: live (snapshot {report.snapshot_id}) matches {what} "
+                f"(drift run {report.run_id})",
+                markup=False,
+            )
+    if report.has_differences:
+        raise typer.Exit(EXIT_DIFFERENCES)
+
+
+def _show_changes(
+    redactor: Redactor, name: str, from_id: int, to_id: int, changes: list[Change], as_json: bool
+) -> None:
+    if as_json:
+        emit_json(
+            {
+                "tree": name,
+                "from_snapshot_id": from_id,
+                "to_snapshot_id": to_id,
+                "has_differences": bool(changes),
+                "counts": {"total": len(changes)},
+                "items": [
+                    {
+                        "path": c.path,
+                        "kind": str(c.kind),
+                        "before": value_json(redactor, c.before),
+                        "after": value_json(redactor, c.after),
+                    }
+                    for c in changes
+                ],
+            }
+        )
+        return
+    entries = [_Entry(c.path, c.kind, c.before, c.after) for c in changes]
+    _print_entries(redactor, entries, [f"--- snapshot {from_id}", f"+++ snapshot {to_id}"])
+    if changes:
+        console.print(f"{len(changes):,} differences", markup=False)
+    else:
+        console.print(f"no differences between snapshots {from_id} and {to_id}", markup=False)
+
+
+def _history_value_json(redactor: Redactor, path: str, value: Value | None) -> Any:
+    if value is None:
+        return None
+    out = value_json(redactor, Znode(path, value.data, None, value.acl))
+    assert out is not None
+    out["version"] = value.version
+    return out
+
+
+def _event_json(redactor: Redactor, event: HistoryEvent) -> dict[str, Any]:
+    return {
+        "path": event.path,
+        "event": str(event.kind),
+        "snapshot_id": event.snapshot_id,
+        "at": event.at.isoformat(),
+        "before": _history_value_json(redactor, event.path, event.before),
+        "after": _history_value_json(redactor, event.path, event.after),
+    }
+
+
+@app.command("history")
+def history_command(
+    name: str = typer.Argument(..., help="Registered tree name."),
+    path: str | None = typer.Argument(None, help="A path: its history and its subtree's."),
+    show_all: bool = typer.Option(
+        False,
+        "--all",
+        help="Also list what the first snapshot found (shown by default when PATH is given).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="JSON output."),
+) -> None:
+    """When each path was created, changed and deleted across snapshots (values redacted)."""
+    redactor = _redactor()
+    events = path_history(state.app, name, path, include_initial=show_all or path is not None)
+    if as_json:
+        emit_json([_event_json(redactor, e) for e in events])
+        return
+    if not events:
+        where = f" under {path}" if path else ""
+        console.print(f"no recorded history{where} in tree {name!r}", markup=False)
+        return
+    for event in events:
+        _print_event(redactor, event)
+
+
+def _print_event(redactor: Redactor, event: HistoryEvent) -> None:
+    versions = ""
+    if event.before is not None and event.after is not None:
+        versions = f"  (version {event.before.version} -> {event.after.version})"
+    elif event.after is not None:
+        versions = f"  (version {event.after.version})"
+    when = event.at.isoformat(sep=" ", timespec="seconds")
+    console.print(
+        f"{when}  snapshot {event.snapshot_id}  {event.kind}  {event.path}{versions}",
+        markup=False,
+        style="bold" if event.kind is not EventKind.INITIAL else None,
+    )
+    before = None if event.before is None else event.before.data
+    after = None if event.after is None else event.after.data
+    lines = [] if before == after else value_lines(redactor, event.path, before, after)
+    if event.acl_changed:
+        assert event.before is not None and event.after is not None
+        lines += ["-acl " + _acl_text(event.before.acl), "+acl " + _acl_text(event.after.acl)]
+    _print_lines(lines, indent="    ")

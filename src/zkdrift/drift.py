@@ -1,0 +1,265 @@
+"""Drift checks: live ZooKeeper (a snapshot) against the desired state, recorded.
+
+:func:`check_drift` is the library call behind ``zkdrift diff NAME`` and the
+drift flow: snapshot the live tree, compare what zkdrift manages of it with
+the current desired state, classify each difference three-way against what
+zkdrift last applied, and record the run. :func:`check_against_snapshot` and
+:func:`compare_snapshots` compare with a recorded snapshot instead.
+
+The returned :class:`DriftReport` is plain frozen dataclasses all the way
+down, so it pickles (Prefect passes it between tasks). It holds values as
+bytes for the caller to plan with; the recorded run holds digests and sizes
+only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+
+from zkdrift.app import App
+from zkdrift.diff import DriftItem, classify, diff, managed_view
+from zkdrift.errors import InvalidInputError
+from zkdrift.model import Change, DriftClass, TreeState
+from zkdrift.snapshot import read_live, record_snapshot
+from zkdrift.store import desired as desired_store
+from zkdrift.store import drift as drift_store
+from zkdrift.store import snapshots as snapshot_store
+from zkdrift.store import trees as tree_store
+from zkdrift.store.models import DesiredRevision, Tree, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class NoDesiredStateError(InvalidInputError):
+    """A drift check needs a desired state and the tree has none yet."""
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """The outcome of one recorded drift check.
+
+    ``against`` is ``"desired"`` (live compared with desired revision
+    ``desired_revision``) or ``"snapshot"`` (live compared with the recorded
+    snapshot ``reference_snapshot_id``, which then plays the desired side of
+    every item). ``snapshot_id`` is the live snapshot that was compared.
+    """
+
+    run_id: int
+    tree: str
+    root: str
+    snapshot_id: int
+    desired_revision: int | None
+    items: tuple[DriftItem, ...]
+    against: str = "desired"
+    applied_revision: int | None = None
+    reference_snapshot_id: int | None = None
+    ephemeral_ignored: int = 0
+    checked_at: dt.datetime | None = None
+
+    def _count(self, cls: DriftClass) -> int:
+        return sum(1 for item in self.items if item.classification is cls)
+
+    @property
+    def total(self) -> int:
+        return len(self.items)
+
+    @property
+    def drift(self) -> int:
+        return self._count(DriftClass.DRIFT)
+
+    @property
+    def pending(self) -> int:
+        return self._count(DriftClass.PENDING)
+
+    @property
+    def conflict(self) -> int:
+        return self._count(DriftClass.CONFLICT)
+
+    @property
+    def has_differences(self) -> bool:
+        return bool(self.items)
+
+
+def _live_state(
+    app: App, tree: Tree, snapshot_id: int | None, source: str
+) -> tuple[int, TreeState]:
+    """A fresh snapshot of ``tree`` (recorded), or a recorded one when ``snapshot_id`` is given."""
+    if snapshot_id is None:
+        # take_snapshot() in two steps, keeping the state it read: reloading
+        # it from the store would cost as much as the read.
+        started = utcnow()
+        t0 = time.perf_counter()
+        state = read_live(app, tree)
+        result = record_snapshot(
+            app,
+            tree,
+            state,
+            started_at=started,
+            read_seconds=time.perf_counter() - t0,
+            source=source,
+        )
+        return result.snapshot_id, state
+    with app.db.session() as session:
+        snap = snapshot_store.get_snapshot(session, tree, snapshot_id)
+        return snap.id, snapshot_store.load_snapshot(session, tree, snap)
+
+
+def _ephemeral_count(state: TreeState) -> int:
+    return sum(1 for node in state.nodes.values() if node.ephemeral)
+
+
+def check_drift(
+    app: App, name: str, *, source: str = "cli", snapshot_id: int | None = None
+) -> DriftReport:
+    """Compare live (a fresh snapshot, or ``snapshot_id``) with the current desired state.
+
+    Only what the tree manages is compared: excluded and not-included paths
+    and ephemeral nodes are left out on both sides. Each difference is
+    classified against the revision zkdrift last applied (see
+    :func:`zkdrift.diff.classify`); the run is recorded with digests and
+    sizes. Raises :class:`NoDesiredStateError` when the tree has no desired
+    state yet, before touching ZooKeeper.
+    """
+    started = utcnow()
+    with app.db.session() as session:
+        tree = tree_store.get_tree(session, name)
+        revision = desired_store.latest_revision(session, tree)
+        if revision is None:
+            raise NoDesiredStateError(
+                f"tree {name!r} has no desired state yet; import one with "
+                f"'zkdrift desired import {name} FILE' or adopt live with "
+                f"'zkdrift desired adopt {name}'"
+            )
+        revision_id, revision_number = revision.id, revision.number
+    sid, live = _live_state(app, tree, snapshot_id, source)
+
+    excludes, includes = tuple(tree.excludes), tuple(tree.includes)
+    with app.db.session() as session:
+        tree = tree_store.get_tree(session, name)
+        desired_rev = session.get(DesiredRevision, revision_id)
+        desired = desired_store.load_desired(session, tree, desired_rev)
+        base = desired_store.applied_state(session, tree)
+        applied = (
+            None
+            if tree.applied_revision_id is None
+            else session.get(DesiredRevision, tree.applied_revision_id)
+        )
+        items = classify(
+            None if base is None else managed_view(base, excludes, includes),
+            managed_view(desired, excludes, includes),
+            managed_view(live, excludes, includes),
+            compare_acl=tree.capture_acl,
+        )
+        run = drift_store.record_run(
+            session,
+            tree,
+            items,
+            against="desired",
+            snapshot_id=sid,
+            desired_revision_id=revision_id,
+            started_at=started,
+            source=source,
+        )
+        run_id = run.id
+        applied_number = None if applied is None else applied.number
+    report = DriftReport(
+        run_id=run_id,
+        tree=name,
+        root=tree.root,
+        snapshot_id=sid,
+        desired_revision=revision_number,
+        items=tuple(items),
+        against="desired",
+        applied_revision=applied_number,
+        ephemeral_ignored=_ephemeral_count(live),
+        checked_at=started,
+    )
+    log.info(
+        "drift run %d of %s: %d differences (%d drift, %d pending, %d conflict)",
+        run_id,
+        name,
+        report.total,
+        report.drift,
+        report.pending,
+        report.conflict,
+    )
+    return report
+
+
+def check_against_snapshot(
+    app: App,
+    name: str,
+    reference_id: int,
+    *,
+    source: str = "cli",
+    snapshot_id: int | None = None,
+) -> DriftReport:
+    """Compare live (a fresh snapshot, or ``snapshot_id``) with recorded snapshot ``reference_id``.
+
+    The reference plays the desired side: an item's ``kind`` says what would
+    make live equal the reference again, and every item is ``DRIFT``. The
+    run is recorded with ``against="snapshot"``.
+    """
+    started = utcnow()
+    with app.db.session() as session:
+        tree = tree_store.get_tree(session, name)
+        reference_snap = snapshot_store.get_snapshot(session, tree, reference_id)
+        reference = snapshot_store.load_snapshot(session, tree, reference_snap)
+    sid, live = _live_state(app, tree, snapshot_id, source)
+    excludes, includes = tuple(tree.excludes), tuple(tree.includes)
+    items = classify(
+        None,
+        managed_view(reference, excludes, includes),
+        managed_view(live, excludes, includes),
+        compare_acl=tree.capture_acl and reference_snap.with_acl,
+    )
+    with app.db.session() as session:
+        tree = tree_store.get_tree(session, name)
+        run = drift_store.record_run(
+            session,
+            tree,
+            items,
+            against="snapshot",
+            snapshot_id=sid,
+            base_snapshot_id=reference_id,
+            started_at=started,
+            source=source,
+        )
+        run_id = run.id
+    return DriftReport(
+        run_id=run_id,
+        tree=name,
+        root=tree.root,
+        snapshot_id=sid,
+        desired_revision=None,
+        items=tuple(items),
+        against="snapshot",
+        reference_snapshot_id=reference_id,
+        ephemeral_ignored=_ephemeral_count(live),
+        checked_at=started,
+    )
+
+
+def compare_snapshots(app: App, name: str, from_id: int, to_id: int) -> list[Change]:
+    """What changed in the managed tree from snapshot ``from_id`` to ``to_id``.
+
+    Ephemeral, excluded and not-included nodes are left out, as in a drift
+    check. ACLs are compared when both snapshots captured them. Nothing is
+    recorded: this looks at history, not at live.
+    """
+    with app.db.session() as session:
+        tree = tree_store.get_tree(session, name)
+        before_snap = snapshot_store.get_snapshot(session, tree, from_id)
+        after_snap = snapshot_store.get_snapshot(session, tree, to_id)
+        before = snapshot_store.load_snapshot(session, tree, before_snap)
+        after = snapshot_store.load_snapshot(session, tree, after_snap)
+        with_acl = before_snap.with_acl and after_snap.with_acl
+    excludes, includes = tuple(tree.excludes), tuple(tree.includes)
+    return diff(
+        managed_view(before, excludes, includes),
+        managed_view(after, excludes, includes),
+        compare_acl=with_acl,
+    )

@@ -1,0 +1,100 @@
+"""Drift runs: every drift check, with one row per differing path.
+
+Rows carry digests and sizes, never values: a drift record must be safe to
+show to anyone who may read reports, secrets included.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from zkdrift.diff import DriftItem as DriftDifference
+from zkdrift.model import DriftClass, Znode, digest, path_digest
+from zkdrift.store.blobs import chunks
+from zkdrift.store.models import DriftItem, DriftRun, Tree, utcnow
+
+
+def _digest(node: Znode | None) -> str | None:
+    return None if node is None else digest(node.data)
+
+
+def _size(node: Znode | None) -> int | None:
+    return None if node is None else len(node.data)
+
+
+def record_run(
+    session: Session,
+    tree: Tree,
+    items: Sequence[DriftDifference],
+    *,
+    against: str,
+    snapshot_id: int | None,
+    desired_revision_id: int | None = None,
+    base_snapshot_id: int | None = None,
+    started_at: dt.datetime | None = None,
+    source: str = "cli",
+) -> DriftRun:
+    """Record one drift check and its items in the session's transaction."""
+    counts = {cls: 0 for cls in DriftClass}
+    for item in items:
+        counts[item.classification] += 1
+    run = DriftRun(
+        tree_id=tree.id,
+        snapshot_id=snapshot_id,
+        against=against,
+        desired_revision_id=desired_revision_id,
+        base_snapshot_id=base_snapshot_id,
+        started_at=started_at or utcnow(),
+        total=len(items),
+        drift=counts[DriftClass.DRIFT],
+        pending=counts[DriftClass.PENDING],
+        conflict=counts[DriftClass.CONFLICT],
+        source=source,
+    )
+    session.add(run)
+    session.flush()
+    rows: list[dict[str, Any]] = [
+        {
+            "run_id": run.id,
+            "tree_id": tree.id,
+            "path_digest": path_digest(item.path),
+            "path": item.path,
+            "kind": str(item.kind),
+            "classification": str(item.classification),
+            "desired_digest": _digest(item.desired),
+            "live_digest": _digest(item.live),
+            "base_digest": _digest(item.base),
+            "desired_size": _size(item.desired),
+            "live_size": _size(item.live),
+        }
+        for item in items
+    ]
+    for batch in chunks(rows, 2000):
+        session.execute(insert(DriftItem), batch)
+    run.finished_at = utcnow()
+    session.flush()
+    return run
+
+
+def list_runs(session: Session, tree: Tree, limit: int | None = None) -> list[DriftRun]:
+    """A tree's drift runs, newest first."""
+    query = select(DriftRun).where(DriftRun.tree_id == tree.id).order_by(DriftRun.id.desc())
+    if limit:
+        query = query.limit(limit)
+    return list(session.scalars(query))
+
+
+def get_run(session: Session, run_id: int) -> DriftRun | None:
+    return session.get(DriftRun, run_id)
+
+
+def run_items(session: Session, run_id: int) -> list[DriftItem]:
+    """The items of one run, by path."""
+    return list(
+        session.scalars(select(DriftItem).where(DriftItem.run_id == run_id).order_by(DriftItem.id))
+    )
