@@ -291,9 +291,12 @@ def test_adopt_takes_managed_live_nodes_as_desired_and_marks_them_applied(
     with app.db.session() as session:
         tree = tree_store.get_tree(session, "app")
         base = desired_store.applied_state(session, tree)
-        audits = list(session.scalars(select(Apply)))
+        audits = list(session.scalars(select(Apply).order_by(Apply.id)))
     assert base is not None and set(base) == {"/app", "/app/a", "/app/b"}
-    assert [(a.direction, a.actor, a.outcome) for a in audits][0] == ("adopt", "ops", "succeeded")
+    assert [(a.direction, a.actor, a.outcome) for a in audits] == [
+        ("adopt", "ops", "succeeded"),
+        ("adopt", getpass.getuser(), "succeeded"),
+    ]
 
 
 def test_adopt_of_a_recorded_snapshot_reads_no_zookeeper(
