@@ -1,0 +1,404 @@
+"""Report frames built from real history: snapshots of a changing ZooKeeper tree,
+drift checks against desired state, and an apply, on SQLite and MariaDB."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pandas as pd
+import pytest
+from kazoo.client import KazooClient
+from sqlalchemy import select
+
+from tests.helpers import create_tree
+from zkdrift import reports
+from zkdrift.app import App
+from zkdrift.diff import classify, managed_view
+from zkdrift.errors import InvalidInputError, UnknownTreeError
+from zkdrift.model import DriftClass, TreeState, digest, path_digest
+from zkdrift.snapshot import TreeSpec, add_tree, load_snapshot, read_live, take_snapshot
+from zkdrift.store import desired as desired_store
+from zkdrift.store import trees as tree_store
+from zkdrift.store.models import Apply, ApplyOp, DriftItem, DriftRun, utcnow
+
+SECRET_1 = b"hunter2-original-db-secret"
+SECRET_2 = b"rotated-db-secret-value-XYZ"
+
+CONFIG = {
+    "/app": b"",
+    "/app/billing": b"",
+    "/app/billing/url": b"https://billing.internal",
+    "/app/billing/timeout": b"30",
+    "/app/search": b"",
+    "/app/search/size": b"10",
+    "/app/db": b"",
+    "/app/db/password": SECRET_1,
+}
+
+
+# --------------------------------------------------------------------------- history
+
+
+def check(app: App, name: str) -> int:
+    """A drift check the way the drift service records one: a fresh snapshot of live,
+    classified against desired and what was last applied, one drift run with its items."""
+    take_snapshot(app, name, source="drift")
+    with app.db.session() as session:
+        tree = tree_store.get_tree(session, name)
+        snap_live = load_snapshot(app, name).state
+        revision = desired_store.latest_revision(session, tree)
+        assert revision is not None
+        desired = desired_store.load_desired(session, tree, revision)
+        base = desired_store.applied_state(session, tree)
+        items = classify(
+            None if base is None else managed_view(base, ()),
+            managed_view(desired, ()),
+            managed_view(snap_live, ()),
+        )
+        run = DriftRun(
+            tree_id=tree.id,
+            snapshot_id=None,
+            against="desired",
+            desired_revision_id=revision.id,
+            started_at=utcnow(),
+            total=len(items),
+            drift=sum(i.classification is DriftClass.DRIFT for i in items),
+            pending=sum(i.classification is DriftClass.PENDING for i in items),
+            conflict=sum(i.classification is DriftClass.CONFLICT for i in items),
+        )
+        session.add(run)
+        session.flush()
+        session.add_all(
+            DriftItem(
+                run_id=run.id,
+                tree_id=tree.id,
+                path_digest=path_digest(i.path),
+                path=i.path,
+                kind=str(i.kind),
+                classification=str(i.classification),
+                desired_digest=None if i.desired is None else digest(i.desired.data),
+                live_digest=None if i.live is None else digest(i.live.data),
+                desired_size=None if i.desired is None else len(i.desired.data),
+                live_size=None if i.live is None else len(i.live.data),
+            )
+            for i in items
+        )
+        run.finished_at = utcnow()
+        return run.id
+
+
+def apply(app: App, zk: KazooClient, name: str, *, actor: str, reason: str) -> int:
+    """Make live equal desired and record the apply the way the apply service audits it."""
+    with app.db.session() as session:
+        tree = tree_store.get_tree(session, name)
+        revision = desired_store.latest_revision(session, tree)
+        desired = desired_store.load_desired(session, tree, revision)
+        row = Apply(tree_id=tree.id, actor=actor, reason=reason, host="test", outcome="running")
+        session.add(row)
+        session.flush()
+        apply_id = row.id
+    live = read_live(app, tree)
+    ops: list[ApplyOp] = []
+    for seq, item in enumerate(classify(None, desired, live)):
+        path = item.path
+        if item.desired is None:
+            zk.delete(path)
+            kind = "delete"
+        elif item.live is None:
+            zk.create(path, item.desired.data)
+            kind = "create"
+        else:
+            zk.set(path, item.desired.data)
+            kind = "set"
+        ops.append(ApplyOp(apply_id=apply_id, seq=seq, kind=kind, path=path, outcome="applied"))
+    with app.db.session() as session:
+        tree = tree_store.get_tree(session, name)
+        row = session.get(Apply, apply_id)
+        assert row is not None
+        row.desired_revision_id = revision.id if revision else None
+        row.outcome, row.finished_at = "succeeded", utcnow()
+        row.ops_total = row.ops_applied = len(ops)
+        session.add_all(ops)
+        desired_store.mark_applied(session, tree, revision)
+    return apply_id
+
+
+@dataclass
+class History:
+    runs: list[int]
+    apply_id: int
+
+
+def build_history(app: App, zk: KazooClient, hosts: str) -> History:
+    """Baseline, desired = baseline, then drift, more drift, an apply, and fresh drift.
+
+    Changes between snapshots: timeout 3 (45, 60, back to 30), password 2,
+    retries 2 (added, removed), size 1: 8 in all. Checks 1-2 report timeout,
+    retries and password (fixed by the apply); checks 3-4 report size (open).
+    """
+    create_tree(zk, CONFIG)
+    add_tree(app, TreeSpec(name="app", hosts=hosts, root="/app"))
+    take_snapshot(app, "app")
+    with app.db.session() as session:
+        tree = tree_store.get_tree(session, "app")
+        written = desired_store.write_revision(
+            session,
+            tree,
+            TreeState.of("/app", CONFIG),
+            author="alice",
+            message="initial",
+            source="test",
+        )
+        assert written is not None
+        desired_store.mark_applied(session, tree, written[0])
+
+    zk.set("/app/billing/timeout", b"45")
+    zk.create("/app/billing/retries", b"3")
+    zk.set("/app/db/password", SECRET_2)
+    runs = [check(app, "app")]
+    zk.set("/app/billing/timeout", b"60")
+    runs.append(check(app, "app"))
+    apply_id = apply(app, zk, "app", actor="bob", reason="revert hand edits")
+    zk.set("/app/search/size", b"20")
+    runs.append(check(app, "app"))
+    runs.append(check(app, "app"))
+    return History(runs, apply_id)
+
+
+def run_started(app: App, run_id: int) -> pd.Timestamp:
+    with app.db.session() as session:
+        value = session.scalar(select(DriftRun.started_at).where(DriftRun.id == run_id))
+    return pd.Timestamp(value)
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_change_log_and_churn_count_every_change_between_snapshots(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    build_history(app, zk, zk_chroot)
+
+    log = reports.change_log(app, "app")
+    top = reports.churn_by_path(app, "app", limit=3)
+    subtrees = reports.churn_by_subtree(app, "app", depth=1)
+    snaps = reports.snapshots_over_time(app, "app")
+
+    assert len(log) == 8
+    assert log.groupby("kind").size().to_dict() == {"added": 1, "data_changed": 6, "removed": 1}
+    assert log["path"].value_counts().to_dict() == {
+        "/app/billing/timeout": 3,
+        "/app/db/password": 2,
+        "/app/billing/retries": 2,
+        "/app/search/size": 1,
+    }
+    assert list(top["path"]) == ["/app/billing/timeout", "/app/billing/retries", "/app/db/password"]
+    assert list(top["changes"]) == [3, 2, 2]
+    assert top.iloc[1][["added", "removed"]].tolist() == [1, 1]
+    assert subtrees[["subtree", "changes", "paths"]].values.tolist() == [
+        ["/app/billing", 5, 2],
+        ["/app/db", 2, 1],
+        ["/app/search", 1, 1],
+    ]
+    assert snaps["baseline"].tolist() == [True] + [False] * (len(snaps) - 1)
+    assert snaps.loc[~snaps["baseline"], "changes"].sum() == 8
+    assert (snaps["nodes"] == len(CONFIG)).iloc[-1]
+
+
+def test_churn_by_subtree_groups_deeper_levels_and_keeps_shallow_paths_whole(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    build_history(app, zk, zk_chroot)
+
+    deep = reports.churn_by_subtree(app, "app", depth=2)
+
+    assert deep.set_index("subtree")["changes"].to_dict() == {
+        "/app/billing/timeout": 3,
+        "/app/billing/retries": 2,
+        "/app/db/password": 2,
+        "/app/search/size": 1,
+    }
+    with pytest.raises(InvalidInputError, match="depth"):
+        reports.churn_by_subtree(app, "app", depth=0)
+
+
+def test_change_log_shows_values_with_secrets_redacted(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    build_history(app, zk, zk_chroot)
+
+    log = reports.change_log(app, "app", values=True)
+    newest = reports.change_log(app, "app", values=True, limit=2)
+
+    timeout = log[log["path"] == "/app/billing/timeout"]
+    assert timeout[["before", "after"]].values.tolist() == [
+        ["30", "45"],
+        ["45", "60"],
+        ["60", "30"],
+    ]
+    password = log[log["path"] == "/app/db/password"]
+    assert password["after"].str.startswith("<redacted sha256:").all()
+    text = log.to_csv()
+    for secret in (SECRET_1, SECRET_2):
+        assert secret.decode() not in text
+    assert len(newest) == 2
+    assert newest["snapshot_id"].nunique() == 1
+    assert newest["snapshot_id"].iloc[0] == log["snapshot_id"].max()
+
+
+def test_open_drift_reports_what_the_latest_check_still_sees_with_its_age(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    history = build_history(app, zk, zk_chroot)
+    as_of = run_started(app, history.runs[-1]) + pd.Timedelta(hours=6)
+
+    open_now = reports.open_drift(app, "app", until=as_of.to_pydatetime())
+
+    assert open_now["path"].tolist() == ["/app/search/size"]
+    row = open_now.iloc[0]
+    assert row["classification"] == "drift"
+    assert row["checks"] == 2
+    assert row["detected_at"] == run_started(app, history.runs[2])
+    assert row["age"] == as_of - run_started(app, history.runs[2])
+    assert row["age_hours"] >= 6
+
+
+def test_drift_over_time_is_one_row_per_check_and_classification(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    history = build_history(app, zk, zk_chroot)
+
+    df = reports.drift_over_time(app, "app")
+    everyone = reports.drift_over_time(app, None)
+
+    wide = df.pivot(index="run_id", columns="classification", values="count")
+    assert wide.index.tolist() == history.runs
+    assert wide["drift"].tolist() == [3, 3, 1, 1]
+    assert wide["pending"].tolist() == [0, 0, 0, 0]
+    assert wide["conflict"].tolist() == [0, 0, 0, 0]
+    assert set(df["tree"]) == {"app"}
+    assert len(everyone) == len(df)
+
+
+def test_time_to_reconcile_credits_the_apply_that_fixed_the_drift(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    history = build_history(app, zk, zk_chroot)
+
+    fixed = reports.time_to_reconcile(app, "app")
+
+    assert fixed["path"].tolist() == [
+        "/app/billing/retries",
+        "/app/billing/timeout",
+        "/app/db/password",
+    ]
+    detected, resolved = run_started(app, history.runs[0]), run_started(app, history.runs[2])
+    assert (fixed["detected_at"] == detected).all()
+    assert (fixed["resolved_at"] == resolved).all()
+    assert (fixed["time_to_reconcile"] == resolved - detected).all()
+    assert fixed["apply_id"].tolist() == [history.apply_id] * 3
+    assert set(fixed["actor"]) == {"bob"}
+
+
+def test_apply_audit_lists_who_applied_what_and_how_it_ended(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    history = build_history(app, zk, zk_chroot)
+
+    audit = reports.apply_audit(app, "app")
+
+    assert audit["apply_id"].tolist() == [history.apply_id]
+    row = audit.iloc[0]
+    assert (row["actor"], row["reason"], row["outcome"]) == (
+        "bob",
+        "revert hand edits",
+        "succeeded",
+    )
+    assert (row["revision"], row["ops_total"]) == (1, 3)
+    assert (row["creates"], row["sets"], row["deletes"], row["failed_ops"]) == (0, 2, 1, 0)
+    assert row["duration"] >= pd.Timedelta(0)
+
+
+def test_windows_keep_only_what_happened_between_since_and_until(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    build_history(app, zk, zk_chroot)
+    full = reports.change_log(app, "app")
+    since = full["taken_at"].iloc[-1]
+
+    recent = reports.change_log(app, "app", since=since.to_pydatetime())
+    before = reports.change_log(app, "app", until=since.to_pydatetime())
+    future = reports.snapshots_over_time(app, "app", since="2999-01-01")
+
+    assert len(recent) == int((full["taken_at"] >= since).sum()) >= 1
+    assert len(before) == int((full["taken_at"] < since).sum())
+    assert len(recent) + len(before) == 8
+    assert future.empty
+    assert reports.churn_by_path(app, "app", since="2999-01-01").empty
+
+
+def test_a_tree_with_one_snapshot_has_empty_frames_and_a_note_saying_so(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    create_tree(zk, CONFIG)
+    add_tree(app, TreeSpec(name="fresh", hosts=zk_chroot, root="/app"))
+    take_snapshot(app, "fresh")
+
+    summary = reports.summary(app, "fresh")
+
+    for frame in (
+        reports.change_log(app, "fresh", values=True),
+        reports.churn_by_path(app, "fresh"),
+        reports.churn_by_subtree(app, "fresh"),
+        reports.drift_over_time(app, "fresh"),
+        reports.open_drift(app, "fresh"),
+        reports.time_to_reconcile(app, "fresh"),
+        reports.apply_audit(app, "fresh"),
+    ):
+        assert frame.empty
+    assert summary[["snapshots", "nodes", "changes", "open_drift"]].iloc[0].tolist() == [
+        1,
+        len(CONFIG),
+        0,
+        0,
+    ]
+    note = reports.history_note(summary)
+    assert note is not None and "single snapshot" in note
+
+
+def test_summary_counts_the_history_of_the_tree(app: App, zk: KazooClient, zk_chroot: str) -> None:
+    build_history(app, zk, zk_chroot)
+
+    summary = reports.summary(app, "app").iloc[0]
+
+    assert summary["changes"] == 8
+    assert summary["drift_checks"] == 4
+    assert summary["open_drift"] == 1
+    assert summary["applies"] == 1
+    assert summary["nodes"] == len(CONFIG)
+    assert reports.history_note(reports.summary(app, "app")) is None
+    assert reports.default_tree(app) == "app"
+
+
+def test_reports_name_an_unknown_tree_and_read_an_engine_as_well_as_an_app(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    build_history(app, zk, zk_chroot)
+
+    with pytest.raises(UnknownTreeError, match=r"'nope'.*app"):
+        reports.change_log(app, "nope")
+    assert len(reports.change_log(app.db.engine, "app")) == 8
+
+
+def test_parse_when_reads_iso_times_dates_and_ages() -> None:
+    now = dt.datetime(2024, 6, 10, 12, 0)
+
+    assert reports.parse_when("7d", now=now) == dt.datetime(2024, 6, 3, 12, 0)
+    assert reports.parse_when("90m", now=now) == dt.datetime(2024, 6, 10, 10, 30)
+    assert reports.parse_when("2024-06-01") == dt.datetime(2024, 6, 1)
+    assert reports.parse_when("2024-06-01T12:00:00+02:00") == dt.datetime(2024, 6, 1, 10, 0)
+    assert reports.parse_when(dt.date(2024, 6, 1)) == dt.datetime(2024, 6, 1)
+    assert reports.parse_when(None) is None
+    with pytest.raises(InvalidInputError, match="yesterday"):
+        reports.parse_when("yesterday")
