@@ -1,0 +1,73 @@
+"""Collecting per-tree futures into outcomes, and failing a run that lost a tree."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from prefect.futures import PrefectFuture, wait
+from tasks.artifacts import publish_summary
+from tasks.results import TreeOutcome
+from tasks.runtime import run_logger
+
+from zkdrift.errors import ZkDriftError
+
+# TreeOutcome field each step's result lands in.
+STEPS = ("snapshot", "drift", "reconcile", "report")
+
+
+class TreesFailedError(ZkDriftError):
+    """Raised at the end of a run in which some trees failed (the others completed)."""
+
+
+def _error_text(exc: Any) -> str:
+    if isinstance(exc, ZkDriftError):
+        return str(exc)
+    if isinstance(exc, BaseException):
+        return f"{type(exc).__name__}: {exc}"
+    return str(exc)
+
+
+def outcome(tree: str, steps: Mapping[str, PrefectFuture[Any]]) -> TreeOutcome:
+    """What happened to one tree: each step's result up to the first that failed.
+
+    Steps are read in the order they were submitted; those named in STEPS
+    keep their results, others (publishing artifacts) only count when they fail.
+    """
+    values: dict[str, Any] = {}
+    for step, future in steps.items():
+        state = future.state
+        if state.is_completed():
+            if step in STEPS:
+                values[step] = future.result()
+            continue
+        if state.is_failed() or state.is_crashed():
+            error = _error_text(future.result(raise_on_failure=False))
+        else:  # not run because an upstream step failed: that step already said why
+            error = state.message or state.name
+        return TreeOutcome(tree=tree, failed_step=step, error=error, **values)
+    return TreeOutcome(tree=tree, **values)
+
+
+def finish(
+    flow_key: str, title: str, futures: Mapping[str, Mapping[str, PrefectFuture[Any]]]
+) -> list[TreeOutcome]:
+    """Wait for every tree, publish the run summary, and fail the run if a tree failed."""
+    wait([f for steps in futures.values() for f in steps.values()])
+    outcomes = [outcome(tree, steps) for tree, steps in futures.items()]
+    publish_summary(flow_key, title, outcomes)
+    failed = [o for o in outcomes if not o.ok]
+    logger = run_logger()
+    for o in failed:
+        logger.error("tree %s failed at %s: %s", o.tree, o.failed_step, o.error)
+    if failed:
+        names = ", ".join(f"{o.tree} ({o.failed_step}: {o.error})" for o in failed)
+        raise TreesFailedError(
+            f"{len(failed)} of {len(outcomes)} tree(s) failed: {names}; "
+            f"the others completed (see the {flow_key}-summary artifact)"
+        )
+    return outcomes
+
+
+def names(outcomes: Sequence[TreeOutcome]) -> list[str]:
+    return [o.tree for o in outcomes]

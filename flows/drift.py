@@ -1,0 +1,26 @@
+"""Drift flow: compare desired with live for each tree; artifacts show the result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+from prefect.futures import PrefectFuture
+from tasks.artifacts import publish_drift
+from tasks.drift import check_tree_drift
+from tasks.results import TreeOutcome
+from tasks.trees import registered_trees
+
+from flows.common import finish
+from flows.params import DriftParams
+
+
+@flow(name="zkdrift-drift")
+def drift_flow(params: DriftParams = DriftParams()) -> list[TreeOutcome]:
+    """Check each tree for drift; publish a summary and a table of drifted paths per tree."""
+    refs = registered_trees(params.trees)
+    futures: dict[str, dict[str, PrefectFuture[Any]]] = {}
+    for ref in refs:
+        drift = check_tree_drift.submit(ref.name)
+        futures[ref.name] = {"drift": drift, "artifacts": publish_drift.submit(drift)}
+    return finish("drift", "zkdrift drift", futures)

@@ -1,0 +1,49 @@
+"""Pipeline flow: snapshot -> drift -> reconcile per policy -> report, every tree at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+from prefect.futures import PrefectFuture
+from tasks.artifacts import publish_drift, publish_report_link
+from tasks.drift import check_tree_drift
+from tasks.reconcile import reconcile_tree
+from tasks.report import render_tree_report
+from tasks.results import TreeOutcome
+from tasks.snapshot import snapshot_tree
+from tasks.trees import registered_trees
+
+from flows.common import finish
+from flows.params import PipelineParams
+from flows.reconcile import should_apply
+
+
+@flow(name="zkdrift-pipeline")
+def pipeline_flow(params: PipelineParams = PipelineParams()) -> list[TreeOutcome]:
+    """Snapshot, check drift, reconcile (dry run unless told or the policy applies), report.
+
+    Each tree runs its own chain of tasks concurrently with the others; a
+    tree whose step fails stops there, and the run summary shows every tree.
+    """
+    refs = registered_trees(params.trees)
+    futures: dict[str, dict[str, PrefectFuture[Any]]] = {}
+    for ref in refs:
+        steps: dict[str, PrefectFuture[Any]] = {}
+        steps["snapshot"] = snapshot_tree.submit(ref.name)
+        steps["drift"] = check_tree_drift.submit(ref.name, snapshot=steps["snapshot"])
+        steps["artifacts"] = publish_drift.submit(steps["drift"])
+        steps["reconcile"] = reconcile_tree.submit(
+            ref.name,
+            apply=should_apply(ref, params.apply),
+            prune=params.prune,
+            reason=params.reason,
+            drift=steps["drift"],
+        )
+        if params.report:
+            steps["report"] = render_tree_report.submit(
+                ref.name, since=params.since, wait_for=[steps["reconcile"]]
+            )
+            steps["link"] = publish_report_link.submit(steps["report"])
+        futures[ref.name] = steps
+    return finish("pipeline", "zkdrift pipeline", futures)

@@ -1,0 +1,37 @@
+"""Reconcile flow: a dry run by default; applies when a parameter or the tree's policy says so."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+from prefect.futures import PrefectFuture
+from tasks.reconcile import reconcile_tree
+from tasks.results import TreeOutcome, TreeRef
+from tasks.trees import registered_trees
+
+from flows.common import finish
+from flows.params import ReconcileParams
+
+
+def should_apply(ref: TreeRef, apply: bool | None) -> bool:
+    """The parameter wins when set; otherwise the tree's options.reconcile policy decides."""
+    return ref.applies_by_policy if apply is None else apply
+
+
+@flow(name="zkdrift-reconcile")
+def reconcile_flow(params: ReconcileParams = ReconcileParams()) -> list[TreeOutcome]:
+    """Plan, or apply under each tree's ZooKeeper lock, the desired state of each tree."""
+    refs = registered_trees(params.trees)
+    futures: dict[str, dict[str, PrefectFuture[Any]]] = {
+        ref.name: {
+            "reconcile": reconcile_tree.submit(
+                ref.name,
+                apply=should_apply(ref, params.apply),
+                prune=params.prune,
+                reason=params.reason,
+            )
+        }
+        for ref in refs
+    }
+    return finish("reconcile", "zkdrift reconcile", futures)

@@ -1,0 +1,26 @@
+"""Report flow: render each tree's HTML report and link it from the Prefect UI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+from prefect.futures import PrefectFuture
+from tasks.artifacts import publish_report_link
+from tasks.report import render_tree_report
+from tasks.results import TreeOutcome
+from tasks.trees import registered_trees
+
+from flows.common import finish
+from flows.params import ReportParams
+
+
+@flow(name="zkdrift-report")
+def report_flow(params: ReportParams = ReportParams()) -> list[TreeOutcome]:
+    """Render the drift and history report of each tree."""
+    refs = registered_trees(params.trees)
+    futures: dict[str, dict[str, PrefectFuture[Any]]] = {}
+    for ref in refs:
+        report = render_tree_report.submit(ref.name, since=params.since)
+        futures[ref.name] = {"report": report, "link": publish_report_link.submit(report)}
+    return finish("report", "zkdrift report", futures)

@@ -1,0 +1,81 @@
+"""Compare one tree's desired state with live ZooKeeper and record the drift run."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from prefect import task
+
+from tasks.results import DriftRow, DriftSummary, SnapshotSummary, short_digest
+from tasks.retry import retry_options
+from tasks.runtime import log_endpoints, open_app, run_logger
+
+# How many drifted paths are named in the run log; the table artifact has them all.
+LOGGED_PATHS = 20
+
+
+def _text(value: Any) -> str:
+    return str(getattr(value, "value", value))
+
+
+def _data(node: Any) -> bytes | None:
+    return None if node is None else bytes(node.data)
+
+
+def summarise(tree: str, report: Any) -> DriftSummary:
+    """A DriftReport reduced to counts and redacted rows (sizes and digests only)."""
+    rows = []
+    for item in report.items:
+        desired, live = _data(item.desired), _data(item.live)
+        rows.append(
+            DriftRow(
+                path=item.path,
+                classification=_text(item.classification),
+                kind=_text(item.kind),
+                desired_size=None if desired is None else len(desired),
+                live_size=None if live is None else len(live),
+                desired_digest=short_digest(desired),
+                live_digest=short_digest(live),
+            )
+        )
+    counts = {"drift": 0, "pending": 0, "conflict": 0}
+    for row in rows:
+        counts[row.classification] = counts.get(row.classification, 0) + 1
+    return DriftSummary(
+        tree=tree,
+        run_id=getattr(report, "run_id", None),
+        drift=counts["drift"],
+        pending=counts["pending"],
+        conflict=counts["conflict"],
+        rows=tuple(sorted(rows, key=lambda r: r.path)),
+    )
+
+
+@task(name="check-drift", task_run_name="drift-{tree}", **retry_options())
+def check_tree_drift(tree: str, snapshot: SnapshotSummary | None = None) -> DriftSummary:
+    """Drift of ``tree`` against ``snapshot`` when given, else against a fresh live read."""
+    snapshot_id = snapshot.snapshot_id if snapshot is not None else None
+    drift_lib = importlib.import_module("zkdrift.drift")
+    with open_app() as app:
+        log_endpoints(app, tree)
+        report = drift_lib.check_drift(app, tree, source="flow", snapshot_id=snapshot_id)
+        summary = summarise(tree, report)
+    logger = run_logger()
+    if not summary.has_differences:
+        logger.info("tree %s: live matches desired (drift run %s)", tree, summary.run_id)
+        return summary
+    logger.warning(
+        "tree %s: %d difference(s): %d drift, %d pending, %d conflict (drift run %s)",
+        tree,
+        summary.total,
+        summary.drift,
+        summary.pending,
+        summary.conflict,
+        summary.run_id,
+    )
+    for row in summary.rows[:LOGGED_PATHS]:
+        logger.info("tree %s: %s %s %s", tree, row.classification, row.kind, row.path)
+    if len(summary.rows) > LOGGED_PATHS:
+        logger.info("tree %s: ... and %d more", tree, len(summary.rows) - LOGGED_PATHS)
+    return summary

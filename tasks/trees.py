@@ -1,0 +1,42 @@
+"""Which trees a flow works on: read from the registry in the database."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from prefect import task
+
+from tasks.results import TreeRef
+from tasks.retry import retry_options
+from tasks.runtime import open_app, run_logger
+from zkdrift.errors import InvalidInputError, UnknownTreeError
+from zkdrift.store import trees as tree_store
+
+
+@task(name="registered-trees", **retry_options())
+def registered_trees(names: Sequence[str] = ()) -> tuple[TreeRef, ...]:
+    """The named trees (all registered trees when ``names`` is empty), in name order."""
+    with open_app() as app:
+        with app.db.session() as session:
+            trees = tree_store.list_trees(session)
+        database = app.db.safe_url
+    known = {tree.name: tree for tree in trees}
+    wanted = list(dict.fromkeys(names)) if names else sorted(known)
+    missing = [name for name in wanted if name not in known]
+    if missing:
+        raise UnknownTreeError(missing[0], sorted(known))
+    if not wanted:
+        raise InvalidInputError(
+            f"no trees are registered in {database}; register one with 'zkdrift tree add'"
+        )
+    refs = tuple(
+        TreeRef(
+            name=name,
+            reconcile=str((known[name].options or {}).get("reconcile", "plan")),
+            hosts=known[name].hosts,
+            root=known[name].root,
+        )
+        for name in wanted
+    )
+    run_logger().info("database %s: %d tree(s): %s", database, len(refs), ", ".join(wanted))
+    return refs
