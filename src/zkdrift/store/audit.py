@@ -1,0 +1,178 @@
+"""The audit trail: every apply and adopt, who ran it, why, and what each op did.
+
+An apply is recorded in two steps: :func:`start` commits a ``running`` row
+before anything touches ZooKeeper, :func:`finish` fills in the outcome and
+the ops. A run that dies in between stays visible as ``running``. Values are
+never recorded, only their digests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from zkdrift.store.blobs import chunks
+from zkdrift.store.models import Apply, ApplyOp, Tree, utcnow
+
+
+@dataclass(frozen=True)
+class OpRecord:
+    kind: str
+    path: str
+    expected_version: int | None
+    before_digest: str | None
+    after_digest: str | None
+    outcome: str
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    tree: str
+    direction: str
+    actor: str
+    reason: str
+    host: str
+    lock_identifier: str
+    plan_id: int | None
+    desired_revision_id: int | None
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    outcome: str
+    error: str | None
+    ops_total: int
+    ops_applied: int
+    dry_run: bool
+
+
+def start(
+    session: Session,
+    tree: Tree,
+    *,
+    direction: str,
+    actor: str,
+    reason: str,
+    host: str,
+    dry_run: bool = False,
+) -> Apply:
+    row = Apply(
+        tree_id=tree.id,
+        direction=direction,
+        actor=actor,
+        reason=reason,
+        host=host,
+        started_at=utcnow(),
+        outcome="running",
+        dry_run=dry_run,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def finish(
+    session: Session,
+    apply_id: int,
+    *,
+    outcome: str,
+    error: str | None = None,
+    plan_id: int | None = None,
+    desired_revision_id: int | None = None,
+    lock_identifier: str | None = None,
+    ops_total: int = 0,
+    ops_applied: int = 0,
+    ops: Iterable[OpRecord] = (),
+) -> None:
+    row = session.get(Apply, apply_id)
+    if row is None:  # pragma: no cover - the row was committed by start()
+        raise LookupError(f"apply {apply_id} is not recorded")
+    row.outcome = outcome
+    row.error = error
+    row.plan_id = plan_id
+    row.desired_revision_id = desired_revision_id
+    if lock_identifier is not None:
+        row.lock_identifier = lock_identifier[:500]
+    row.ops_total = ops_total
+    row.ops_applied = ops_applied
+    row.finished_at = utcnow()
+    rows = [
+        {
+            "apply_id": apply_id,
+            "seq": seq,
+            "kind": op.kind,
+            "path": op.path,
+            "expected_version": op.expected_version,
+            "before_digest": op.before_digest,
+            "after_digest": op.after_digest,
+            "outcome": op.outcome,
+            "error": op.error,
+        }
+        for seq, op in enumerate(ops)
+    ]
+    for chunk in chunks(rows, 2000):
+        session.execute(insert(ApplyOp), chunk)
+    session.flush()
+
+
+def _entry(row: Apply, tree_name: str) -> AuditEntry:
+    return AuditEntry(
+        id=row.id,
+        tree=tree_name,
+        direction=row.direction,
+        actor=row.actor,
+        reason=row.reason,
+        host=row.host,
+        lock_identifier=row.lock_identifier,
+        plan_id=row.plan_id,
+        desired_revision_id=row.desired_revision_id,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        outcome=row.outcome,
+        error=row.error,
+        ops_total=row.ops_total,
+        ops_applied=row.ops_applied,
+        dry_run=row.dry_run,
+    )
+
+
+def list_entries(
+    session: Session, tree: Tree, *, limit: int | None = None, include_dry_runs: bool = True
+) -> list[AuditEntry]:
+    """The tree's applies and adopts, newest first."""
+    query = select(Apply).where(Apply.tree_id == tree.id)
+    if not include_dry_runs:
+        query = query.where(Apply.dry_run.is_(False))
+    query = query.order_by(Apply.id.desc())
+    if limit:
+        query = query.limit(limit)
+    return [_entry(r, tree.name) for r in session.scalars(query)]
+
+
+def get_entry(session: Session, tree: Tree, apply_id: int) -> AuditEntry | None:
+    row = session.get(Apply, apply_id)
+    if row is None or row.tree_id != tree.id:
+        return None
+    return _entry(row, tree.name)
+
+
+def entry_ops(session: Session, apply_id: int) -> Sequence[OpRecord]:
+    rows = session.scalars(
+        select(ApplyOp).where(ApplyOp.apply_id == apply_id).order_by(ApplyOp.seq)
+    )
+    return [
+        OpRecord(
+            kind=r.kind,
+            path=r.path,
+            expected_version=r.expected_version,
+            before_digest=r.before_digest,
+            after_digest=r.after_digest,
+            outcome=r.outcome,
+            error=r.error,
+        )
+        for r in rows
+    ]

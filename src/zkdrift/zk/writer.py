@@ -1,0 +1,229 @@
+"""The compare-and-set writer: a plan's ops as ZooKeeper transactions.
+
+- ``set`` and ``delete`` carry the version they were planned against, so a
+  node that moved since the plan fails its transaction instead of being
+  overwritten; ``create`` fails when the node exists.
+- Ops go in ``multi`` transactions (:func:`zkdrift.plan.batch_ops`), each
+  well under ``jute.maxbuffer`` and all-or-nothing. The plan's order is kept:
+  parents are created before children, children deleted before parents.
+- ``setACL`` cannot be part of a ``multi``; each one is sent on its own,
+  versioned against the ACL version.
+- One batch at a time: the next is sent only when the previous one
+  committed. A failed batch stops the write, so nothing is sent after a
+  conflict, and the connection watch is consulted before every send, so
+  nothing is sent after SUSPENDED (unless the session comes back) or LOST.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import (
+    BadVersionError,
+    ConnectionLoss,
+    KazooException,
+    NodeExistsError,
+    NoNodeError,
+    NotEmptyError,
+    RolledBackError,
+    SessionExpiredError,
+)
+from kazoo.security import ACL, Id
+
+from zkdrift.model import Op, OpKind
+from zkdrift.plan import batch_ops
+from zkdrift.zk.lock import ConnectionLostError, ConnectionWatch
+
+# Well under jute.maxbuffer (1 MiB by default): a multi request also carries
+# framing, and the server needs headroom for its own response.
+DEFAULT_BATCH_BYTES = 512 * 1024
+DEFAULT_BATCH_OPS = 1000
+
+# Per-op outcomes recorded in the audit.
+APPLIED = "applied"
+FAILED = "failed"
+ROLLED_BACK = "rolled-back"
+NOT_SENT = "not-sent"
+UNKNOWN = "unknown"  # sent, but the connection dropped before the answer
+
+# Errors that mean "the node is not as planned": somebody else moved it.
+_CONFLICTS = (BadVersionError, NodeExistsError, NoNodeError, NotEmptyError)
+
+
+@dataclass(frozen=True)
+class OpOutcome:
+    op: Op
+    status: str
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchEvent:
+    """Passed to the ``between_batches`` hook after each committed batch."""
+
+    index: int  # 0-based index of the batch that just committed
+    total: int
+    ops_applied: int
+    client: Any
+    watch: ConnectionWatch | None
+
+
+@dataclass(frozen=True)
+class WriteReport:
+    outcomes: tuple[OpOutcome, ...]
+    batches_total: int
+    batches_committed: int
+    conflicts: tuple[str, ...]  # paths whose CAS failed: they moved since the plan
+    error: str | None
+    aborted: bool  # stopped by the connection (SUSPENDED/LOST), not by a conflict
+
+    @property
+    def ops_applied(self) -> int:
+        return sum(1 for o in self.outcomes if o.status == APPLIED)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _kazoo_acl(op: Op) -> list[Any] | None:
+    if op.acl is None:
+        return None
+    return [ACL(a.perms, Id(a.scheme, a.id)) for a in op.acl]
+
+
+def _describe(exc: BaseException) -> str:
+    name = type(exc).__name__
+    return name if not str(exc) else f"{name}: {exc}"
+
+
+def _segments(ops: Sequence[Op], max_bytes: int, max_ops: int) -> list[list[Op]]:
+    """Transactions of consecutive data ops; each setACL alone."""
+    out: list[list[Op]] = []
+    run: list[Op] = []
+    for op in ops:
+        if op.kind is OpKind.SET_ACL:
+            if run:
+                out.extend(batch_ops(run, max_bytes=max_bytes, max_ops=max_ops))
+                run = []
+            out.append([op])
+        else:
+            run.append(op)
+    if run:
+        out.extend(batch_ops(run, max_bytes=max_bytes, max_ops=max_ops))
+    return out
+
+
+def _send(client: KazooClient, batch: list[Op]) -> Any:
+    if len(batch) == 1 and batch[0].kind is OpKind.SET_ACL:
+        op = batch[0]
+        version = -1 if op.expected_version is None else op.expected_version
+        return client.set_acls_async(op.path, _kazoo_acl(op), version)
+    txn = client.transaction()
+    for op in batch:
+        if op.kind is OpKind.CREATE:
+            txn.create(op.path, op.data or b"", acl=_kazoo_acl(op))
+        elif op.kind is OpKind.SET:
+            version = -1 if op.expected_version is None else op.expected_version
+            txn.set_data(op.path, op.data or b"", version=version)
+        elif op.kind is OpKind.DELETE:
+            version = -1 if op.expected_version is None else op.expected_version
+            txn.delete(op.path, version=version)
+        else:  # pragma: no cover - _segments sends ACL ops alone
+            raise ValueError(f"op kind {op.kind} cannot go in a transaction")
+    return txn.commit_async()
+
+
+def write_ops(
+    client: KazooClient,
+    ops: Sequence[Op],
+    *,
+    watch: ConnectionWatch | None = None,
+    suspend_wait: float = 10.0,
+    max_bytes: int = DEFAULT_BATCH_BYTES,
+    max_ops: int = DEFAULT_BATCH_OPS,
+    timeout: float = 60.0,
+    between_batches: Callable[[BatchEvent], None] | None = None,
+) -> WriteReport:
+    """Send ``ops`` in order as CAS transactions; stop at the first failure.
+
+    Never raises for a conflict or a lost connection: the report says which
+    ops were applied, which batch failed and why, and which were not sent.
+    """
+    batches = _segments(ops, max_bytes, max_ops)
+    outcomes: list[OpOutcome] = []
+    conflicts: list[str] = []
+    error: str | None = None
+    aborted = False
+    committed = 0
+    for index, batch in enumerate(batches):
+        try:
+            if watch is not None:
+                watch.check(suspend_wait)
+        except ConnectionLostError as exc:
+            error, aborted = str(exc), True
+            break
+        try:
+            result = _send(client, batch).get(timeout=timeout)
+        except (ConnectionLoss, SessionExpiredError, ConnectionLostError) as exc:
+            # The request may or may not have reached the server; the
+            # transaction is atomic either way, and a fresh plan will tell.
+            error = (
+                f"the connection dropped while batch {index + 1} of {len(batches)} was in"
+                f" flight ({_describe(exc)}); it was applied entirely or not at all"
+            )
+            aborted = True
+            outcomes.extend(OpOutcome(op, UNKNOWN, error) for op in batch)
+            break
+        except _CONFLICTS as exc:
+            # A lone setACL that failed its version check.
+            conflicts.append(batch[0].path)
+            error = f"{batch[0].path} moved since the plan ({_describe(exc)})"
+            outcomes.append(OpOutcome(batch[0], FAILED, _describe(exc)))
+            break
+        except KazooException as exc:
+            error = f"batch {index + 1} of {len(batches)} failed: {_describe(exc)}"
+            outcomes.extend(OpOutcome(op, FAILED, _describe(exc)) for op in batch)
+            break
+        failures = (
+            [(op, r) for op, r in zip(batch, result, strict=False) if isinstance(r, Exception)]
+            if isinstance(result, list)
+            else []
+        )
+        if failures:
+            culprits = [(op, r) for op, r in failures if not isinstance(r, RolledBackError)]
+            for op, r in zip(batch, result, strict=False):
+                if isinstance(r, RolledBackError):
+                    outcomes.append(OpOutcome(op, ROLLED_BACK, None))
+                elif isinstance(r, Exception):
+                    outcomes.append(OpOutcome(op, FAILED, _describe(r)))
+                else:  # pragma: no cover - a failed multi applies nothing
+                    outcomes.append(OpOutcome(op, ROLLED_BACK, None))
+            conflicts.extend(op.path for op, r in culprits if isinstance(r, _CONFLICTS))
+            first_op, first_err = culprits[0] if culprits else failures[0]
+            error = (
+                f"batch {index + 1} of {len(batches)} was rolled back: {first_op.kind}"
+                f" {first_op.path} failed ({_describe(first_err)})"
+            )
+            break
+        outcomes.extend(OpOutcome(op, APPLIED) for op in batch)
+        committed += 1
+        if between_batches is not None:
+            between_batches(BatchEvent(index, len(batches), len(outcomes), client, watch))
+    sent = len(outcomes)
+    outcomes.extend(OpOutcome(op, NOT_SENT) for op in _flatten(batches)[sent:])
+    return WriteReport(
+        outcomes=tuple(outcomes),
+        batches_total=len(batches),
+        batches_committed=committed,
+        conflicts=tuple(conflicts),
+        error=error,
+        aborted=aborted,
+    )
+
+
+def _flatten(batches: list[list[Op]]) -> list[Op]:
+    return [op for batch in batches for op in batch]
