@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -176,6 +177,55 @@ def notebook_app(database_url: str | None = None, secret_globs: Sequence[str] | 
     if secret_globs:
         overrides["secret_globs"] = list(secret_globs)
     return App(Settings(**overrides))
+
+
+def require_tree(source: Source, name: str | None) -> str:
+    """``name`` when it is a registered tree, else the first registered one.
+
+    Raises :class:`~zkdrift.errors.UnknownTreeError` for an unknown name and
+    :class:`~zkdrift.errors.InvalidInputError` when no tree is registered.
+    """
+    with engine_of(source).connect() as conn:
+        if name:
+            _tree(conn, name)
+            return name
+    default = default_tree(source)
+    if default is None:
+        raise InvalidInputError(
+            "no tree is registered in this database yet: register one with 'zkdrift tree add'"
+        )
+    return default
+
+
+def describe_window(since: When = None, until: When = None) -> str:
+    """The window in words, for report headers."""
+    lo, hi = parse_when(since), parse_when(until)
+
+    def fmt(value: dt.datetime) -> str:
+        return value.isoformat(sep=" ", timespec="minutes") + " UTC"
+
+    if lo and hi:
+        return f"{fmt(lo)} to {fmt(hi)}"
+    if lo:
+        return f"since {fmt(lo)}"
+    if hi:
+        return f"until {fmt(hi)}"
+    return "all history"
+
+
+def render_report(
+    app: App,
+    name: str,
+    *,
+    since: When = None,
+    until: When = None,
+    output: Path,
+) -> Path:
+    """Execute the drift and history notebooks for ``name`` and write one HTML report
+    to ``output`` (code hidden); see :func:`zkdrift.report_render.render_report`."""
+    from zkdrift.report_render import render_report as render
+
+    return render(app, name, since=since, until=until, output=output)
 
 
 def database_label(source: Source) -> str:

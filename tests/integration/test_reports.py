@@ -14,13 +14,14 @@ from sqlalchemy import select
 from tests.helpers import create_tree
 from zkdrift import reports
 from zkdrift.app import App
-from zkdrift.diff import classify, managed_view
+from zkdrift.diff import classify
+from zkdrift.drift import check_drift
 from zkdrift.errors import InvalidInputError, UnknownTreeError
-from zkdrift.model import DriftClass, TreeState, digest, path_digest
-from zkdrift.snapshot import TreeSpec, add_tree, load_snapshot, read_live, take_snapshot
+from zkdrift.model import TreeState
+from zkdrift.snapshot import TreeSpec, add_tree, read_live, take_snapshot
 from zkdrift.store import desired as desired_store
 from zkdrift.store import trees as tree_store
-from zkdrift.store.models import Apply, ApplyOp, DriftItem, DriftRun, utcnow
+from zkdrift.store.models import Apply, ApplyOp, DriftRun, utcnow
 
 SECRET_1 = b"hunter2-original-db-secret"
 SECRET_2 = b"rotated-db-secret-value-XYZ"
@@ -41,51 +42,8 @@ CONFIG = {
 
 
 def check(app: App, name: str) -> int:
-    """A drift check the way the drift service records one: a fresh snapshot of live,
-    classified against desired and what was last applied, one drift run with its items."""
-    take_snapshot(app, name, source="drift")
-    with app.db.session() as session:
-        tree = tree_store.get_tree(session, name)
-        snap_live = load_snapshot(app, name).state
-        revision = desired_store.latest_revision(session, tree)
-        assert revision is not None
-        desired = desired_store.load_desired(session, tree, revision)
-        base = desired_store.applied_state(session, tree)
-        items = classify(
-            None if base is None else managed_view(base, ()),
-            managed_view(desired, ()),
-            managed_view(snap_live, ()),
-        )
-        run = DriftRun(
-            tree_id=tree.id,
-            snapshot_id=None,
-            against="desired",
-            desired_revision_id=revision.id,
-            started_at=utcnow(),
-            total=len(items),
-            drift=sum(i.classification is DriftClass.DRIFT for i in items),
-            pending=sum(i.classification is DriftClass.PENDING for i in items),
-            conflict=sum(i.classification is DriftClass.CONFLICT for i in items),
-        )
-        session.add(run)
-        session.flush()
-        session.add_all(
-            DriftItem(
-                run_id=run.id,
-                tree_id=tree.id,
-                path_digest=path_digest(i.path),
-                path=i.path,
-                kind=str(i.kind),
-                classification=str(i.classification),
-                desired_digest=None if i.desired is None else digest(i.desired.data),
-                live_digest=None if i.live is None else digest(i.live.data),
-                desired_size=None if i.desired is None else len(i.desired.data),
-                live_size=None if i.live is None else len(i.live.data),
-            )
-            for i in items
-        )
-        run.finished_at = utcnow()
-        return run.id
+    """A drift check through the drift service: a fresh snapshot and a recorded run."""
+    return check_drift(app, name).run_id
 
 
 def apply(app: App, zk: KazooClient, name: str, *, actor: str, reason: str) -> int:

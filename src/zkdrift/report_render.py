@@ -1,0 +1,191 @@
+"""Rendering the report notebooks to one HTML file: papermill executes, nbconvert renders.
+
+The notebooks (``notebooks/drift_report.ipynb`` and ``notebooks/history.ipynb``)
+take the parameters ``tree``, ``since``, ``until``, ``database_url`` and
+``secret_globs``. The database URL may carry a password: the executed
+notebooks are never written to disk, the parameters papermill records are
+dropped and the injected parameters cell is masked before rendering, and
+the HTML leaves code out. Errors are rewritten so the password never shows.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from sqlalchemy.engine import make_url
+
+from zkdrift.app import App
+from zkdrift.errors import ZkDriftError
+from zkdrift.reports import When, describe_window, parse_when, require_tree
+from zkdrift.store.engine import safe_url
+
+log = logging.getLogger(__name__)
+
+NOTEBOOKS = ("drift_report.ipynb", "history.ipynb")
+KERNEL_NAME = "python3"
+# Seconds a notebook cell may run; a report over a large history takes a few.
+CELL_TIMEOUT = 600
+
+
+class ReportError(ZkDriftError):
+    """A report notebook could not be found or failed to execute."""
+
+
+def notebooks_dir() -> Path:
+    """Where the report notebooks live: ``$ZKDRIFT_NOTEBOOKS``, else the source
+    checkout's ``notebooks/``, else ``./notebooks``."""
+    candidates = []
+    env = os.environ.get("ZKDRIFT_NOTEBOOKS")
+    if env:
+        candidates.append(Path(env))
+    candidates.append(Path(__file__).resolve().parents[2] / "notebooks")
+    candidates.append(Path.cwd() / "notebooks")
+    for candidate in candidates:
+        if all((candidate / nb).is_file() for nb in NOTEBOOKS):
+            return candidate
+    raise ReportError(
+        "cannot find the report notebooks ("
+        + ", ".join(NOTEBOOKS)
+        + "); set ZKDRIFT_NOTEBOOKS to the directory holding them"
+    )
+
+
+def ensure_kernel(name: str = KERNEL_NAME) -> str:
+    """The kernel to execute with; registers this interpreter's ipykernel when missing."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec(name)
+    except NoSuchKernel:
+        from ipykernel.kernelspec import install
+
+        log.info("registering the %s kernel in %s", name, sys.prefix)
+        install(kernel_name=name, prefix=sys.prefix)
+    return name
+
+
+def _secrets_of(database_url: str) -> list[str]:
+    password = make_url(database_url).password
+    return [database_url, str(password)] if password else [database_url]
+
+
+def _scrub(text: str, secrets: Sequence[str], replacement: str) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, replacement)
+    return text
+
+
+def _iso(value: When) -> str | None:
+    parsed = parse_when(value)
+    return None if parsed is None else parsed.isoformat()
+
+
+def execute_notebook(path: Path, parameters: dict[str, Any], *, cwd: Path) -> Any:
+    """Run one notebook with papermill in memory (nothing written) and return it."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    secrets = _secrets_of(str(parameters.get("database_url") or ""))
+    try:
+        return papermill.execute_notebook(
+            str(path),
+            None,
+            parameters=parameters,
+            kernel_name=ensure_kernel(),
+            progress_bar=False,
+            cwd=str(cwd),
+            execution_timeout=CELL_TIMEOUT,
+        )
+    except PapermillExecutionError as exc:
+        message = _scrub(f"{exc.ename}: {exc.evalue}", secrets, "***")
+        raise ReportError(
+            f"report notebook {path.name} failed in cell {exc.exec_count}: {message}"
+        ) from None
+
+
+def _masked(nb: Any, display_url: str) -> Any:
+    """Drop what papermill recorded of the parameters; mask the injected cell's URL."""
+    nb.metadata.pop("papermill", None)
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.source = "\n".join(
+                f"database_url = {display_url!r}" if line.startswith("database_url") else line
+                for line in cell.source.splitlines()
+            )
+    return nb
+
+
+def merge(notebooks: Sequence[Any]) -> Any:
+    """One notebook holding the cells of ``notebooks`` in order."""
+    merged = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]
+    merged.metadata = notebooks[0].metadata
+    for n, nb in enumerate(notebooks):
+        for cell in nb.cells:
+            cell["id"] = f"nb{n}-{cell.get('id', len(merged.cells))}"  # ids must stay unique
+            merged.cells.append(cell)
+    return merged
+
+
+def to_html(nb: Any, title: str) -> str:
+    """The notebook as a self-contained HTML page without code (figures inlined)."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(  # type: ignore[no-untyped-call]
+        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
+    )
+    body, _resources = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    return str(body)
+
+
+def render_report(
+    app: App,
+    name: str,
+    *,
+    since: When = None,
+    until: When = None,
+    output: Path,
+) -> Path:
+    """Execute the drift and history notebooks for tree ``name`` and write one HTML report.
+
+    ``since``/``until`` bound the window (datetimes, ISO strings or ages like
+    ``7d``). Returns ``output``. Raises :class:`ReportError` when a notebook
+    fails, with any database password masked.
+    """
+    tree = require_tree(app, name)  # fail fast on an unknown tree, before any kernel
+    database_url = app.settings.database_url_value
+    parameters = {
+        "tree": tree,
+        "since": _iso(since),
+        "until": _iso(until),
+        "database_url": database_url,
+        "secret_globs": list(app.settings.secret_globs) or None,
+    }
+    directory = notebooks_dir()
+    executed = []
+    with tempfile.TemporaryDirectory(prefix="zkdrift-report-") as scratch:
+        for notebook in NOTEBOOKS:
+            log.info("executing %s for %s", notebook, tree)
+            nb = execute_notebook(directory / notebook, parameters, cwd=Path(scratch))
+            executed.append(_masked(nb, safe_url(database_url)))
+    title = f"zkdrift report: {tree} ({describe_window(since, until)})"
+    # Belt and braces: the URL reaches no output by construction; never let it through.
+    html = _scrub(to_html(merge(executed), title), [database_url], safe_url(database_url))
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(output)
+    log.info("report for %s written to %s", tree, output)
+    return output
+
+
+__all__ = ["ReportError", "ensure_kernel", "notebooks_dir", "render_report"]

@@ -1,0 +1,212 @@
+"""The report notebooks executed for real (papermill, the python3 kernel) and rendered
+to HTML, through the library call the report flow makes and through ``zkdrift report``.
+
+Executing notebooks is slow, so each scenario renders once per module and the
+tests assert on that one result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from kazoo.client import KazooClient
+from sqlalchemy import text
+
+from tests.conftest import MARIADB_ADMIN_URL, make_app
+from tests.helpers import CliResult, create_tree, run_cli
+from tests.integration.test_reports import CONFIG, SECRET_1, SECRET_2, build_history
+from zkdrift.app import App
+from zkdrift.devtools.zkserver import ZooKeeperServer
+from zkdrift.errors import UnknownTreeError
+from zkdrift.reports import render_report
+from zkdrift.snapshot import TreeSpec, add_tree, take_snapshot
+from zkdrift.store.engine import Database, make_engine
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+# A password-like segment that must never reach a report.
+DB_PASSWORD = "Rep0rt-Pa55word-x9"
+DB_USER = "zkdrift_report"
+
+
+@dataclass
+class Rendered:
+    html: str
+    database_url: str
+    cli: CliResult
+    cli_html: str
+
+
+def _chroot(zk_server: ZooKeeperServer) -> tuple[KazooClient, str]:
+    chroot = f"/zkdrift-test-{uuid.uuid4().hex[:12]}"
+    admin = KazooClient(hosts=zk_server.connect_string, timeout=10)
+    admin.start(timeout=15)
+    admin.create(chroot)
+    admin.stop()
+    admin.close()
+    client = KazooClient(hosts=f"{zk_server.connect_string}{chroot}", timeout=10)
+    client.start(timeout=15)
+    return client, f"{zk_server.connect_string}{chroot}"
+
+
+@pytest.fixture(scope="module")
+def mariadb_with_password() -> Iterator[str]:
+    """A fresh MariaDB database reached through a user with a password."""
+    admin = make_engine(MARIADB_ADMIN_URL)
+    name = f"zkdrift_report_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
+        conn.execute(text(f"DROP USER IF EXISTS '{DB_USER}'@'%'"))
+        conn.execute(text(f"CREATE USER '{DB_USER}'@'%' IDENTIFIED BY '{DB_PASSWORD}'"))
+        conn.execute(text(f"GRANT ALL ON {name}.* TO '{DB_USER}'@'%'"))
+    host = MARIADB_ADMIN_URL.split("@", 1)[1].rsplit("/", 1)[0]
+    url = f"mysql+pymysql://{DB_USER}:{DB_PASSWORD}@{host}/{name}"
+    db = Database(url)
+    db.upgrade()
+    db.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+            conn.execute(text(f"DROP USER IF EXISTS '{DB_USER}'@'%'"))
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def rendered(
+    zk_server: ZooKeeperServer,
+    mariadb_with_password: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Rendered]:
+    """Real history in MariaDB, rendered once by render_report and once by the CLI."""
+    home = tmp_path_factory.mktemp("report-home")
+    app = make_app(mariadb_with_password, home)
+    client, hosts = _chroot(zk_server)
+    try:
+        build_history(app, client, hosts)
+        output = render_report(app, "app", output=home / "report.html")
+        env = _env(ZKDRIFT_DATABASE_URL=mariadb_with_password, ZKDRIFT_HOME=str(home))
+        cli_out = home / "cli" / "report.html"
+        cli = run_cli("report", "app", "--since", "30d", "-o", str(cli_out), "--json", env=env)
+        yield Rendered(
+            output.read_text(encoding="utf-8"),
+            mariadb_with_password,
+            cli,
+            cli_out.read_text(encoding="utf-8") if cli_out.exists() else "",
+        )
+    finally:
+        client.stop()
+        client.close()
+        app.close()
+
+
+@pytest.fixture(scope="module")
+def rendered_empty(
+    zk_server: ZooKeeperServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A new tree with a single snapshot, rendered (SQLite)."""
+    home = tmp_path_factory.mktemp("empty-home")
+    url = f"sqlite:///{home / 'zkdrift.db'}"
+    app = make_app(url, home)
+    client, hosts = _chroot(zk_server)
+    try:
+        create_tree(client, CONFIG)
+        add_tree(app, TreeSpec(name="fresh", hosts=hosts, root="/app"))
+        take_snapshot(app, "fresh")
+        yield render_report(app, "fresh", output=home / "fresh.html").read_text()
+    finally:
+        client.stop()
+        client.close()
+        app.close()
+
+
+def _env(**values: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZKDRIFT_")}
+    env.update(values, COLUMNS="200")
+    return env
+
+
+def _images(html: str) -> list[str]:
+    return re.findall(r'<img[^>]+src="data:image/png;base64,', html)
+
+
+def test_notebooks_are_committed_with_outputs_stripped_and_a_parameters_cell() -> None:
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        nb = json.loads(path.read_text())
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert all(c["outputs"] == [] and c["execution_count"] is None for c in code), path
+        tagged = [c for c in code if "parameters" in c["metadata"].get("tags", [])]
+        assert len(tagged) == 1, path
+        source = "".join(tagged[0]["source"])
+        for name in ("tree", "since", "until", "database_url"):
+            assert re.search(rf"^{name} = None", source, re.M), (path, name)
+    assert {p.name for p in NOTEBOOKS.glob("*.ipynb")} >= {"drift_report.ipynb", "history.ipynb"}
+
+
+def test_the_report_holds_the_figures_and_tables_of_both_notebooks(rendered: Rendered) -> None:
+    html = rendered.html
+
+    assert len(_images(html)) >= 4  # drift over time, snapshot size, changes, churn
+    assert "Drift report" in html and "History report" in html
+    assert html.count("<table") >= 6
+    # Top churned path, open drift and the apply audit, as tables.
+    assert re.search(r"<td>/app/billing/timeout</td>\s*<td>3</td>", html)
+    assert "/app/search/size" in html
+    assert "revert hand edits" in html
+    assert "Traceback" not in html
+
+
+def test_the_report_never_shows_code_secret_values_or_the_database_password(
+    rendered: Rendered,
+) -> None:
+    html = rendered.html + rendered.cli_html
+
+    assert "reports.notebook_app" not in html  # code is hidden
+    assert "&lt;redacted sha256:" in html  # the secret path's changes are shown redacted
+    for secret in (SECRET_1.decode(), SECRET_2.decode(), DB_PASSWORD, rendered.database_url):
+        assert secret not in html
+    assert f"{DB_USER}:***@" in html  # the database, as safe_url shows it
+
+
+def test_zkdrift_report_renders_the_same_report_from_the_command_line(
+    rendered: Rendered,
+) -> None:
+    assert rendered.cli.exit_code == 0, rendered.cli.stderr
+    payload = json.loads(rendered.cli.stdout)
+    assert payload["tree"] == "app"
+    assert payload["since"] is not None
+    assert len(_images(rendered.cli_html)) >= 4
+    assert "/app/billing/timeout" in rendered.cli_html
+    assert DB_PASSWORD not in rendered.cli.stdout + rendered.cli.stderr
+
+
+def test_a_new_tree_with_one_snapshot_renders_a_report_that_says_so(rendered_empty: str) -> None:
+    assert "single snapshot" in rendered_empty
+    assert "No drift checks in this window." in rendered_empty
+    assert "No changes yet" in rendered_empty
+    assert "Traceback" not in rendered_empty
+    assert len(_images(rendered_empty)) == 1  # snapshot size only
+
+
+def test_reporting_on_an_unknown_tree_fails_before_starting_a_kernel(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    cli_env = _env(ZKDRIFT_DATABASE_URL=sqlite_url, ZKDRIFT_HOME=str(tmp_path))
+    app: App = make_app(sqlite_url, tmp_path)
+    with pytest.raises(UnknownTreeError, match="unknown tree 'ghost'"):
+        render_report(app, "ghost", output=tmp_path / "x.html")
+    app.close()
+
+    result = run_cli("report", "ghost", "-o", str(tmp_path / "y.html"), env=cli_env)
+    bad_since = run_cli("report", "ghost", "--since", "someday", env=cli_env)
+
+    assert result.exit_code == 1 and "unknown tree 'ghost'" in result.stderr
+    assert bad_since.exit_code == 1 and "someday" in bad_since.stderr
+    assert not (tmp_path / "y.html").exists()
