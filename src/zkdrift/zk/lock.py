@@ -272,9 +272,15 @@ class TreeLock:
             raise LockHeldError(f"the lock {self.path} is held by {who}{waited}", holder)
 
     def release(self) -> None:
-        if self.watch.lost.is_set():
-            # The server dropped our ephemeral node with the session; a
-            # delete now could only hit a node that is no longer ours.
+        """Delete our lock node; after LOST or while SUSPENDED, only forget it.
+
+        After LOST the server already dropped the node with the session: a
+        delete could only hit a node that is no longer ours. While suspended
+        a delete would wait for a reconnect that may never come; the caller
+        closes the session next, which removes the node (or the server
+        expires it).
+        """
+        if self.watch.lost.is_set() or self.watch.suspended.is_set():
             self._lock.is_acquired = False
             self._lock.node = None
             return
