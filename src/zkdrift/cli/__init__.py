@@ -42,8 +42,9 @@ def _main(
 ) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    if verbose < 2:
-        logging.getLogger("kazoo").setLevel(logging.ERROR)
+    # kazoo's DEBUG records print raw responses, znode data included: secrets
+    # must never reach logs, so kazoo stays at INFO even with -vv.
+    logging.getLogger("kazoo").setLevel(logging.ERROR if verbose < 2 else logging.INFO)
     state.configure(database_url=database_url)
 
 
