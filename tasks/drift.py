@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from prefect import task
@@ -10,6 +9,8 @@ from prefect import task
 from tasks.results import DriftRow, DriftSummary, SnapshotSummary, short_digest
 from tasks.retry import retry_options
 from tasks.runtime import log_endpoints, open_app, run_logger
+from zkdrift import drift as drift_lib
+from zkdrift.drift import DriftReport
 
 # How many drifted paths are named in the run log; the table artifact has them all.
 LOGGED_PATHS = 20
@@ -23,7 +24,7 @@ def _data(node: Any) -> bytes | None:
     return None if node is None else bytes(node.data)
 
 
-def summarise(tree: str, report: Any) -> DriftSummary:
+def summarise(tree: str, report: DriftReport) -> DriftSummary:
     """A DriftReport reduced to counts and redacted rows (sizes and digests only)."""
     rows = []
     for item in report.items:
@@ -44,7 +45,7 @@ def summarise(tree: str, report: Any) -> DriftSummary:
         counts[row.classification] = counts.get(row.classification, 0) + 1
     return DriftSummary(
         tree=tree,
-        run_id=getattr(report, "run_id", None),
+        run_id=report.run_id,
         drift=counts["drift"],
         pending=counts["pending"],
         conflict=counts["conflict"],
@@ -56,7 +57,6 @@ def summarise(tree: str, report: Any) -> DriftSummary:
 def check_tree_drift(tree: str, snapshot: SnapshotSummary | None = None) -> DriftSummary:
     """Drift of ``tree`` against ``snapshot`` when given, else against a fresh live read."""
     snapshot_id = snapshot.snapshot_id if snapshot is not None else None
-    drift_lib = importlib.import_module("zkdrift.drift")
     with open_app() as app:
         log_endpoints(app, tree)
         report = drift_lib.check_drift(app, tree, source="flow", snapshot_id=snapshot_id)

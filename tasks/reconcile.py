@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable
-from typing import Any
 
 from prefect import task
 from prefect.runtime import flow_run
@@ -12,39 +10,20 @@ from prefect.runtime import flow_run
 from tasks.results import DriftSummary, ReconcileSummary
 from tasks.retry import retry_options
 from tasks.runtime import log_endpoints, open_app, run_logger
+from zkdrift import reconcile as reconcile_lib
+from zkdrift.errors import ZkDriftError
+from zkdrift.model import Op
 
 LOGGED_OPS = 20
 
 
-def _first(obj: Any, *names: str) -> Any:
-    for name in names:
-        value = getattr(obj, name, None)
-        if value is not None:
-            return value
-    return None
+class ReconcileRefusedError(ZkDriftError):
+    """An apply that zkdrift refused or that failed: the message says why."""
 
 
-def _ops(result: Any) -> tuple[Any, ...]:
-    """The operations of a PlanResult or ApplyResult (directly or on its plan)."""
-    ops = _first(result, "ops", "operations")
-    if ops is None:
-        plan = _first(result, "plan")
-        ops = _first(plan, "ops") if plan is not None else None
-    return tuple(ops or ())
-
-
-def _describe(ops: Iterable[Any]) -> tuple[str, ...]:
+def describe(ops: Iterable[Op]) -> tuple[str, ...]:
     """``set /path``: kind and path of each op, never its data."""
-    described = []
-    for op in ops:
-        kind = _first(op, "kind") or type(op).__name__
-        op_path = _first(op, "path") or "?"
-        described.append(f"{getattr(kind, 'value', kind)} {op_path}")
-    return tuple(described)
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return tuple(f"{op.kind} {op.path}" for op in ops)
 
 
 def actor() -> str:
@@ -71,37 +50,60 @@ def reconcile_tree(
     if drift is not None and not drift.has_differences:
         logger.info("tree %s: live matches desired, nothing to reconcile", tree)
         return ReconcileSummary(tree=tree, mode=mode, operations=0, applied=0, outcome="in sync")
-    reconcile_lib = importlib.import_module("zkdrift.reconcile")
     with open_app() as app:
         log_endpoints(app, tree)
         if apply:
             result = reconcile_lib.apply_tree(
                 app, tree, yes=True, prune=prune, reason=reason, actor=actor(), source="flow"
             )
+            plan = result.plan
+            ops = describe(plan.ops) if plan is not None else ()
+            summary = ReconcileSummary(
+                tree=tree,
+                mode=mode,
+                operations=result.ops_total,
+                applied=result.ops_applied,
+                plan_id=plan.plan_id if plan is not None else None,
+                apply_id=result.apply_id,
+                ops=ops,
+                outcome=result.outcome,
+            )
+            if not result.ok:
+                raise ReconcileRefusedError(
+                    f"apply {result.apply_id} of tree {tree} {result.outcome}: {result.message}"
+                )
         else:
-            result = reconcile_lib.plan_tree(app, tree, prune=prune, source="flow")
-    ops = _describe(_ops(result))
-    applied_count = _int(_first(result, "applied", "applied_count", "ops_applied"))
-    summary = ReconcileSummary(
-        tree=tree,
-        mode=mode,
-        operations=len(ops),
-        applied=(applied_count if applied_count is not None else len(ops)) if apply else 0,
-        plan_id=_int(_first(result, "plan_id")) or _int(_first(_first(result, "plan"), "id")),
-        apply_id=_int(_first(result, "apply_id")),
-        ops=ops,
-        outcome=str(getattr(_first(result, "outcome", "status"), "value", "") or ""),
-    )
+            planned = reconcile_lib.plan_tree(app, tree, prune=prune, source="flow", actor=actor())
+            ops = describe(planned.ops)
+            summary = ReconcileSummary(
+                tree=tree,
+                mode=mode,
+                operations=planned.op_count,
+                applied=0,
+                plan_id=planned.plan_id,
+                ops=ops,
+                outcome="planned",
+            )
+            for refusal in planned.refusals:
+                logger.warning("tree %s: an apply of this plan would be refused: %s", tree, refusal)
     if not ops:
-        logger.info("tree %s: nothing to reconcile (%s)", tree, summary.mode)
+        logger.info("tree %s: nothing to reconcile (%s)", tree, mode)
     elif apply:
-        logger.warning("tree %s: applied %d operation(s)", tree, summary.applied)
+        logger.warning(
+            "tree %s: applied %d of %d operation(s) (apply %s, plan %s)",
+            tree,
+            summary.applied,
+            summary.operations,
+            summary.apply_id,
+            summary.plan_id,
+        )
     else:
         logger.info(
-            "tree %s: dry run, %d operation(s) planned; apply with the reconcile flow's "
-            "'apply' parameter or the tree's policy options.reconcile='apply'",
+            "tree %s: dry run, %d operation(s) in plan %s; to apply, set the 'apply' parameter "
+            "or the tree's policy options.reconcile = 'apply'",
             tree,
-            len(ops),
+            summary.operations,
+            summary.plan_id,
         )
     for line in ops[:LOGGED_OPS]:
         logger.info("tree %s: %s %s", tree, "applied" if apply else "would", line)

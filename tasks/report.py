@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 from pathlib import Path
 
 from prefect import task
@@ -11,6 +10,7 @@ from prefect import task
 from tasks.results import ReportSummary
 from tasks.retry import retry_options
 from tasks.runtime import key_part, open_app, run_logger
+from zkdrift import reports as reports_lib
 from zkdrift.settings import Settings
 
 
@@ -26,7 +26,6 @@ def existing_report(tree: str) -> ReportSummary | None:
 
 @task(name="render-report", task_run_name="report-{tree}", **retry_options())
 def render_tree_report(tree: str, since: dt.datetime | None = None) -> ReportSummary:
-    reports_lib = importlib.import_module("zkdrift.reports")
     with open_app() as app:
         output = report_path(app.settings, tree)
         output.parent.mkdir(parents=True, exist_ok=True)

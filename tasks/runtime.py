@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,12 +16,18 @@ from zkdrift.app import App
 from zkdrift.settings import Settings
 from zkdrift.store import trees as tree_store
 
+# Opening the database may run Alembic (SQLite upgrades itself), and Alembic's
+# migration context is process-global: tasks running in threads take turns.
+_OPEN_LOCK = threading.Lock()
+
 
 @contextmanager
 def open_app() -> Iterator[App]:
     """A fresh App for this task from the environment's settings, closed afterwards."""
     application = App(Settings())
     try:
+        with _OPEN_LOCK:
+            _ = application.db
         yield application
     finally:
         application.close()

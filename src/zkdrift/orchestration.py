@@ -347,6 +347,15 @@ class RunOutcome:
     ui_url: str | None
 
 
+def check_trees(app: App, trees: Sequence[str]) -> None:
+    """Fail fast, before any flow starts, on a tree name that is not registered."""
+    if not trees:
+        return
+    with app.db.session() as session:
+        for name in trees:
+            tree_store.get_tree(session, name)
+
+
 def api_url() -> str | None:
     from prefect.settings import PREFECT_API_URL
 

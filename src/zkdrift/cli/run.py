@@ -42,6 +42,8 @@ PRUNE = typer.Option(False, "--prune", help="Also delete live nodes the desired 
 
 def _execute(key: str, values: dict[str, Any], *, local: bool, as_json: bool) -> None:
     # Make the run's own log lines (which ZooKeeper, which database, what changed) visible.
+    orchestration.check_trees(state.app, values.get("trees") or [])
+    state.close()  # the flow's tasks open their own connections
     logging.getLogger("zkdrift").setLevel(logging.INFO)
     outcome = orchestration.run_flow(key, values, local=local)
     if as_json:

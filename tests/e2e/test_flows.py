@@ -1,0 +1,388 @@
+"""The Prefect flows under a real Prefect server, against a real ZooKeeper and databases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import flows.pipeline
+import flows.snapshot
+import pytest
+from flows.drift import drift_flow
+from flows.params import DriftParams, PipelineParams, ReconcileParams, SnapshotParams
+from flows.pipeline import pipeline_flow
+from flows.reconcile import reconcile_flow
+from flows.snapshot import snapshot_flow
+from kazoo.client import KazooClient
+from kazoo.exceptions import ConnectionLoss
+from prefect import get_client
+from sqlalchemy.exc import OperationalError
+from tasks.report import report_path
+from tasks.results import TreeOutcome
+from tasks.retry import is_transient
+from tasks.runtime import artifact_key, key_part
+from tasks.snapshot import snapshot_tree
+
+from tests.e2e.conftest import artifacts_of, task_runs_of
+from tests.helpers import create_tree, run_cli
+from zkdrift import desired
+from zkdrift import snapshot as snapshot_lib
+from zkdrift.app import App
+from zkdrift.errors import DatabaseError, InvalidInputError
+from zkdrift.snapshot import TreeSpec, add_tree
+
+SECRET = b"hunter2-secret-value"
+NEW_SECRET = b"rotated-secret-value-xyz"
+CONFIG = {
+    "": b"",
+    "/db": b"",
+    "/db/host": b"db.internal",
+    "/db/password": SECRET,
+    "/replicas": b"3",
+    "/blob": bytes(range(256)),
+}
+
+
+def setup_tree(app: App, zk: KazooClient, hosts: str, name: str, root: str, **options: Any) -> None:
+    """A live tree whose desired state is adopted from live, then made to drift."""
+    create_tree(zk, {root + path: value for path, value in CONFIG.items()})
+    add_tree(app, TreeSpec(name=name, hosts=hosts, root=root, options=options or None))
+    desired.adopt(app, name, author="test", message="baseline")
+
+
+def make_drift(app: App, zk: KazooClient, name: str, root: str) -> None:
+    zk.set(f"{root}/replicas", b"5")  # drift: live changed outside zkdrift
+    zk.set(f"{root}/db/password", NEW_SECRET)  # drift on a secret path
+    desired.set_value(app, name, f"{root}/db/host", b"db2.internal", author="test")  # pending
+
+
+def by_tree(outcomes: list[TreeOutcome]) -> dict[str, TreeOutcome]:
+    return {o.tree: o for o in outcomes}
+
+
+def artifact_text(artifacts: dict[str, Any]) -> str:
+    return "\n".join(
+        json.dumps(a.data) if not isinstance(a.data, str) else a.data for a in artifacts.values()
+    )
+
+
+def test_pipeline_snapshots_checks_drift_and_plans_every_tree_with_redacted_artifacts(
+    flow_app_any_db: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    app = flow_app_any_db
+    setup_tree(app, zk, zk_chroot, "billing", "/billing")
+    setup_tree(app, zk, zk_chroot, "Search.App", "/search")
+    make_drift(app, zk, "billing", "/billing")
+
+    state = pipeline_flow(PipelineParams(report=False), return_state=True)
+
+    assert state.is_completed(), state.message
+    outcomes = by_tree(state.result())
+    assert set(outcomes) == {"billing", "Search.App"}
+    billing, search = outcomes["billing"], outcomes["Search.App"]
+    assert billing.snapshot is not None and billing.snapshot.node_count == len(CONFIG)
+    assert billing.drift is not None
+    assert (billing.drift.drift, billing.drift.pending, billing.drift.conflict) == (2, 1, 0)
+    assert [r.path for r in billing.drift.rows] == [
+        "/billing/db/host",
+        "/billing/db/password",
+        "/billing/replicas",
+    ]
+    # The default policy plans and never writes.
+    assert billing.reconcile is not None and billing.reconcile.mode == "dry-run"
+    assert billing.reconcile.operations == 3 and billing.reconcile.applied == 0
+    assert zk.get("/billing/replicas")[0] == b"5"
+    assert search.drift is not None and not search.drift.has_differences
+    assert search.reconcile is not None and search.reconcile.operations == 0
+
+    run_id = state.state_details.flow_run_id
+    assert run_id is not None
+    keys = [
+        artifact_key("drift", "billing"),
+        artifact_key("drift-paths", "billing"),
+        artifact_key("drift", "Search.App"),
+        artifact_key("drift-paths", "Search.App"),
+        "pipeline-summary",
+    ]
+    artifacts = artifacts_of(run_id)
+    assert set(keys) <= set(artifacts)
+    assert artifacts["drift-billing"].type == "markdown"
+    assert "**3** difference(s)" in artifacts["drift-billing"].data
+    table = json.loads(artifacts["drift-paths-billing"].data)
+    assert [row["path"] for row in table] == [r.path for r in billing.drift.rows]
+    password_row = table[1]
+    assert password_row["classification"] == "drift"
+    assert password_row["kind"] == "data_changed"
+    assert (password_row["desired_size"], password_row["live_size"]) == (
+        len(SECRET),
+        len(NEW_SECRET),
+    )
+    assert "2 of 2 tree(s) succeeded" in artifacts["pipeline-summary"].data
+    text = artifact_text(artifacts)
+    for value in (SECRET, NEW_SECRET, b"db.internal", b"db2.internal"):
+        assert value.decode() not in text
+
+
+def test_artifact_keys_are_lowercase_letters_digits_and_dashes_and_distinct_per_tree() -> None:
+    names = ["billing", "Billing", "search.app", "search_app", "A--B", "___"]
+
+    keys = [artifact_key("drift-paths", name) for name in names]
+
+    assert keys[0] == "drift-paths-billing"
+    assert len(set(keys)) == len(names)
+    for key in keys:
+        assert key == key.lower()
+        assert all(c.isalnum() or c == "-" for c in key)
+        assert "--" not in key.removeprefix("drift-paths-") and not key.endswith("-")
+    assert key_part("billing") == "billing"
+
+
+def test_pipeline_applies_only_to_the_tree_whose_policy_says_apply(
+    flow_app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    setup_tree(flow_app, zk, zk_chroot, "auto", "/auto", reconcile="apply")
+    setup_tree(flow_app, zk, zk_chroot, "manual", "/manual")
+    make_drift(flow_app, zk, "auto", "/auto")
+    make_drift(flow_app, zk, "manual", "/manual")
+
+    state = pipeline_flow(PipelineParams(report=False), return_state=True)
+
+    assert state.is_completed(), state.message
+    outcomes = by_tree(state.result())
+    auto, manual = outcomes["auto"].reconcile, outcomes["manual"].reconcile
+    assert auto is not None and auto.mode == "apply" and auto.applied == 3
+    assert auto.apply_id is not None and auto.outcome == "applied"
+    assert zk.get("/auto/replicas")[0] == b"3"
+    assert zk.get("/auto/db/password")[0] == SECRET
+    assert zk.get("/auto/db/host")[0] == b"db2.internal"
+    assert manual is not None and manual.mode == "dry-run" and manual.applied == 0
+    assert zk.get("/manual/replicas")[0] == b"5"
+
+
+def test_reconcile_flow_is_a_dry_run_by_default_and_applies_when_the_parameter_says_so(
+    flow_app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    setup_tree(flow_app, zk, zk_chroot, "svc", "/svc")
+    make_drift(flow_app, zk, "svc", "/svc")
+
+    dry = reconcile_flow(ReconcileParams(), return_state=True)
+    assert dry.is_completed(), dry.message
+    planned = dry.result()[0].reconcile
+    assert planned is not None and planned.mode == "dry-run" and planned.plan_id is not None
+    assert sorted(planned.ops) == ["set /svc/db/host", "set /svc/db/password", "set /svc/replicas"]
+    assert zk.get("/svc/replicas")[0] == b"5"
+
+    applied = reconcile_flow(
+        ReconcileParams(trees=["svc"], apply=True, reason="test"), return_state=True
+    )
+
+    assert applied.is_completed(), applied.message
+    result = applied.result()[0].reconcile
+    assert result is not None and result.mode == "apply" and result.applied == 3
+    assert zk.get("/svc/replicas")[0] == b"3"
+    assert zk.get("/svc/db/host")[0] == b"db2.internal"
+
+
+def test_one_failing_tree_fails_the_run_without_hiding_the_other_trees_results(
+    flow_app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    setup_tree(flow_app, zk, zk_chroot, "healthy", "/healthy")
+    create_tree(zk, {"/orphan": b"", "/orphan/key": b"v"})
+    add_tree(flow_app, TreeSpec(name="orphan", hosts=zk_chroot, root="/orphan"))  # no desired
+
+    state = pipeline_flow(PipelineParams(report=False), return_state=True)
+
+    assert state.is_failed()
+    assert "1 of 2 tree(s) failed: orphan (drift: tree 'orphan' has no desired state" in (
+        state.message or ""
+    )
+    run_id = state.state_details.flow_run_id
+    assert run_id is not None
+    artifacts = artifacts_of(run_id)
+    assert "drift-healthy" in artifacts and "drift-orphan" not in artifacts
+    summary = artifacts["pipeline-summary"].data
+    assert "1 of 2 tree(s) succeeded" in summary
+    assert "| healthy |" in summary and "| ok |" in summary
+    assert "failed at drift" in summary
+
+
+def test_a_transient_connection_loss_is_retried_and_the_flow_succeeds(
+    flow_app: App, zk: KazooClient, zk_chroot: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    setup_tree(flow_app, zk, zk_chroot, "flaky", "/flaky")
+    real = snapshot_lib.take_snapshot
+    calls: list[str] = []
+
+    def lose_the_first_connection(app: App, name: str, **kw: Any) -> Any:
+        calls.append(name)
+        if len(calls) == 1:
+            raise ConnectionLoss("connection to ZooKeeper lost")
+        return real(app, name, **kw)
+
+    monkeypatch.setattr(snapshot_lib, "take_snapshot", lose_the_first_connection)
+    # Same retry policy, no pause: the test waits for nothing.
+    monkeypatch.setattr(
+        flows.snapshot, "snapshot_tree", snapshot_tree.with_options(retry_delay_seconds=0)
+    )
+
+    state = snapshot_flow(SnapshotParams(trees=["flaky"]), return_state=True)
+
+    assert state.is_completed(), state.message
+    assert calls == ["flaky", "flaky"]
+    outcome = state.result()[0]
+    assert outcome.snapshot is not None and outcome.snapshot.node_count == len(CONFIG)
+    run_id = state.state_details.flow_run_id
+    assert run_id is not None
+    snapshot_runs = [t for t in task_runs_of(run_id) if t.name == "snapshot-flaky"]
+    assert [t.run_count for t in snapshot_runs] == [2]
+    assert snapshot_runs[0].state.is_completed()
+
+
+def test_a_logic_error_fails_at_once_with_its_message_and_is_not_retried(
+    flow_app: App, zk: KazooClient, zk_chroot: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    setup_tree(flow_app, zk, zk_chroot, "bad", "/bad")
+    calls: list[str] = []
+
+    def refuse(app: App, name: str, **kw: Any) -> Any:
+        calls.append(name)
+        raise InvalidInputError(f"tree {name!r} is misconfigured")
+
+    monkeypatch.setattr(snapshot_lib, "take_snapshot", refuse)
+    monkeypatch.setattr(
+        flows.pipeline, "snapshot_tree", snapshot_tree.with_options(retry_delay_seconds=0)
+    )
+
+    state = pipeline_flow(PipelineParams(report=False), return_state=True)
+
+    assert state.is_failed()
+    assert calls == ["bad"]
+    assert "bad (snapshot: tree 'bad' is misconfigured)" in (state.message or "")
+
+
+def test_transient_errors_are_recognised_through_the_cause_chain() -> None:
+    wrapped = DatabaseError("cannot reach database")
+    wrapped.__cause__ = OperationalError("SELECT 1", {}, Exception("gone away"))
+
+    assert is_transient(ConnectionLoss())
+    assert is_transient(wrapped)
+    assert not is_transient(DatabaseError("schema is at nothing"))
+    assert not is_transient(InvalidInputError("bad path"))
+    assert not is_transient(ValueError("bug"))
+
+
+def test_drift_flow_links_the_latest_html_report_when_one_exists(
+    flow_app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    setup_tree(flow_app, zk, zk_chroot, "linked", "/linked")
+    report = report_path(flow_app.settings, "linked")
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text("<html><body>report</body></html>")
+
+    state = drift_flow(DriftParams(trees=["linked"]), return_state=True)
+
+    assert state.is_completed(), state.message
+    run_id = state.state_details.flow_run_id
+    assert run_id is not None
+    artifacts = artifacts_of(run_id)
+    link = artifacts[artifact_key("report", "linked")]
+    # Prefect stores a link artifact as a markdown link.
+    assert link.data == f"[linked report]({report.resolve().as_uri()})"
+    assert "Live ZooKeeper matches the desired state" in artifacts["drift-linked"].data
+
+
+def test_pipeline_renders_each_trees_html_report_and_links_it(
+    flow_app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    setup_tree(flow_app, zk, zk_chroot, "reported", "/reported")
+    make_drift(flow_app, zk, "reported", "/reported")
+
+    state = pipeline_flow(PipelineParams(trees=["reported"]), return_state=True)
+
+    assert state.is_completed(), state.message
+    outcome = state.result()[0]
+    assert outcome.report is not None
+    html = Path(outcome.report.path)
+    assert html == report_path(flow_app.settings, "reported")
+    assert html.is_file() and html.stat().st_size > 0
+    assert SECRET.decode() not in html.read_text(errors="replace")
+    run_id = state.state_details.flow_run_id
+    assert run_id is not None
+    link = artifacts_of(run_id)[artifact_key("report", "reported")]
+    assert html.resolve().as_uri() in link.data
+
+
+def test_zkdrift_run_pipeline_runs_on_the_prefect_server_and_prints_the_summary(
+    flow_app: App, zk: KazooClient, zk_chroot: str, prefect_cli_env: dict[str, str]
+) -> None:
+    setup_tree(flow_app, zk, zk_chroot, "cli", "/cli")
+    make_drift(flow_app, zk, "cli", "/cli")
+
+    result = run_cli("run", "pipeline", "--tree", "cli", "--no-report", env=prefect_cli_env)
+
+    assert result.exit_code == 0, result.stderr
+    assert "zkdrift pipeline" in result.stdout
+    assert "1 of 1 tree(s) succeeded" in result.stdout
+    assert "Completed" in result.stdout
+    assert "Prefect UI: http://" in result.stdout
+    # The run's logs say where it connected and what it found, without credentials.
+    logs = result.stdout + result.stderr
+    assert zk_chroot in logs and "sqlite:///" in logs
+    assert "3 difference(s)" in logs and "set /cli/replicas" in logs
+    assert SECRET.decode() not in logs and NEW_SECRET.decode() not in logs
+
+
+def test_zkdrift_run_json_names_the_flow_run_recorded_on_the_server(
+    flow_app: App, zk: KazooClient, zk_chroot: str, prefect_cli_env: dict[str, str]
+) -> None:
+    setup_tree(flow_app, zk, zk_chroot, "js", "/js")
+
+    result = run_cli("run", "snapshot", "--json", env=prefect_cli_env)
+
+    assert result.exit_code == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["ok"] is True and payload["state"] == "Completed"
+    assert payload["api_url"] == prefect_cli_env["PREFECT_API_URL"]
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(payload["flow_run_id"])
+    assert run.state is not None and run.state.is_completed()
+    assert run.parameters["params"]["trees"] == []
+
+
+def test_zkdrift_run_exits_1_and_names_the_tree_when_a_tree_fails(
+    flow_app: App, zk: KazooClient, zk_chroot: str, prefect_cli_env: dict[str, str]
+) -> None:
+    create_tree(zk, {"/nodesired": b"", "/nodesired/k": b"v"})
+    add_tree(flow_app, TreeSpec(name="nodesired", hosts=zk_chroot, root="/nodesired"))
+
+    result = run_cli("run", "drift", env=prefect_cli_env)
+
+    assert result.exit_code == 1
+    assert "nodesired" in result.stderr and "has no desired state" in result.stderr
+    assert "Failed" in result.stdout
+
+
+def test_zkdrift_run_rejects_an_unknown_tree_with_the_known_ones(
+    flow_app: App, zk: KazooClient, zk_chroot: str, prefect_cli_env: dict[str, str]
+) -> None:
+    setup_tree(flow_app, zk, zk_chroot, "known", "/known")
+
+    result = run_cli("run", "snapshot", "--tree", "nope", env=prefect_cli_env)
+
+    assert result.exit_code == 1
+    assert "unknown tree 'nope'; known trees: known" in result.stderr
+
+
+def test_zkdrift_run_without_an_api_url_uses_a_temporary_local_server(
+    flow_app: App, zk: KazooClient, zk_chroot: str, prefect_cli_env: dict[str, str]
+) -> None:
+    setup_tree(flow_app, zk, zk_chroot, "eph", "/eph")
+    env = {k: v for k, v in prefect_cli_env.items() if k != "PREFECT_API_URL"}
+
+    result = run_cli("run", "snapshot", "--json", env=env)
+
+    assert result.exit_code == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["ok"] is True and payload["api_url"] is None
+    assert "| eph |" in payload["summary"]
