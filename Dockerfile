@@ -21,6 +21,8 @@ WORKDIR /build
 # Only what the wheel is made of (.dockerignore keeps the rest out of the context).
 COPY pyproject.toml README.md ./
 COPY src/ src/
+COPY flows/ flows/
+COPY tasks/ tasks/
 
 RUN python -m venv /opt/venv \
     && pip wheel --no-deps --wheel-dir /build/dist . \

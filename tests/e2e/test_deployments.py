@@ -1,0 +1,209 @@
+"""Deployments on a real Prefect server: from `zkdrift serve`'s objects and from prefect.yaml."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kazoo.client import KazooClient
+from prefect import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.client.schemas.objects import DeploymentStatus
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+from tests.helpers import create_tree, run_cli
+from zkdrift import desired, orchestration
+from zkdrift.app import App
+from zkdrift.errors import InvalidInputError
+from zkdrift.orchestration import Schedule, TreeSchedule
+from zkdrift.snapshot import TreeSpec, add_tree
+
+REPO = Path(__file__).resolve().parents[2]
+PREFECT_YAML = REPO / "prefect.yaml"
+
+
+def read_deployment(full_name: str) -> Any:
+    with get_client(sync_client=True) as client:
+        return client.read_deployment_by_name(full_name)
+
+
+def schedule_of(deployment: Any) -> Any:
+    assert len(deployment.schedules) == 1, deployment.schedules
+    return deployment.schedules[0].schedule
+
+
+def concurrency_of(deployment: Any) -> int | None:
+    limit = deployment.global_concurrency_limit
+    return None if limit is None else int(limit.limit)
+
+
+def register(app: App, hosts: str, name: str, **options: Any) -> None:
+    add_tree(app, TreeSpec(name=name, hosts=hosts, root="/", options=options or None), check=False)
+
+
+def test_serve_deploys_a_scheduled_pipeline_and_a_one_at_a_time_reconcile_per_tree(
+    flow_app: App, zk_chroot: str
+) -> None:
+    register(flow_app, zk_chroot, "svc-cron", schedule={"cron": "*/5 * * * *"}, reconcile="apply")
+    register(flow_app, zk_chroot, "svc-interval", schedule={"interval": 300})
+    register(flow_app, zk_chroot, "svc-manual")
+    specs = orchestration.load_specs(flow_app)
+
+    for deployment in orchestration.runner_deployments(specs):
+        deployment.apply()
+
+    cron = read_deployment("zkdrift-pipeline/svc-cron")
+    assert schedule_of(cron).cron == "*/5 * * * *"
+    assert cron.parameters == {"params": {"trees": ["svc-cron"]}}
+    assert concurrency_of(cron) is None
+    interval = read_deployment("zkdrift-pipeline/svc-interval")
+    assert schedule_of(interval).interval == dt.timedelta(seconds=300)
+    assert read_deployment("zkdrift-pipeline/svc-manual").schedules == []
+    for tree in ("svc-cron", "svc-interval", "svc-manual"):
+        reconcile = read_deployment(f"zkdrift-reconcile/{tree}")
+        assert concurrency_of(reconcile) == 1
+        assert reconcile.parameters == {"params": {"trees": [tree]}}
+        assert reconcile.schedules == []
+        assert reconcile.work_pool_name is None  # served: no work pool
+    for flow in ("pipeline", "snapshot", "drift", "report"):
+        everything = read_deployment(f"zkdrift-{flow}/all-trees")
+        assert everything.parameters == {"params": {"trees": []}}
+    # The parameter form in the UI comes from the Pydantic models, with descriptions.
+    schema = json.dumps(read_deployment("zkdrift-reconcile/svc-cron").parameter_openapi_schema)
+    assert "Names of registered trees to work on" in schema
+    assert "follow each tree's policy" in schema
+
+
+def test_a_tree_with_an_invalid_schedule_is_named_in_the_error(
+    flow_app: App, zk_chroot: str
+) -> None:
+    register(flow_app, zk_chroot, "broken", schedule={"cron": "every tuesday"})
+
+    with pytest.raises(InvalidInputError, match="tree 'broken' has an invalid schedule"):
+        orchestration.load_specs(flow_app)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [{"interval": 0}, {"interval": "5m"}, {"cron": "* * * * *", "interval": 60}, {"every": 5}, 5],
+)
+def test_schedules_other_than_one_cron_or_one_positive_interval_are_refused(raw: Any) -> None:
+    with pytest.raises(InvalidInputError, match="invalid schedule"):
+        orchestration.parse_schedule("t", {"schedule": raw})
+
+
+def test_committed_prefect_yaml_declares_what_serve_builds_for_the_demo_tree() -> None:
+    committed = yaml.safe_load(PREFECT_YAML.read_text())
+    expected = yaml.safe_load(
+        orchestration.prefect_yaml(
+            orchestration.deployment_specs([TreeSchedule("demo", Schedule(cron="*/15 * * * *"))])
+        )
+    )
+
+    assert committed["deployments"] == expected["deployments"]
+
+
+@pytest.fixture
+def work_pool(prefect_api: str) -> str:
+    with get_client(sync_client=True) as client, contextlib.suppress(ObjectAlreadyExists):
+        client.create_work_pool(
+            WorkPoolCreate(name=orchestration.DEFAULT_WORK_POOL, type="process")
+        )
+    return orchestration.DEFAULT_WORK_POOL
+
+
+def test_prefect_deploy_creates_every_deployment_in_prefect_yaml(
+    prefect_api: str, work_pool: str, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_API_URL=prefect_api, PREFECT_HOME=str(tmp_path / "prefect-home"))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    declared = yaml.safe_load(PREFECT_YAML.read_text())["deployments"]
+    flow_names = {
+        f"{ref.module.replace('.', '/')}.py:{ref.function}": ref.flow_name
+        for ref in orchestration.FLOWS.values()
+    }
+    for entry in declared:
+        deployment = read_deployment(f"{flow_names[entry['entrypoint']]}/{entry['name']}")
+        assert deployment.parameters == entry["parameters"]
+        assert deployment.work_pool_name == work_pool
+        assert concurrency_of(deployment) == entry.get("concurrency_limit")
+        if entry["schedules"]:
+            assert schedule_of(deployment).cron == entry["schedules"][0]["cron"]
+    demo = read_deployment("zkdrift-pipeline/demo")
+    assert schedule_of(demo).cron == "*/15 * * * *"
+    assert concurrency_of(read_deployment("zkdrift-reconcile/demo")) == 1
+
+
+def wait_until_served(full_name: str, proc: subprocess.Popen[str], limit: float = 90) -> Any:
+    """Poll until a runner serves the deployment (its status turns READY)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"zkdrift serve exited with {proc.returncode}:\n{out}\n{err}")
+        try:
+            deployment = read_deployment(full_name)
+            if deployment.status == DeploymentStatus.READY:
+                return deployment
+        except ObjectNotFound:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"{full_name} was not served within {limit}s")
+
+
+def test_zkdrift_run_goes_through_the_deployment_that_zkdrift_serve_serves(
+    flow_app: App, zk: KazooClient, zk_chroot: str, prefect_cli_env: dict[str, str]
+) -> None:
+    create_tree(zk, {"/served": b"", "/served/key": b"v1"})
+    add_tree(flow_app, TreeSpec(name="served", hosts=zk_chroot, root="/served"))
+    desired.adopt(flow_app, "served", author="test")
+    serve = subprocess.Popen(
+        [sys.executable, "-c", "from zkdrift.cli import main; main()", "serve"],
+        cwd=REPO,
+        env=prefect_cli_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        wait_until_served("zkdrift-pipeline/served", serve)
+
+        result = run_cli(
+            "run", "pipeline", "--tree", "served", "--no-report", "--json", env=prefect_cli_env
+        )
+    finally:
+        os.killpg(serve.pid, signal.SIGTERM)
+        try:
+            serve.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(serve.pid, signal.SIGKILL)
+            serve.communicate()
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["deployment"] == "zkdrift-pipeline/served"
+    assert payload["ok"] is True
+    assert "| served |" in payload["summary"] and "| ok |" in payload["summary"]
