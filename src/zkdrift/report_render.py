@@ -88,12 +88,27 @@ def _iso(value: When) -> str | None:
     return None if parsed is None else parsed.isoformat()
 
 
+def _kernel_manager(stderr_path: Path) -> type[Any]:
+    """A kernel manager whose kernel writes its stderr (transport warnings, shutdown
+    chatter) to ``stderr_path`` instead of the user's terminal."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class QuietKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw: Any) -> None:  # type: ignore[override]
+            with stderr_path.open("ab") as sink:
+                kw.setdefault("stderr", sink)
+                await super().start_kernel(**kw)
+
+    return QuietKernelManager
+
+
 def execute_notebook(path: Path, parameters: dict[str, Any], *, cwd: Path) -> Any:
     """Run one notebook with papermill in memory (nothing written) and return it."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     secrets = _secrets_of(str(parameters.get("database_url") or ""))
+    kernel_log = cwd / f"{path.stem}.kernel.log"
     try:
         return papermill.execute_notebook(
             str(path),
@@ -103,12 +118,17 @@ def execute_notebook(path: Path, parameters: dict[str, Any], *, cwd: Path) -> An
             progress_bar=False,
             cwd=str(cwd),
             execution_timeout=CELL_TIMEOUT,
+            kernel_manager_class=_kernel_manager(kernel_log),
         )
     except PapermillExecutionError as exc:
         message = _scrub(f"{exc.ename}: {exc.evalue}", secrets, "***")
         raise ReportError(
             f"report notebook {path.name} failed in cell {exc.exec_count}: {message}"
         ) from None
+    except Exception as exc:  # the kernel died or never started: say why
+        tail = kernel_log.read_text(errors="replace")[-2000:] if kernel_log.exists() else ""
+        message = _scrub(f"{type(exc).__name__}: {exc}\n{tail}".strip(), secrets, "***")
+        raise ReportError(f"report notebook {path.name} could not run: {message}") from None
 
 
 def _masked(nb: Any, display_url: str) -> Any:
@@ -139,8 +159,11 @@ def to_html(nb: Any, title: str) -> str:
     """The notebook as a self-contained HTML page without code (figures inlined)."""
     from nbconvert import HTMLExporter
 
+    # nbconvert warns that figures lack alt text (it supplies a generic one): not news.
+    quiet = logging.getLogger(f"{__name__}.nbconvert")
+    quiet.setLevel(logging.ERROR)
     exporter = HTMLExporter(  # type: ignore[no-untyped-call]
-        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
+        log=quiet, exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
     )
     body, _resources = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     return str(body)

@@ -14,14 +14,14 @@ from sqlalchemy import select
 from tests.helpers import create_tree
 from zkdrift import reports
 from zkdrift.app import App
-from zkdrift.diff import classify
 from zkdrift.drift import check_drift
 from zkdrift.errors import InvalidInputError, UnknownTreeError
 from zkdrift.model import TreeState
-from zkdrift.snapshot import TreeSpec, add_tree, read_live, take_snapshot
+from zkdrift.reconcile import apply_tree
+from zkdrift.snapshot import TreeSpec, add_tree, take_snapshot
 from zkdrift.store import desired as desired_store
 from zkdrift.store import trees as tree_store
-from zkdrift.store.models import Apply, ApplyOp, DriftRun, utcnow
+from zkdrift.store.models import DriftRun
 
 SECRET_1 = b"hunter2-original-db-secret"
 SECRET_2 = b"rotated-db-secret-value-XYZ"
@@ -46,40 +46,11 @@ def check(app: App, name: str) -> int:
     return check_drift(app, name).run_id
 
 
-def apply(app: App, zk: KazooClient, name: str, *, actor: str, reason: str) -> int:
-    """Make live equal desired and record the apply the way the apply service audits it."""
-    with app.db.session() as session:
-        tree = tree_store.get_tree(session, name)
-        revision = desired_store.latest_revision(session, tree)
-        desired = desired_store.load_desired(session, tree, revision)
-        row = Apply(tree_id=tree.id, actor=actor, reason=reason, host="test", outcome="running")
-        session.add(row)
-        session.flush()
-        apply_id = row.id
-    live = read_live(app, tree)
-    ops: list[ApplyOp] = []
-    for seq, item in enumerate(classify(None, desired, live)):
-        path = item.path
-        if item.desired is None:
-            zk.delete(path)
-            kind = "delete"
-        elif item.live is None:
-            zk.create(path, item.desired.data)
-            kind = "create"
-        else:
-            zk.set(path, item.desired.data)
-            kind = "set"
-        ops.append(ApplyOp(apply_id=apply_id, seq=seq, kind=kind, path=path, outcome="applied"))
-    with app.db.session() as session:
-        tree = tree_store.get_tree(session, name)
-        row = session.get(Apply, apply_id)
-        assert row is not None
-        row.desired_revision_id = revision.id if revision else None
-        row.outcome, row.finished_at = "succeeded", utcnow()
-        row.ops_total = row.ops_applied = len(ops)
-        session.add_all(ops)
-        desired_store.mark_applied(session, tree, revision)
-    return apply_id
+def apply(app: App, name: str, *, actor: str, reason: str) -> int:
+    """Make live equal desired through the apply service (audited)."""
+    result = apply_tree(app, name, yes=True, prune=True, force=True, actor=actor, reason=reason)
+    assert result.outcome == "applied", result.message
+    return result.apply_id
 
 
 @dataclass
@@ -117,7 +88,7 @@ def build_history(app: App, zk: KazooClient, hosts: str) -> History:
     runs = [check(app, "app")]
     zk.set("/app/billing/timeout", b"60")
     runs.append(check(app, "app"))
-    apply_id = apply(app, zk, "app", actor="bob", reason="revert hand edits")
+    apply_id = apply(app, "app", actor="bob", reason="revert hand edits")
     zk.set("/app/search/size", b"20")
     runs.append(check(app, "app"))
     runs.append(check(app, "app"))
@@ -201,8 +172,8 @@ def test_change_log_shows_values_with_secrets_redacted(
     for secret in (SECRET_1, SECRET_2):
         assert secret.decode() not in text
     assert len(newest) == 2
-    assert newest["snapshot_id"].nunique() == 1
-    assert newest["snapshot_id"].iloc[0] == log["snapshot_id"].max()
+    cols = ["snapshot_id", "path", "after"]
+    assert newest[cols].values.tolist() == log[cols].tail(2).values.tolist()
 
 
 def test_open_drift_reports_what_the_latest_check_still_sees_with_its_age(
@@ -271,7 +242,7 @@ def test_apply_audit_lists_who_applied_what_and_how_it_ended(
     assert (row["actor"], row["reason"], row["outcome"]) == (
         "bob",
         "revert hand edits",
-        "succeeded",
+        "applied",
     )
     assert (row["revision"], row["ops_total"]) == (1, 3)
     assert (row["creates"], row["sets"], row["deletes"], row["failed_ops"]) == (0, 2, 1, 0)
