@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from prefect.futures import PrefectFuture, wait
 from tasks.artifacts import publish_summary
@@ -14,6 +14,18 @@ from zkdrift.errors import ZkDriftError
 
 # TreeOutcome field each step's result lands in.
 STEPS = ("snapshot", "drift", "reconcile", "report")
+
+
+T = TypeVar("T")
+
+
+def upstream(future: PrefectFuture[T]) -> T:
+    """A future passed as a task argument: Prefect waits for it and passes its result.
+
+    Typed as the result so the task's signature checks; a failed upstream
+    leaves the downstream task not run ("NotReady").
+    """
+    return cast(T, future)
 
 
 class TreesFailedError(ZkDriftError):
@@ -44,7 +56,7 @@ def outcome(tree: str, steps: Mapping[str, PrefectFuture[Any]]) -> TreeOutcome:
         if state.is_failed() or state.is_crashed():
             error = _error_text(future.result(raise_on_failure=False))
         else:  # not run because an upstream step failed: that step already said why
-            error = state.message or state.name
+            error = state.message or state.name or "not run"
         return TreeOutcome(tree=tree, failed_step=step, error=error, **values)
     return TreeOutcome(tree=tree, **values)
 

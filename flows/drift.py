@@ -11,7 +11,7 @@ from tasks.drift import check_tree_drift
 from tasks.results import TreeOutcome
 from tasks.trees import registered_trees
 
-from flows.common import finish
+from flows.common import finish, upstream
 from flows.params import DriftParams
 
 
@@ -22,5 +22,5 @@ def drift_flow(params: DriftParams = DriftParams()) -> list[TreeOutcome]:
     futures: dict[str, dict[str, PrefectFuture[Any]]] = {}
     for ref in refs:
         drift = check_tree_drift.submit(ref.name)
-        futures[ref.name] = {"drift": drift, "artifacts": publish_drift.submit(drift)}
+        futures[ref.name] = {"drift": drift, "artifacts": publish_drift.submit(upstream(drift))}
     return finish("drift", "zkdrift drift", futures)

@@ -14,7 +14,7 @@ from tasks.results import TreeOutcome
 from tasks.snapshot import snapshot_tree
 from tasks.trees import registered_trees
 
-from flows.common import finish
+from flows.common import finish, upstream
 from flows.params import PipelineParams
 from flows.reconcile import should_apply
 
@@ -31,19 +31,19 @@ def pipeline_flow(params: PipelineParams = PipelineParams()) -> list[TreeOutcome
     for ref in refs:
         steps: dict[str, PrefectFuture[Any]] = {}
         steps["snapshot"] = snapshot_tree.submit(ref.name)
-        steps["drift"] = check_tree_drift.submit(ref.name, snapshot=steps["snapshot"])
-        steps["artifacts"] = publish_drift.submit(steps["drift"])
+        steps["drift"] = check_tree_drift.submit(ref.name, snapshot=upstream(steps["snapshot"]))
+        steps["artifacts"] = publish_drift.submit(upstream(steps["drift"]))
         steps["reconcile"] = reconcile_tree.submit(
             ref.name,
             apply=should_apply(ref, params.apply),
             prune=params.prune,
             reason=params.reason,
-            drift=steps["drift"],
+            drift=upstream(steps["drift"]),
         )
         if params.report:
             steps["report"] = render_tree_report.submit(
-                ref.name, since=params.since, wait_for=[steps["reconcile"]]
+                ref.name, since=params.since, wait_for=[steps["reconcile"]], return_state=False
             )
-            steps["link"] = publish_report_link.submit(steps["report"])
+            steps["link"] = publish_report_link.submit(upstream(steps["report"]))
         futures[ref.name] = steps
     return finish("pipeline", "zkdrift pipeline", futures)

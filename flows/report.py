@@ -11,7 +11,7 @@ from tasks.report import render_tree_report
 from tasks.results import TreeOutcome
 from tasks.trees import registered_trees
 
-from flows.common import finish
+from flows.common import finish, upstream
 from flows.params import ReportParams
 
 
@@ -22,5 +22,5 @@ def report_flow(params: ReportParams = ReportParams()) -> list[TreeOutcome]:
     futures: dict[str, dict[str, PrefectFuture[Any]]] = {}
     for ref in refs:
         report = render_tree_report.submit(ref.name, since=params.since)
-        futures[ref.name] = {"report": report, "link": publish_report_link.submit(report)}
+        futures[ref.name] = {"report": report, "link": publish_report_link.submit(upstream(report))}
     return finish("report", "zkdrift report", futures)
