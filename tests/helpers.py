@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from kazoo.client import KazooClient
@@ -19,9 +23,51 @@ class CliResult:
 def run_cli(
     *args: str, env: dict[str, str], input: str | None = None, timeout: float = 120
 ) -> CliResult:
+    """Run a ``zkdrift`` command line in this process, exactly as ``zkdrift.cli.main`` does.
+
+    The environment is exactly ``env`` for the duration, stdout and stderr are
+    captured, and the exit status is the one the shell would see. Fast enough
+    to use everywhere; :func:`run_cli_process` runs a real subprocess.
+    """
+    from zkdrift.cli import run_command
+
+    del timeout  # in-process commands finish or fail on their own timeouts
+    saved = dict(os.environ)
+    raw_stdout = io.BytesIO()
+    stdout = io.TextIOWrapper(raw_stdout, encoding="utf-8", write_through=True)
+    stderr = io.StringIO()
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        with (
+            contextlib.redirect_stdout(stdout),
+            contextlib.redirect_stderr(stderr),
+            _stdin(input),
+        ):
+            code = run_command(list(args))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    stdout.flush()
+    return CliResult(code, raw_stdout.getvalue().decode("utf-8", "replace"), stderr.getvalue())
+
+
+@contextlib.contextmanager
+def _stdin(text: str | None) -> Iterator[None]:
+    saved = sys.stdin
+    sys.stdin = io.StringIO(text or "")
+    try:
+        yield
+    finally:
+        sys.stdin = saved
+
+
+def run_cli_process(
+    *args: str, env: dict[str, str], input: str | None = None, timeout: float = 120
+) -> CliResult:
     """Run the real ``zkdrift`` entry point in a subprocess (exit codes as users see them)."""
     proc = subprocess.run(
-        [sys.executable, "-c", "from zkdrift.cli import main; main()", *args],
+        [sys.executable, "-m", "zkdrift", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from kazoo.client import KazooClient
 
-from tests.helpers import create_tree, run_cli
+from tests.helpers import create_tree, run_cli, run_cli_process
 from zkdrift.devtools.zkserver import free_port
 from zkdrift.formats import load_export
 
@@ -96,7 +96,7 @@ def test_unreachable_zookeeper_fails_within_the_connect_timeout_and_writes_nothi
     run_cli("tree", "add", "dead", "--hosts", dead, "--root", "/x", "--no-check", env=env)
     started = time.monotonic()
 
-    result = run_cli("snapshot", "dead", env=env)
+    result = run_cli_process("snapshot", "dead", env=env)
 
     assert time.monotonic() - started < 15
     assert result.exit_code == 1

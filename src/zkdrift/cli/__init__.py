@@ -6,6 +6,7 @@ import logging
 import sys
 
 import typer
+from rich.markup import escape
 
 from zkdrift import __version__
 from zkdrift.cli._common import console, err_console, state
@@ -48,21 +49,34 @@ def _main(
     state.configure(database_url=database_url)
 
 
-def main() -> None:
-    """Console entry point: errors become one clear line and exit code 1."""
+def run_command(argv: list[str] | None = None) -> int:
+    """Run one command line and return its exit status.
+
+    Errors zkdrift raises on purpose become one clear line on stderr and
+    status 1; anything else is a bug and keeps its traceback.
+    """
     from zkdrift.cli import db, seed, snapshots, trees  # noqa: F401 - registers commands
 
     _register_optional()
     try:
-        app()
+        app(args=argv, prog_name="zkdrift")  # standalone: usage errors exit 2 by themselves
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
     except ZkDriftError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        sys.exit(1)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        return 1
     except KeyboardInterrupt:
         err_console.print("[red]interrupted[/]")
-        sys.exit(130)
+        return 130
     finally:
         state.close()
+    return 0
+
+
+def main() -> None:
+    """Console entry point."""
+    sys.exit(run_command(sys.argv[1:]))
 
 
 def _register_optional() -> None:

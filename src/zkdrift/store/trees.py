@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from zkdrift.errors import TreeExistsError, UnknownTreeError
-from zkdrift.store.models import Tree
+from zkdrift.store.models import (
+    Apply,
+    ApplyOp,
+    Configuration,
+    DesiredRevision,
+    DriftItem,
+    DriftRun,
+    NodeState,
+    PlanOp,
+    PlanRecord,
+    Snapshot,
+    Tree,
+)
 
 
 def tree_names(session: Session) -> list[str]:
@@ -53,3 +65,28 @@ def add_tree(
     session.add(tree)
     session.flush()
     return tree
+
+
+def remove_tree(session: Session, name: str) -> None:
+    """Delete a tree and all of its history (values in ``blobs`` are shared and stay)."""
+    tree = get_tree(session, name)
+    tid = tree.id
+    # Children before parents, explicitly: not every backend enforces the cascades.
+    session.execute(
+        delete(ApplyOp).where(ApplyOp.apply_id.in_(select(Apply.id).where(Apply.tree_id == tid)))
+    )
+    session.execute(delete(Apply).where(Apply.tree_id == tid))
+    session.execute(
+        delete(PlanOp).where(
+            PlanOp.plan_id.in_(select(PlanRecord.id).where(PlanRecord.tree_id == tid))
+        )
+    )
+    session.execute(delete(PlanRecord).where(PlanRecord.tree_id == tid))
+    session.execute(delete(DriftItem).where(DriftItem.tree_id == tid))
+    session.execute(delete(DriftRun).where(DriftRun.tree_id == tid))
+    session.execute(delete(Configuration).where(Configuration.tree_id == tid))
+    session.execute(delete(DesiredRevision).where(DesiredRevision.tree_id == tid))
+    session.execute(delete(NodeState).where(NodeState.tree_id == tid))
+    session.execute(delete(Snapshot).where(Snapshot.tree_id == tid))
+    session.delete(tree)
+    session.flush()
