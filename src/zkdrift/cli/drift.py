@@ -104,6 +104,8 @@ def value_lines(
 
 
 def _style(line: str) -> str | None:
+    if line.startswith("/"):
+        return "bold"
     if line.startswith("+"):
         return "green"
     if line.startswith("-"):
@@ -121,8 +123,8 @@ def _print_lines(lines: Sequence[str], indent: str = "") -> None:
 def _entry_lines(redactor: Redactor, entry: _Entry) -> list[str]:
     label = _KIND_LABEL[entry.kind]
     if entry.classification:
-        label += f"  [{entry.classification}]"
-    out = [f"@@ {entry.path}  {label}"]
+        label += f", {entry.classification}"
+    out = [f"{entry.path}  ({label})"]
     if entry.kind is ChangeKind.ACL_CHANGED:
         assert entry.before is not None and entry.after is not None
         out.append("-acl " + _acl_text(entry.before.acl))
