@@ -15,6 +15,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -88,15 +89,18 @@ def _iso(value: When) -> str | None:
     return None if parsed is None else parsed.isoformat()
 
 
-def _kernel_manager(stderr_path: Path) -> type[Any]:
-    """A kernel manager whose kernel writes its stderr (transport warnings, shutdown
-    chatter) to ``stderr_path`` instead of the user's terminal."""
+def _kernel_manager(cwd: Path, stderr_path: Path) -> type[Any]:
+    """A kernel manager whose kernel runs in ``cwd`` (without the parent changing
+    directory, which papermill's own ``cwd`` does process-wide) and writes its
+    stderr (transport warnings, shutdown chatter) to ``stderr_path`` instead of
+    the user's terminal."""
     from jupyter_client.manager import AsyncKernelManager
 
     class QuietKernelManager(AsyncKernelManager):
         async def start_kernel(self, **kw: Any) -> None:  # type: ignore[override]
             with stderr_path.open("ab") as sink:
                 kw.setdefault("stderr", sink)
+                kw.setdefault("cwd", str(cwd))
                 await super().start_kernel(**kw)
 
     return QuietKernelManager
@@ -116,9 +120,8 @@ def execute_notebook(path: Path, parameters: dict[str, Any], *, cwd: Path) -> An
             parameters=parameters,
             kernel_name=ensure_kernel(),
             progress_bar=False,
-            cwd=str(cwd),
             execution_timeout=CELL_TIMEOUT,
-            kernel_manager_class=_kernel_manager(kernel_log),
+            kernel_manager_class=_kernel_manager(cwd, kernel_log),
         )
     except PapermillExecutionError as exc:
         message = _scrub(f"{exc.ename}: {exc.evalue}", secrets, "***")
@@ -193,12 +196,22 @@ def render_report(
         "secret_globs": list(app.settings.secret_globs) or None,
     }
     directory = notebooks_dir()
-    executed = []
-    with tempfile.TemporaryDirectory(prefix="zkdrift-report-") as scratch:
-        for notebook in NOTEBOOKS:
-            log.info("executing %s for %s", notebook, tree)
-            nb = execute_notebook(directory / notebook, parameters, cwd=Path(scratch))
-            executed.append(_masked(nb, safe_url(database_url)))
+    log.info("executing %s for %s", ", ".join(NOTEBOOKS), tree)
+    # Import (and find the kernel) once, here: lazy imports racing in threads break.
+    import papermill  # noqa: F401
+
+    ensure_kernel()
+    with (
+        tempfile.TemporaryDirectory(prefix="zkdrift-report-") as scratch,
+        ThreadPoolExecutor(max_workers=len(NOTEBOOKS)) as pool,
+    ):
+        # Each notebook runs in its own kernel process: side by side, the report
+        # costs one kernel start-up instead of two.
+        futures = [
+            pool.submit(execute_notebook, directory / nb, parameters, cwd=Path(scratch))
+            for nb in NOTEBOOKS
+        ]
+        executed = [_masked(f.result(), safe_url(database_url)) for f in futures]
     title = f"zkdrift report: {tree} ({describe_window(since, until)})"
     # Belt and braces: the URL reaches no output by construction; never let it through.
     html = _scrub(to_html(merge(executed), title), [database_url], safe_url(database_url))
