@@ -141,7 +141,13 @@ def check_drift(
         tree = tree_store.get_tree(session, name)
         desired_rev = session.get(DesiredRevision, revision_id)
         desired = desired_store.load_desired(session, tree, desired_rev)
-        base = desired_store.applied_state(session, tree)
+        # Usually live was last made equal to the current revision: then the
+        # base is the desired state already loaded.
+        base = (
+            desired
+            if tree.applied_revision_id == revision_id
+            else desired_store.applied_state(session, tree)
+        )
         applied = (
             None
             if tree.applied_revision_id is None
