@@ -9,11 +9,13 @@ binary values are marked, text is diffed line by line.
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import typer
+from rich.text import Text
 
 from zkdrift.cli import app
 from zkdrift.cli._common import console, emit_json, state
@@ -116,8 +118,15 @@ def _style(line: str) -> str | None:
 
 
 def _print_lines(lines: Sequence[str], indent: str = "") -> None:
+    if not console.is_terminal:
+        # Plain text for pipes and files: a thousand diffs through rich's
+        # renderer one print at a time would cost more than the check itself.
+        sys.stdout.write("".join(f"{indent}{line}\n" for line in lines))
+        return
+    text = Text()
     for line in lines:
-        console.print(indent + line, style=_style(line), markup=False, highlight=False)
+        text.append(indent + line + "\n", style=_style(line) or "")
+    console.print(text, end="", markup=False, highlight=False)
 
 
 def _entry_lines(redactor: Redactor, entry: _Entry) -> list[str]:
@@ -202,9 +211,10 @@ def _parse_against(against: str) -> int | None:
 def _print_entries(redactor: Redactor, entries: Sequence[_Entry], header: Sequence[str]) -> None:
     if not entries:
         return
-    _print_lines(list(header))
+    lines = list(header)
     for entry in entries:
-        _print_lines(_entry_lines(redactor, entry))
+        lines.extend(_entry_lines(redactor, entry))
+    _print_lines(lines)
 
 
 @app.command("diff")
