@@ -73,6 +73,8 @@ def ensure_kernel(name: str = KERNEL_NAME) -> str:
 
 
 def _secrets_of(database_url: str) -> list[str]:
+    if not database_url:
+        return []
     password = make_url(database_url).password
     return [database_url, str(password)] if password else [database_url]
 

@@ -25,6 +25,7 @@ from tests.integration.test_reports import CONFIG, SECRET_1, SECRET_2, build_his
 from zkdrift.app import App
 from zkdrift.devtools.zkserver import ZooKeeperServer
 from zkdrift.errors import UnknownTreeError
+from zkdrift.report_render import execute_notebook
 from zkdrift.reports import render_report
 from zkdrift.snapshot import TreeSpec, add_tree, take_snapshot
 from zkdrift.store.engine import Database, make_engine
@@ -107,10 +108,16 @@ def rendered(
         app.close()
 
 
+@dataclass
+class RenderedEmpty:
+    html: str
+    database_url: str
+
+
 @pytest.fixture(scope="module")
 def rendered_empty(
     zk_server: ZooKeeperServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+) -> Iterator[RenderedEmpty]:
     """A new tree with a single snapshot, rendered (SQLite)."""
     home = tmp_path_factory.mktemp("empty-home")
     url = f"sqlite:///{home / 'zkdrift.db'}"
@@ -120,7 +127,8 @@ def rendered_empty(
         create_tree(client, CONFIG)
         add_tree(app, TreeSpec(name="fresh", hosts=hosts, root="/app"))
         take_snapshot(app, "fresh")
-        yield render_report(app, "fresh", output=home / "fresh.html").read_text()
+        html = render_report(app, "fresh", output=home / "fresh.html").read_text()
+        yield RenderedEmpty(html, url)
     finally:
         client.stop()
         client.close()
@@ -187,12 +195,29 @@ def test_zkdrift_report_renders_the_same_report_from_the_command_line(
     assert DB_PASSWORD not in rendered.cli.stdout + rendered.cli.stderr
 
 
-def test_a_new_tree_with_one_snapshot_renders_a_report_that_says_so(rendered_empty: str) -> None:
-    assert "single snapshot" in rendered_empty
-    assert "No drift checks in this window." in rendered_empty
-    assert "No changes yet" in rendered_empty
-    assert "Traceback" not in rendered_empty
-    assert len(_images(rendered_empty)) == 1  # snapshot size only
+def test_a_new_tree_with_one_snapshot_renders_a_report_that_says_so(
+    rendered_empty: RenderedEmpty,
+) -> None:
+    html = rendered_empty.html
+
+    assert "single snapshot" in html
+    assert "No drift checks in this window." in html
+    assert "No changes yet" in html
+    assert "Traceback" not in html
+    assert len(_images(html)) == 1  # snapshot size only
+
+
+def test_a_notebook_opened_by_hand_reports_on_the_first_tree_of_the_environment_database(
+    rendered_empty: RenderedEmpty, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ZKDRIFT_DATABASE_URL", rendered_empty.database_url)
+
+    nb = execute_notebook(NOTEBOOKS / "history.ipynb", {}, cwd=tmp_path)  # defaults only
+
+    outputs = json.dumps([c.get("outputs", []) for c in nb.cells])
+    assert "**Tree** `fresh`" in outputs
+    assert "single snapshot" in outputs
+    assert "Traceback" not in outputs
 
 
 def test_reporting_on_an_unknown_tree_fails_before_starting_a_kernel(
