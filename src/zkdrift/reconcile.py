@@ -803,12 +803,13 @@ def _apply_held(
             plan = stored.plan
             prune = prune or stored.prune
     if plan is None:
-        plan, _ignored = _compute(app, tree, desired.state, live, prune=prune, force=force)
+        plan, refusals = _compute(app, tree, desired.state, live, prune=prune, force=force)
         run.plan_id = _persist(
             app, tree, plan, desired, snapshot_id=snapshot_id, prune=prune, actor=actor
         )
         run.ops_total = len(plan.ops)
-    refusals = _guards(app, tree, plan, desired.state, live, force=force)
+    else:
+        refusals = _guards(app, tree, plan, desired.state, live, force=force)
     result = _result(
         plan,
         run.plan_id,
