@@ -123,7 +123,7 @@ def outcomes_markdown(title: str, outcomes: Sequence[TreeOutcome]) -> str:
     reports = [o.report for o in outcomes if o.report is not None]
     if reports:
         lines += ["", "Reports:", ""]
-        lines += [f"- {r.tree}: [{r.path}]({r.url})" for r in reports]
+        lines += [f"- {r.tree}: `{r.path}`" for r in reports]
     return "\n".join(lines) + "\n"
 
 

@@ -398,9 +398,15 @@ def run_flow(key: str, values: Mapping[str, Any], *, local: bool = False) -> Run
     params = ref.params(values)  # validate before touching anything
     url = api_url()
     if url is None:
-        from prefect.settings import PREFECT_SERVER_EPHEMERAL_ENABLED, temporary_settings
+        from prefect.settings import (
+            PREFECT_SERVER_ANALYTICS_ENABLED,
+            PREFECT_SERVER_EPHEMERAL_ENABLED,
+            temporary_settings,
+        )
 
-        with temporary_settings(updates={PREFECT_SERVER_EPHEMERAL_ENABLED: True}):
+        # A throwaway server: nothing to report home about.
+        updates = {PREFECT_SERVER_EPHEMERAL_ENABLED: True, PREFECT_SERVER_ANALYTICS_ENABLED: False}
+        with temporary_settings(updates=updates):
             return _run_in_process(ref, params, url=None)
     spec = None if local else deployment_for(key, list(values.get("trees") or []))
     if spec is not None and _served_deployment(spec.full_name) is not None:

@@ -21,7 +21,7 @@ from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.objects import DeploymentStatus
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
-from tests.helpers import create_tree, run_cli
+from tests.helpers import create_tree, run_cli_process
 from zkdrift import desired, orchestration
 from zkdrift.app import App
 from zkdrift.errors import InvalidInputError
@@ -191,7 +191,7 @@ def test_zkdrift_run_goes_through_the_deployment_that_zkdrift_serve_serves(
     try:
         wait_until_served("zkdrift-pipeline/served", serve)
 
-        result = run_cli(
+        result = run_cli_process(
             "run", "pipeline", "--tree", "served", "--no-report", "--json", env=prefect_cli_env
         )
     finally:

@@ -25,7 +25,7 @@ from tasks.runtime import artifact_key, key_part
 from tasks.snapshot import snapshot_tree
 
 from tests.e2e.conftest import artifacts_of, task_runs_of
-from tests.helpers import create_tree, run_cli
+from tests.helpers import create_tree, run_cli_process
 from zkdrift import desired
 from zkdrift import snapshot as snapshot_lib
 from zkdrift.app import App
@@ -319,7 +319,7 @@ def test_zkdrift_run_pipeline_runs_on_the_prefect_server_and_prints_the_summary(
     setup_tree(flow_app, zk, zk_chroot, "cli", "/cli")
     make_drift(flow_app, zk, "cli", "/cli")
 
-    result = run_cli("run", "pipeline", "--tree", "cli", "--no-report", env=prefect_cli_env)
+    result = run_cli_process("run", "pipeline", "--tree", "cli", "--no-report", env=prefect_cli_env)
 
     assert result.exit_code == 0, result.stderr
     assert "zkdrift pipeline" in result.stdout
@@ -338,7 +338,7 @@ def test_zkdrift_run_json_names_the_flow_run_recorded_on_the_server(
 ) -> None:
     setup_tree(flow_app, zk, zk_chroot, "js", "/js")
 
-    result = run_cli("run", "snapshot", "--json", env=prefect_cli_env)
+    result = run_cli_process("run", "snapshot", "--json", env=prefect_cli_env)
 
     assert result.exit_code == 0, result.stderr
     payload = json.loads(result.stdout)
@@ -356,7 +356,7 @@ def test_zkdrift_run_exits_1_and_names_the_tree_when_a_tree_fails(
     create_tree(zk, {"/nodesired": b"", "/nodesired/k": b"v"})
     add_tree(flow_app, TreeSpec(name="nodesired", hosts=zk_chroot, root="/nodesired"))
 
-    result = run_cli("run", "drift", env=prefect_cli_env)
+    result = run_cli_process("run", "drift", env=prefect_cli_env)
 
     assert result.exit_code == 1
     assert "nodesired" in result.stderr and "has no desired state" in result.stderr
@@ -368,7 +368,7 @@ def test_zkdrift_run_rejects_an_unknown_tree_with_the_known_ones(
 ) -> None:
     setup_tree(flow_app, zk, zk_chroot, "known", "/known")
 
-    result = run_cli("run", "snapshot", "--tree", "nope", env=prefect_cli_env)
+    result = run_cli_process("run", "snapshot", "--tree", "nope", env=prefect_cli_env)
 
     assert result.exit_code == 1
     assert "unknown tree 'nope'; known trees: known" in result.stderr
@@ -380,7 +380,7 @@ def test_zkdrift_run_without_an_api_url_uses_a_temporary_local_server(
     setup_tree(flow_app, zk, zk_chroot, "eph", "/eph")
     env = {k: v for k, v in prefect_cli_env.items() if k != "PREFECT_API_URL"}
 
-    result = run_cli("run", "snapshot", "--json", env=env)
+    result = run_cli_process("run", "snapshot", "--json", env=env)
 
     assert result.exit_code == 0, result.stderr
     payload = json.loads(result.stdout)
