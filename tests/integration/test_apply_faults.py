@@ -124,7 +124,7 @@ def test_losing_the_server_between_batches_sends_nothing_more_and_a_later_apply_
 
         def stop_server(event: BatchEvent) -> None:
             if event.index == 0:
-                own_server.stop()
+                own_server.kill()  # the way a crashed server goes away
                 assert event.watch is not None and event.watch.suspended.wait(15)
                 suspended_at.append(event.index)
 
