@@ -349,8 +349,13 @@ def test_cli_apply_dry_run_then_yes_then_plan_exits_0(
     assert applied.exit_code == 0, applied.stderr
     assert "applied" in applied.stdout and "hunter2" not in applied.stdout
     assert clean.exit_code == 0 and "No changes" in clean.stdout
-    outcomes = [(e["outcome"], e["dry_run"], e["reason"]) for e in json.loads(audit.stdout)]
+    entries = json.loads(audit.stdout)
+    outcomes = [(e["outcome"], e["dry_run"], e["reason"]) for e in entries]
     assert outcomes == [("applied", False, "ticket 7"), ("dry-run", True, "")]
+    detail = run_cli("audit", "app", "--apply", str(entries[0]["apply_id"]), env=cli_env)
+    assert detail.exit_code == 0
+    assert "applied     set          /app/db/url" in detail.stdout
+    assert "hunter2" not in detail.stdout
 
 
 def test_cli_apply_exits_1_when_refused_naming_the_moved_paths(
