@@ -34,7 +34,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from bench.common import Row, arg_parser, kazoo_client, report, timed, zookeeper_hosts
-from bench.peer import time_zkshell_diff
+from bench.peer import time_zkshell_diff, time_zkshell_startup
 from bench.treegen import compare_trees, delete_tree, generate_tree, join, load_tree, mutate
 from zkdrift.app import App
 from zkdrift.desired import import_desired
@@ -117,6 +117,14 @@ def main(argv: list[str] | None = None) -> int:
         if not summary.startswith(f"{expected.total:,} differences"):
             raise SystemExit(f"zkdrift diff summary: {summary!r}, expected {expected.total}")
 
+        with timed() as cli_startup:
+            subprocess.run(
+                [sys.executable, "-c", "from zkdrift.cli import main; main()", "--help"],
+                env=env,
+                capture_output=True,
+                check=True,
+            )
+        peer_startup = time_zkshell_startup(hosts)
         peer = time_zkshell_diff(hosts, LIVE, COPY, expected)
         if args.hosts:
             with kazoo_client(hosts) as client:
@@ -137,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         Row(f"{label}: check_drift, first snapshot", first.seconds, peer, "snapshot writes all")
     )
     rows.append(Row(f"{label}: CLI 'zkdrift diff'", cli.seconds, peer, "subprocess, text output"))
+    rows.append(
+        Row("start-up: 'zkdrift --help' vs zk-shell 'ls /'", cli_startup.seconds, peer_startup)
+    )
     report(
         rows,
         args.json,
