@@ -25,12 +25,9 @@ class App:
     def db(self) -> Database:
         if self._db is None:
             db = Database(self.settings.database_url_value, echo=self.settings.log_sql)
-            if db.engine.dialect.name == "sqlite":
-                # The embedded default creates and upgrades its own schema;
-                # server databases are upgraded explicitly with 'zkdrift db upgrade'.
-                db.upgrade()
-            else:
-                db.ensure_schema()
+            # The embedded SQLite default creates and upgrades its own schema;
+            # server databases are upgraded explicitly with 'zkdrift db upgrade'.
+            db.ensure_schema(upgrade=db.engine.dialect.name == "sqlite")
             self._db = db
         return self._db
 

@@ -83,3 +83,28 @@ def test_a_database_behind_head_is_reported_with_the_command_that_fixes_it(
             db.ensure_schema()
     finally:
         db.dispose()
+
+
+def test_the_schema_head_constant_names_the_newest_migration() -> None:
+    from zkdrift.store.engine import SCHEMA_HEAD, head_revision
+
+    assert head_revision() == SCHEMA_HEAD
+
+
+def test_the_embedded_sqlite_database_creates_its_schema_on_first_use(tmp_path: object) -> None:
+    from pydantic import SecretStr
+
+    from zkdrift.app import App
+    from zkdrift.settings import Settings
+
+    app = App(Settings(database_url=SecretStr(f"sqlite:///{tmp_path}/fresh.db")))
+    try:
+        assert app.db.schema_revision() == head_revision_value()
+    finally:
+        app.close()
+
+
+def head_revision_value() -> str | None:
+    from zkdrift.store.engine import head_revision
+
+    return head_revision()

@@ -5,20 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from zkdrift.errors import DatabaseError
 
+if TYPE_CHECKING:  # alembic is imported only when migrations run (CLI start-up time)
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+# The newest migration. Checking a database against it needs no Alembic import,
+# which keeps every command's start-up fast; a test keeps it equal to Alembic's head.
+SCHEMA_HEAD = "0001"
 
 
 def safe_url(url: str | URL) -> str:
@@ -53,6 +55,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
@@ -61,15 +65,21 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision``: the only way zkdrift's tables are made."""
+    from alembic import command
+
     command.upgrade(alembic_config(engine), revision)
 
 
 def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory(str(MIGRATIONS))
     return script.get_current_head()
 
@@ -89,16 +99,25 @@ class Database:
     def upgrade(self) -> None:
         upgrade(self.engine)
 
-    def ensure_schema(self) -> None:
-        """Fail with a clear message when the schema is not at head."""
+    def schema_revision(self) -> str | None:
+        """The revision stamped in the database (None for an empty database)."""
+        with self.engine.connect() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+    def ensure_schema(self, *, upgrade: bool = False) -> None:
+        """Fail with a clear message when the schema is not at head (or upgrade it)."""
         try:
-            current = current_revision(self.engine)
+            current = self.schema_revision()
         except SQLAlchemyError as exc:
             raise DatabaseError(
                 f"cannot reach database {self.safe_url}: {getattr(exc, 'orig', None) or exc}"
             ) from exc
-        head = head_revision()
-        if current != head:
+        head = SCHEMA_HEAD
+        if current != head and upgrade:
+            self.upgrade()
+        elif current != head:
             raise DatabaseError(
                 f"database {self.safe_url} schema is at {current or 'nothing'}, "
                 f"expected {head}; run 'zkdrift db upgrade'"
