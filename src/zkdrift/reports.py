@@ -369,27 +369,34 @@ def change_log(
     with engine_of(source).connect() as conn:
         tree_id, _root = _tree(conn, name)
         ch = _changes(tree_id)
-        columns: list[Any] = [
-            literal(name).label("tree"),
-            ch.c.snapshot_id,
-            Snapshot.started_at.label("taken_at"),
-            ch.c.path,
-            ch.c.kind,
-            ch.c.before_size,
-            ch.c.after_size,
-        ]
-        query = select(*columns).join(Snapshot, Snapshot.id == ch.c.snapshot_id)
+        query = (
+            select(
+                literal(name).label("tree"),
+                ch.c.snapshot_id,
+                Snapshot.started_at.label("taken_at"),
+                ch.c.path,
+                ch.c.kind,
+                ch.c.before_size,
+                ch.c.after_size,
+                ch.c.before_digest,
+                ch.c.after_digest,
+            )
+            .join(Snapshot, Snapshot.id == ch.c.snapshot_id)
+            .where(*_window(Snapshot.started_at, since, until))
+        )
+        if limit is not None:
+            query = query.order_by(ch.c.snapshot_id.desc(), ch.c.path.desc()).limit(limit)
+        picked = query.subquery("picked")
+        shown = [c for c in picked.c if not c.name.endswith("_digest")]
+        query = select(*shown)
         if values:
+            # Values are fetched for the picked changes only, after the limit.
             before, after = aliased(Blob), aliased(Blob)
             query = (
                 query.add_columns(before.data.label("before"), after.data.label("after"))
-                .outerjoin(before, before.digest == ch.c.before_digest)
-                .outerjoin(after, after.digest == ch.c.after_digest)
+                .outerjoin(before, before.digest == picked.c.before_digest)
+                .outerjoin(after, after.digest == picked.c.after_digest)
             )
-        query = query.where(*_window(Snapshot.started_at, since, until))
-        if limit is not None:
-            query = query.order_by(ch.c.snapshot_id.desc(), ch.c.path.desc()).limit(limit)
-            query = select(*query.subquery().c)
         df = _read(
             conn,
             query,
@@ -577,45 +584,43 @@ def _episodes(tree_id: int, until: When, against: str = "desired") -> Any:
             DriftItem.kind,
             runs.c.seq,
             runs.c.started_at,
+            # Consecutive checks of one path share seq - row_number: its island.
             (
                 runs.c.seq
                 - func.row_number().over(partition_by=DriftItem.path_digest, order_by=runs.c.seq)
             ).label("island"),
+            func.lead(runs.c.seq)
+            .over(partition_by=DriftItem.path_digest, order_by=runs.c.seq)
+            .label("next_seq"),
         )
         .join(runs, runs.c.id == DriftItem.run_id)
-        .cte("items")
+        .subquery("items")
     )
-    islands = (
-        select(
-            items.c.path_digest,
-            func.max(items.c.path).label("path"),
-            func.min(items.c.seq).label("first_seq"),
-            func.max(items.c.seq).label("last_seq"),
-            func.count().label("checks"),
-            func.min(items.c.started_at).label("detected_at"),
-            func.max(items.c.started_at).label("last_seen_at"),
-        )
-        .group_by(items.c.path_digest, items.c.island)
-        .cte("islands")
-    )
-    last_item = aliased(items, name="last_item")
+    island = (items.c.path_digest, items.c.island)
+    marked = select(
+        items,
+        func.min(items.c.seq).over(partition_by=island).label("first_seq"),
+        func.count().over(partition_by=island).label("checks"),
+        func.min(items.c.started_at).over(partition_by=island).label("detected_at"),
+    ).subquery("marked")
     next_run = aliased(runs, name="next_run")
+    # One row per island: its last item (the path is absent from the next check).
     return (
         select(
-            islands,
-            last_item.c.classification,
-            last_item.c.kind,
+            marked.c.path_digest,
+            marked.c.path,
+            marked.c.first_seq,
+            marked.c.seq.label("last_seq"),
+            marked.c.checks,
+            marked.c.detected_at,
+            marked.c.started_at.label("last_seen_at"),
+            marked.c.classification,
+            marked.c.kind,
             next_run.c.started_at.label("resolved_at"),
             select(func.max(runs.c.seq)).scalar_subquery().label("latest_seq"),
         )
-        .join(
-            last_item,
-            and_(
-                last_item.c.path_digest == islands.c.path_digest,
-                last_item.c.seq == islands.c.last_seq,
-            ),
-        )
-        .outerjoin(next_run, next_run.c.seq == islands.c.last_seq + 1)
+        .outerjoin(next_run, next_run.c.seq == marked.c.seq + 1)
+        .where(or_(marked.c.next_seq.is_(None), marked.c.next_seq != marked.c.seq + 1))
         .subquery("episodes")
     )
 
@@ -825,6 +830,15 @@ def summary(source: Source, name: str, *, since: When = None, until: When = None
                 .label(label)
             )
 
+        latest_check = (
+            select(func.max(DriftRun.id))
+            .where(
+                DriftRun.tree_id == tree_id,
+                DriftRun.against == "desired",
+                *_window(DriftRun.started_at, None, until),
+            )
+            .scalar_subquery()
+        )
         changes = func.coalesce(
             func.sum(
                 case(
@@ -855,6 +869,11 @@ def summary(source: Source, name: str, *, since: When = None, until: When = None
             )
             .scalar_subquery()
             .label("drift_checks"),
+            # Open drift: what the latest check before ``until`` reported.
+            select(func.count())
+            .where(DriftItem.run_id == latest_check)
+            .scalar_subquery()
+            .label("open_drift"),
             select(func.count())
             .where(Apply.tree_id == tree_id, *_window(Apply.started_at, since, until))
             .scalar_subquery()
@@ -864,9 +883,16 @@ def summary(source: Source, name: str, *, since: When = None, until: When = None
             conn,
             query,
             dates=["first_snapshot_at", "last_snapshot_at"],
-            ints=["snapshots", "nodes", "bytes", "changes", "drift_checks", "applies"],
+            ints=[
+                "snapshots",
+                "nodes",
+                "bytes",
+                "changes",
+                "drift_checks",
+                "open_drift",
+                "applies",
+            ],
         )
-    df.insert(10, "open_drift", len(open_drift(source, name, until=until)))
     return df
 
 
