@@ -41,12 +41,14 @@ class ReportError(ZkDriftError):
 
 def notebooks_dir() -> Path:
     """Where the report notebooks live: ``$ZKDRIFT_NOTEBOOKS``, else the source
-    checkout's ``notebooks/``, else ``./notebooks``."""
+    checkout's ``notebooks/``, else the installed copy (``<prefix>/share/zkdrift/notebooks``),
+    else ``./notebooks``."""
     candidates = []
     env = os.environ.get("ZKDRIFT_NOTEBOOKS")
     if env:
         candidates.append(Path(env))
     candidates.append(Path(__file__).resolve().parents[2] / "notebooks")
+    candidates.append(Path(sys.prefix) / "share" / "zkdrift" / "notebooks")
     candidates.append(Path.cwd() / "notebooks")
     for candidate in candidates:
         if all((candidate / nb).is_file() for nb in NOTEBOOKS):

@@ -9,7 +9,6 @@ import typer
 
 from zkdrift.cli import app
 from zkdrift.cli._common import console, emit_json, err_console, state
-from zkdrift.reports import describe_window, parse_when, render_report
 
 
 @app.command("report")
@@ -31,6 +30,9 @@ def report(
     as_json: bool = typer.Option(False, "--json", help="JSON output."),
 ) -> None:
     """Execute the drift and history notebooks and render them as one HTML report."""
+    # pandas, papermill and nbconvert load only when a report is asked for.
+    from zkdrift.reports import describe_window, parse_when, render_report
+
     zk_app = state.app
     lo, hi = parse_when(since), parse_when(until)  # bad input fails before any kernel starts
     target = output if output is not None else zk_app.settings.reports_dir / f"{name}.html"
