@@ -14,9 +14,11 @@ deployment or a run needs them.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import logging
 import os
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -372,8 +374,14 @@ def deployment_for(key: str, trees: Sequence[str]) -> DeploymentSpec | None:
     return None
 
 
+# A runner polls for work every ~10 s; one silent for longer than this is gone.
+SERVED_WITHIN = dt.timedelta(seconds=60)
+# How long a deployment run may wait to be picked up before running it here instead.
+PICKUP_SECONDS = 45.0
+
+
 def _served_deployment(name: str) -> Any:
-    """The deployment when it exists and a runner is polling for it, else None."""
+    """The deployment when it exists and a runner polled for it lately, else None."""
     from prefect import get_client
     from prefect.client.schemas.objects import DeploymentStatus
     from prefect.exceptions import ObjectNotFound
@@ -383,7 +391,12 @@ def _served_deployment(name: str) -> Any:
             deployment = client.read_deployment_by_name(name)
         except ObjectNotFound:
             return None
-    return deployment if deployment.status == DeploymentStatus.READY else None
+    if deployment.status != DeploymentStatus.READY or deployment.last_polled is None:
+        return None
+    polled = deployment.last_polled
+    if polled.tzinfo is None:
+        polled = polled.replace(tzinfo=dt.UTC)
+    return deployment if dt.datetime.now(dt.UTC) - polled <= SERVED_WITHIN else None
 
 
 def run_flow(key: str, values: Mapping[str, Any], *, local: bool = False) -> RunOutcome:
@@ -410,7 +423,9 @@ def run_flow(key: str, values: Mapping[str, Any], *, local: bool = False) -> Run
             return _run_in_process(ref, params, url=None)
     spec = None if local else deployment_for(key, list(values.get("trees") or []))
     if spec is not None and _served_deployment(spec.full_name) is not None:
-        return _run_deployment(ref, spec, params, url=url)
+        outcome = _run_deployment(ref, spec, params, url=url)
+        if outcome is not None:
+            return outcome
     return _run_in_process(ref, params, url=url)
 
 
@@ -421,17 +436,38 @@ def _run_in_process(ref: FlowRef, params: Any, *, url: str | None) -> RunOutcome
     return _outcome(ref, run_id, state, url=url, deployment=None)
 
 
-def _run_deployment(ref: FlowRef, spec: DeploymentSpec, params: Any, *, url: str) -> RunOutcome:
+def _run_deployment(
+    ref: FlowRef, spec: DeploymentSpec, params: Any, *, url: str
+) -> RunOutcome | None:
+    """Run through the served deployment; None when no runner picked the run up in time."""
+    from prefect import get_client
     from prefect.deployments import run_deployment
 
     log.info("running deployment %s on %s", spec.full_name, url)
-    flow_run: Any = run_deployment(
+    created: Any = run_deployment(
         spec.full_name,
         parameters={"params": params.model_dump(mode="json")},
         as_subflow=False,
-        poll_interval=1,
+        timeout=0,
     )
-    return _outcome(ref, flow_run.id, flow_run.state, url=url, deployment=spec.full_name)
+    deadline = time.monotonic() + PICKUP_SECONDS
+    with get_client(sync_client=True) as client:
+        while True:
+            flow_run = client.read_flow_run(created.id)
+            state = flow_run.state
+            if state is not None and state.is_final():
+                return _outcome(ref, flow_run.id, state, url=url, deployment=spec.full_name)
+            waiting = state is None or state.is_scheduled()
+            if waiting and time.monotonic() > deadline:
+                # Nobody is serving it after all: withdraw the run, run it here.
+                client.delete_flow_run(created.id)
+                log.warning(
+                    "no runner picked up %s within %gs; running in this process",
+                    spec.full_name,
+                    PICKUP_SECONDS,
+                )
+                return None
+            time.sleep(1.0)
 
 
 def _outcome(

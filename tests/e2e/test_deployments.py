@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,15 @@ from zkdrift.snapshot import TreeSpec, add_tree
 
 REPO = Path(__file__).resolve().parents[2]
 PREFECT_YAML = REPO / "prefect.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _no_deployments_left_behind(prefect_api: str) -> Iterator[None]:
+    """Later tests must not find these deployments (and route runs to a stopped runner)."""
+    yield
+    with get_client(sync_client=True) as client:
+        for deployment in client.read_deployments():
+            client.delete_deployment(deployment.id)
 
 
 def read_deployment(full_name: str) -> Any:
