@@ -17,7 +17,6 @@ from pathlib import Path
 from kazoo.client import KazooClient
 
 from zkdrift.devtools.zkserver import ZooKeeperServer, _ruok, free_port
-from zkdrift.examples import example_tree, seed
 
 ROOT = "/zkdrift-demo"
 TREE = "demo"
@@ -86,35 +85,41 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ, ZKDRIFT_HOME=str(home))
     hosts = ensure_zookeeper(home, args.port)
 
+    # The example tree as it should be; registered and adopted as desired state once.
     client = KazooClient(hosts=hosts)
     client.start(timeout=15)
     try:
-        seed(client, example_tree(ROOT), overwrite=True)
         hotfix = f"{ROOT}/search/prod/hotfix"
         if client.exists(hotfix):
             client.delete(hotfix)
     finally:
         client.stop()
         client.close()
-    print(f"seeded the example tree {ROOT} on {hosts}")
+    _zkdrift("seed", "--hosts", hosts, "--root", ROOT, "--overwrite", "--register", TREE, env=env)
 
-    registered = subprocess.run(
-        [sys.executable, "-m", "zkdrift", "tree", "list", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    if f'"name": "{TREE}"' not in registered.stdout:
-        _zkdrift("tree", "add", TREE, "--hosts", hosts, "--root", ROOT, env=env)
-    _zkdrift("snapshot", TREE, env=env)
     introduce_drift(hosts)
-    print("\nedited 4 nodes by hand (replicas, log level, a password, a new hotfix node)")
-    _zkdrift("snapshot", TREE, env=env)
-    _zkdrift("snapshots", TREE, env=env)
-    _zkdrift("show", TREE, f"{ROOT}/checkout/prod", env=env)
-    print(f"\ndatabase: {home / 'zkdrift.db'}")
-    return 0
+    print(
+        "\nedited 4 nodes by hand: checkout replicas, billing log level, "
+        "a password (redacted below), and a new hotfix node"
+    )
+    _zkdrift("diff", TREE, env=env)
+    code = _zkdrift("run", "pipeline", "--tree", TREE, env=env, check=False)
+    report = home / "reports" / f"{TREE}.html"
+    print(
+        f"""
+Where to look
+  terminal     the run summary above: snapshot, drift, plan (dry run) and report per tree
+  report       {report}
+  database     {(env.get("ZKDRIFT_DATABASE_URL") and "ZKDRIFT_DATABASE_URL") or home / "zkdrift.db"}
+  history      . .venv/bin/activate && ZKDRIFT_HOME={home} zkdrift snapshots {TREE}
+  plan/apply   ZKDRIFT_HOME={home} zkdrift plan {TREE}   (then: zkdrift apply {TREE} --yes)
+  Prefect UI   prefect server start            (in another terminal; UI on http://127.0.0.1:4200)
+               export PREFECT_API_URL=http://127.0.0.1:4200/api
+               ZKDRIFT_HOME={home} zkdrift run pipeline   (the run appears in the UI)
+               ZKDRIFT_HOME={home} zkdrift serve          (serves the scheduled deployments)
+  ZooKeeper    {hosts}  (stop: scripts/zk stop --dir {home / "zookeeper"})"""
+    )
+    return code
 
 
 if __name__ == "__main__":
