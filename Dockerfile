@@ -23,6 +23,9 @@ COPY pyproject.toml README.md ./
 COPY src/ src/
 COPY flows/ flows/
 COPY tasks/ tasks/
+# The report notebooks ship in the wheel (share/zkdrift/notebooks), where
+# `zkdrift report` and the report flow find them.
+COPY notebooks/ notebooks/
 
 RUN python -m venv /opt/venv \
     && pip wheel --no-deps --wheel-dir /build/dist . \

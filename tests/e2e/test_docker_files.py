@@ -348,7 +348,13 @@ def test_migrate_and_seed_are_one_shots_that_never_restart(
     services: dict[str, dict[str, Any]],
 ) -> None:
     assert services["migrate"]["command"] == ["db", "upgrade"]
-    assert services["seed"]["command"] == ["seed", "--hosts", "zk1:2181,zk2:2181,zk3:2181"]
+    assert services["seed"]["command"] == [
+        "seed",
+        "--hosts",
+        "zk1:2181,zk2:2181,zk3:2181",
+        "--register",
+        "demo",
+    ]
     for name in ("migrate", "seed"):
         assert services[name]["restart"] == "no"
 
