@@ -54,11 +54,12 @@ from zkdrift.zk.lock import (
     make_identifier,
 )
 from zkdrift.zk.reader import ZkReadError, read_tree
+from zkdrift.zk.writer import APPLIED as WRITE_APPLIED
 from zkdrift.zk.writer import (
     DEFAULT_BATCH_BYTES,
     DEFAULT_BATCH_OPS,
     BatchEvent,
-    WriteReport,
+    OpOutcome,
     write_ops,
 )
 
@@ -266,6 +267,18 @@ def _guards(
         force=force,
         protected=list(options.get("protected", [])),
     )
+    # A stored plan may name a node that was re-created as ephemeral since
+    # (the same version, 0, as a fresh persistent node): never write it.
+    live_nodes: Mapping[str, Znode] = {} if live is None else live.nodes
+    ephemeral = sorted(
+        {
+            op.path
+            for op in plan.ops
+            if (node := live_nodes.get(op.path)) is not None and node.ephemeral
+        }
+    )
+    if ephemeral:
+        refusals.append(f"plan touches {len(ephemeral)} ephemeral node(s): {_summary(ephemeral)}")
     if not force:
         wanted = [p for p in _desired_view(tree, desired) if p != tree.root]
         have = [p for p, n in view.items() if p != tree.root and not n.ephemeral]
@@ -415,7 +428,8 @@ def plan_tree(
 
 
 def moved_paths(ops: Sequence[Op], live: Mapping[str, Znode]) -> list[str]:
-    """Paths whose live node no longer matches the version an op was planned against."""
+    """Paths whose live node no longer matches the version (or the value) an op was
+    planned against: a node deleted and re-created since has version 0 again."""
     moved: list[str] = []
     for op in ops:
         node = live.get(op.path)
@@ -428,6 +442,9 @@ def moved_paths(ops: Sequence[Op], live: Mapping[str, Znode]) -> list[str]:
             if op.expected_version is not None and node.stat.aversion != op.expected_version:
                 moved.append(op.path)
         elif op.expected_version is not None and node.stat.version != op.expected_version:
+            moved.append(op.path)
+        elif op.before_digest is not None and digest(node.data) != op.before_digest:
+            # Same version, other value: deleted and re-created since the plan.
             moved.append(op.path)
     return moved
 
@@ -497,7 +514,7 @@ class _Run:
         )
 
 
-def _op_records(report: WriteReport) -> list[audit_store.OpRecord]:
+def _op_records(outcomes: Sequence[OpOutcome]) -> list[audit_store.OpRecord]:
     return [
         audit_store.OpRecord(
             kind=str(o.op.kind),
@@ -508,7 +525,7 @@ def _op_records(report: WriteReport) -> list[audit_store.OpRecord]:
             outcome=o.status,
             error=o.error,
         )
-        for o in report.outcomes
+        for o in outcomes
     ]
 
 
@@ -837,16 +854,25 @@ def _apply_held(
             plan_status=plan_store.APPLIED,
         )
 
-    report = write_ops(
-        client,
-        plan.ops,
-        watch=watch,
-        suspend_wait=app.settings.zk_session_timeout,
-        max_bytes=batch_bytes,
-        max_ops=batch_ops,
-        between_batches=between_batches,
-    )
-    run.ops = _op_records(report)
+    progress: list[OpOutcome] = []
+    try:
+        report = write_ops(
+            client,
+            plan.ops,
+            watch=watch,
+            suspend_wait=app.settings.zk_session_timeout,
+            max_bytes=batch_bytes,
+            max_ops=batch_ops,
+            between_batches=between_batches,
+            progress=progress,
+        )
+    except BaseException:
+        # Interrupted (Ctrl-C, a failing hook): the audit still says which
+        # batches committed before the caller records the failure.
+        run.ops = _op_records(progress)
+        run.ops_applied = sum(1 for o in progress if o.status == WRITE_APPLIED)
+        raise
+    run.ops = _op_records(report.outcomes)
     run.ops_applied = report.ops_applied
     if not report.ok:
         if report.conflicts:

@@ -147,18 +147,57 @@ def write_ops(
     max_ops: int = DEFAULT_BATCH_OPS,
     timeout: float = 60.0,
     between_batches: Callable[[BatchEvent], None] | None = None,
+    progress: list[OpOutcome] | None = None,
 ) -> WriteReport:
     """Send ``ops`` in order as CAS transactions; stop at the first failure.
 
-    Never raises for a conflict or a lost connection: the report says which
-    ops were applied, which batch failed and why, and which were not sent.
+    Never raises for a conflict, a lost connection or a request that timed
+    out: the report says which ops were applied, which batch failed and why,
+    and which were not sent. Anything else that interrupts the write (Ctrl-C,
+    a failing ``between_batches`` hook) propagates; before it does,
+    ``progress`` (when given) is filled with every op's outcome so far: the
+    committed batches applied, the one in flight unknown, the rest not sent.
     """
     batches = _segments(ops, max_bytes, max_ops)
     outcomes: list[OpOutcome] = []
+    in_flight: list[Op] = []
+    try:
+        return _write(
+            client,
+            batches,
+            outcomes,
+            in_flight,
+            watch=watch,
+            suspend_wait=suspend_wait,
+            timeout=timeout,
+            between_batches=between_batches,
+        )
+    except BaseException as exc:
+        if progress is not None:
+            done = list(outcomes)
+            note = f"interrupted while the transaction was in flight ({_describe(exc)})"
+            done.extend(OpOutcome(op, UNKNOWN, note) for op in in_flight)
+            done.extend(OpOutcome(op, NOT_SENT) for op in _flatten(batches)[len(done) :])
+            progress[:] = done
+        raise
+
+
+def _write(
+    client: KazooClient,
+    batches: list[list[Op]],
+    outcomes: list[OpOutcome],
+    in_flight: list[Op],
+    *,
+    watch: ConnectionWatch | None,
+    suspend_wait: float,
+    timeout: float,
+    between_batches: Callable[[BatchEvent], None] | None,
+) -> WriteReport:
     conflicts: list[str] = []
     error: str | None = None
     aborted = False
     committed = 0
+    timed_out = client.handler.timeout_exception
     for index, batch in enumerate(batches):
         try:
             if watch is not None:
@@ -166,28 +205,34 @@ def write_ops(
         except ConnectionLostError as exc:
             error, aborted = str(exc), True
             break
+        in_flight[:] = batch
         try:
             result = _send(client, batch).get(timeout=timeout)
-        except (ConnectionLoss, SessionExpiredError, ConnectionLostError) as exc:
+        except (ConnectionLoss, SessionExpiredError, ConnectionLostError, timed_out) as exc:
             # The request may or may not have reached the server; the
             # transaction is atomic either way, and a fresh plan will tell.
+            in_flight.clear()
+            what = "timed out" if isinstance(exc, timed_out) else "the connection dropped"
             error = (
-                f"the connection dropped while batch {index + 1} of {len(batches)} was in"
+                f"{what} while batch {index + 1} of {len(batches)} was in"
                 f" flight ({_describe(exc)}); it was applied entirely or not at all"
             )
             aborted = True
             outcomes.extend(OpOutcome(op, UNKNOWN, error) for op in batch)
             break
         except _CONFLICTS as exc:
+            in_flight.clear()
             # A lone setACL that failed its version check.
             conflicts.append(batch[0].path)
             error = f"{batch[0].path} moved since the plan ({_describe(exc)})"
             outcomes.append(OpOutcome(batch[0], FAILED, _describe(exc)))
             break
         except KazooException as exc:
+            in_flight.clear()
             error = f"batch {index + 1} of {len(batches)} failed: {_describe(exc)}"
             outcomes.extend(OpOutcome(op, FAILED, _describe(exc)) for op in batch)
             break
+        in_flight.clear()
         failures = (
             [(op, r) for op, r in zip(batch, result, strict=False) if isinstance(r, Exception)]
             if isinstance(result, list)
