@@ -760,6 +760,7 @@ def _apply_locked(
             run,
             client,
             watch,
+            fence=lock.node_path,
             plan_id=plan_id,
             prune=prune,
             force=force,
@@ -785,6 +786,7 @@ def _apply_held(
     client: KazooClient,
     watch: ConnectionWatch,
     *,
+    fence: str | None,
     plan_id: int | None,
     prune: bool,
     force: bool,
@@ -865,6 +867,7 @@ def _apply_held(
             max_ops=batch_ops,
             between_batches=between_batches,
             progress=progress,
+            fence=fence,
         )
     except BaseException:
         # Interrupted (Ctrl-C, a failing hook): the audit still says which

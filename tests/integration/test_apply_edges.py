@@ -14,7 +14,8 @@ from zkdrift.model import Op, OpKind
 from zkdrift.plan import batch_ops
 from zkdrift.reconcile import apply_tree, audit_detail, audit_log, plan_tree
 from zkdrift.snapshot import TreeSpec, add_tree
-from zkdrift.zk.writer import APPLIED, DEFAULT_BATCH_BYTES, NOT_SENT, BatchEvent
+from zkdrift.zk.lock import break_lock, lock_path
+from zkdrift.zk.writer import APPLIED, DEFAULT_BATCH_BYTES, NOT_SENT, ROLLED_BACK, BatchEvent
 
 NEAR_LIMIT = 1_000_000  # bytes: just under jute.maxbuffer (1 MiB) with the request around it
 
@@ -128,3 +129,23 @@ def test_an_apply_interrupted_between_batches_audits_the_batches_it_committed(
     assert [o.outcome for o in ops] == [APPLIED] * 3 + [NOT_SENT] * 3
     assert entry.ops_applied == 3
     assert {p for p in live_values(zk) if "/n" in p} == {f"/app/n{i}" for i in range(3)}
+
+
+def test_a_lock_broken_between_batches_rolls_back_the_next_batch_and_sends_no_more(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    register(app, zk, zk_chroot, {"/app": b"", "/app/keep": b""})
+    desired = {"/app": b"", "/app/keep": b""} | {f"/app/n{i}": b"v" for i in range(9)}
+    set_desired(app, desired)
+
+    def break_it(event: BatchEvent) -> None:
+        if event.index == 0:  # an operator's 'zkdrift lock break': the apply is no longer fenced
+            assert break_lock(zk, lock_path(app.settings.lock_root, "app"))
+
+    failed = apply_tree(app, "app", yes=True, batch_ops=3, between_batches=break_it)
+
+    assert failed.outcome == "failed" and "lock" in failed.message
+    assert failed.ops_applied == 3
+    assert {p for p in live_values(zk) if "/n" in p} == {f"/app/n{i}" for i in range(3)}
+    _entry, ops = audit_detail(app, "app", failed.apply_id)
+    assert [o.outcome for o in ops] == [APPLIED] * 3 + [ROLLED_BACK] * 3 + [NOT_SENT] * 3

@@ -248,6 +248,14 @@ class TreeLock:
         self._lock: Any = client.Lock(path, identifier)
 
     @property
+    def node_path(self) -> str | None:
+        """The path of our lock node while we hold it: the writer's fence."""
+        node = self._lock.node
+        if not self.held or not node:
+            return None
+        return join(self.path, str(node))
+
+    @property
     def held(self) -> bool:
         return bool(self._lock.is_acquired) and not self.watch.lost.is_set()
 

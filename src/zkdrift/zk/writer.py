@@ -8,6 +8,11 @@
   parents are created before children, children deleted before parents.
 - ``setACL`` cannot be part of a ``multi``; each one is sent on its own,
   versioned against the ACL version.
+- Each transaction is fenced by the lock: with ``fence`` (the path of the
+  caller's lock node) it starts with a ``check`` that the node exists, so a
+  batch commits only while the lock is held. A session that expired, or a
+  lock that ``zkdrift lock break`` removed, rolls the batch back even if
+  the connection watch has not said so yet.
 - One batch at a time: the next is sent only when the previous one
   committed. A failed batch stops the write, so nothing is sent after a
   conflict, and the connection watch is consulted before every send, so
@@ -117,12 +122,14 @@ def _segments(ops: Sequence[Op], max_bytes: int, max_ops: int) -> list[list[Op]]
     return out
 
 
-def _send(client: KazooClient, batch: list[Op]) -> Any:
+def _send(client: KazooClient, batch: list[Op], fence: str | None) -> Any:
     if len(batch) == 1 and batch[0].kind is OpKind.SET_ACL:
         op = batch[0]
         version = -1 if op.expected_version is None else op.expected_version
         return client.set_acls_async(op.path, _kazoo_acl(op), version)
     txn = client.transaction()
+    if fence is not None:
+        txn.check(fence, -1)  # -1: any version; fails when the node is gone
     for op in batch:
         if op.kind is OpKind.CREATE:
             txn.create(op.path, op.data or b"", acl=_kazoo_acl(op))
@@ -148,6 +155,7 @@ def write_ops(
     timeout: float = 60.0,
     between_batches: Callable[[BatchEvent], None] | None = None,
     progress: list[OpOutcome] | None = None,
+    fence: str | None = None,
 ) -> WriteReport:
     """Send ``ops`` in order as CAS transactions; stop at the first failure.
 
@@ -171,6 +179,7 @@ def write_ops(
             suspend_wait=suspend_wait,
             timeout=timeout,
             between_batches=between_batches,
+            fence=fence,
         )
     except BaseException as exc:
         if progress is not None:
@@ -192,6 +201,7 @@ def _write(
     suspend_wait: float,
     timeout: float,
     between_batches: Callable[[BatchEvent], None] | None,
+    fence: str | None,
 ) -> WriteReport:
     conflicts: list[str] = []
     error: str | None = None
@@ -207,7 +217,7 @@ def _write(
             break
         in_flight[:] = batch
         try:
-            result = _send(client, batch).get(timeout=timeout)
+            result = _send(client, batch, fence).get(timeout=timeout)
         except (ConnectionLoss, SessionExpiredError, ConnectionLostError, timed_out) as exc:
             # The request may or may not have reached the server; the
             # transaction is atomic either way, and a fresh plan will tell.
@@ -233,6 +243,17 @@ def _write(
             outcomes.extend(OpOutcome(op, FAILED, _describe(exc)) for op in batch)
             break
         in_flight.clear()
+        if fence is not None and isinstance(result, list) and len(result) == len(batch) + 1:
+            fenced, result = result[0], result[1:]
+            if isinstance(fenced, Exception) and not isinstance(fenced, RolledBackError):
+                outcomes.extend(OpOutcome(op, ROLLED_BACK, None) for op in batch)
+                error = (
+                    f"the lock node {fence} is gone (session expired or lock broken):"
+                    f" batch {index + 1} of {len(batches)} was rolled back and nothing"
+                    " more was sent"
+                )
+                aborted = True
+                break
         failures = (
             [(op, r) for op, r in zip(batch, result, strict=False) if isinstance(r, Exception)]
             if isinstance(result, list)
