@@ -6,7 +6,7 @@ import typer
 
 from zkdrift.cli import app
 from zkdrift.cli._common import console, state
-from zkdrift.store.engine import Database, current_revision, head_revision
+from zkdrift.store.engine import Database, head_revision
 
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -22,7 +22,7 @@ def upgrade() -> None:
     db = _database()
     try:
         db.upgrade()
-        console.print(f"database {db.safe_url} is at {current_revision(db.engine)}")
+        console.print(f"database {db.safe_url} is at {db.current_revision()}")
     finally:
         db.dispose()
 
@@ -33,7 +33,7 @@ def current() -> None:
     db = _database()
     try:
         console.print(f"database: {db.safe_url}")
-        console.print(f"current:  {current_revision(db.engine) or '(empty)'}")
+        console.print(f"current:  {db.current_revision() or '(empty)'}")
         console.print(f"head:     {head_revision()}")
     finally:
         db.dispose()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from zkdrift.errors import DatabaseError
@@ -29,18 +29,34 @@ def safe_url(url: str | URL) -> str:
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
-    parsed = make_url(url)
-    kwargs: dict[str, Any] = {"echo": echo, "future": True}
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        # The URL is not shown: it may hold a password we cannot tell apart.
+        raise DatabaseError(f"invalid database URL: {exc}") from None
+    # hide_parameters: bound values (blobs hold znode data, secrets included)
+    # stay out of SQL logging and out of the text of database errors.
+    kwargs: dict[str, Any] = {"echo": echo, "future": True, "hide_parameters": True}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            directory = Path(parsed.database).expanduser().parent
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseError(
+                    f"cannot create the directory {directory} for SQLite database "
+                    f"{safe_url(parsed)}: {exc.strerror or exc}"
+                ) from None
         kwargs["connect_args"] = {"timeout": 30}
     else:
         kwargs["pool_pre_ping"] = True
         kwargs["pool_recycle"] = 1800
     if parsed.get_backend_name() == "mysql" and "charset" not in parsed.query:
         parsed = parsed.update_query_dict({"charset": "utf8mb4"})
-    engine = create_engine(parsed, **kwargs)
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except (NoSuchModuleError, ImportError, ArgumentError) as exc:
+        raise DatabaseError(f"unusable database URL {safe_url(parsed)}: {exc}") from None
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
@@ -97,7 +113,23 @@ class Database:
         return safe_url(self.url)
 
     def upgrade(self) -> None:
-        upgrade(self.engine)
+        with self.reaching():
+            upgrade(self.engine)
+
+    def current_revision(self) -> str | None:
+        """The revision Alembic finds stamped in the database (None when empty)."""
+        with self.reaching():
+            return current_revision(self.engine)
+
+    @contextmanager
+    def reaching(self) -> Iterator[None]:
+        """Turn a database that cannot be reached or used into a clear :class:`DatabaseError`."""
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            raise DatabaseError(
+                f"cannot reach database {self.safe_url}: {getattr(exc, 'orig', None) or exc}"
+            ) from exc
 
     def schema_revision(self) -> str | None:
         """The revision stamped in the database (None for an empty database)."""
@@ -108,12 +140,8 @@ class Database:
 
     def ensure_schema(self, *, upgrade: bool = False) -> None:
         """Fail with a clear message when the schema is not at head (or upgrade it)."""
-        try:
+        with self.reaching():
             current = self.schema_revision()
-        except SQLAlchemyError as exc:
-            raise DatabaseError(
-                f"cannot reach database {self.safe_url}: {getattr(exc, 'orig', None) or exc}"
-            ) from exc
         head = SCHEMA_HEAD
         if current != head and upgrade:
             self.upgrade()
