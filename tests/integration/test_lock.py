@@ -7,7 +7,9 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from kazoo.client import KazooClient
+from kazoo.exceptions import ConnectionLoss
 
 from tests.conftest import make_app
 from tests.helpers import run_cli
@@ -178,6 +180,26 @@ def test_a_lost_session_clears_the_lock_so_release_never_deletes_a_node_not_ours
         status = lock_status(zk, LOCK)
         assert status.holder is not None and status.holder.run == "run-next"
         next_holder.release()
+    finally:
+        other.stop()
+        other.close()
+
+
+def test_a_lock_released_right_after_a_connection_blip_is_freed_at_once(
+    zk: KazooClient, zk_chroot: str
+) -> None:
+    other = KazooClient(hosts=zk_chroot, timeout=10)
+    other.start(timeout=15)
+    try:
+        held = hold_lock(other)
+        # The server drops a connection that sends more than jute.maxbuffer;
+        # the session survives and kazoo reconnects.
+        with pytest.raises(ConnectionLoss):
+            other.create("/oversized", b"x" * 1_100_000)
+
+        held.release()
+
+        assert lock_status(zk, LOCK).holder is None
     finally:
         other.stop()
         other.close()

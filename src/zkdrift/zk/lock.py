@@ -231,6 +231,10 @@ class ConnectionWatch:
         if self.lost.is_set():
             raise ConnectionLostError("the ZooKeeper session was lost; nothing more was sent")
 
+    def wait_connected(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the same session to be connected again."""
+        return self._connected.wait(timeout) and not self.lost.is_set()
+
     def close(self) -> None:
         self.client.remove_listener(self._listener)
 
@@ -279,15 +283,18 @@ class TreeLock:
             waited = f" after waiting {timeout:g}s" if timeout > 0 else ""
             raise LockHeldError(f"the lock {self.path} is held by {who}{waited}", holder)
 
-    def release(self) -> None:
-        """Delete our lock node; after LOST or while SUSPENDED, only forget it.
+    def release(self, reconnect_wait: float = 3.0) -> None:
+        """Delete our lock node; after LOST, or SUSPENDED for good, only forget it.
 
         After LOST the server already dropped the node with the session: a
-        delete could only hit a node that is no longer ours. While suspended
-        a delete would wait for a reconnect that may never come; the caller
-        closes the session next, which removes the node (or the server
-        expires it).
+        delete could only hit a node that is no longer ours. While suspended,
+        waits up to ``reconnect_wait`` seconds for the session to come back
+        (a dropped connection usually reconnects at once) and then deletes
+        the node, so the next apply need not wait for the session to expire;
+        if it stays down, the node goes when the server expires the session.
         """
+        if self.watch.suspended.is_set() and not self.watch.lost.is_set():
+            self.watch.wait_connected(reconnect_wait)
         if self.watch.lost.is_set() or self.watch.suspended.is_set():
             self._lock.is_acquired = False
             self._lock.node = None
