@@ -31,6 +31,12 @@ _LIST_LIMIT = 5
 OP_OVERHEAD = 64
 ACL_ENTRY_OVERHEAD = 16
 
+# The largest op that fits in one request under ZooKeeper's default
+# jute.maxbuffer (1 MiB, 0xfffff bytes), with room for the request header
+# and the lock check that fences every transaction. A larger request makes
+# the server drop the connection.
+MAX_OP_BYTES = 1024 * 1024 - 4096
+
 
 def _nodes(state: TreeState | Mapping[str, Znode]) -> Mapping[str, Znode]:
     return state.nodes if isinstance(state, TreeState) else state
@@ -292,6 +298,7 @@ def check_guards(
     max_delete_fraction: float = 0.1,
     force: bool = False,
     protected: Sequence[str] = (),
+    max_op_bytes: int = MAX_OP_BYTES,
 ) -> list[str]:
     """Reasons not to apply ``plan``, one human-readable line each; empty means go.
 
@@ -304,6 +311,9 @@ def check_guards(
       allow it.
     - any op on a path that is an ephemeral node live. ``force`` does not
       allow it.
+    - any op larger (see :func:`estimate_op_size`) than ``max_op_bytes``:
+      ZooKeeper would drop the connection halfway through the apply.
+      ``force`` does not allow it.
     """
     if not 0.0 <= max_delete_fraction <= 1.0:
         raise ValueError("max_delete_fraction must be between 0 and 1")
@@ -340,5 +350,16 @@ def check_guards(
     if ephemeral:
         refusals.append(
             f"plan touches {_plural(len(ephemeral), 'ephemeral node')}: {_summarise(ephemeral)}"
+        )
+
+    oversized = sorted(
+        (op.path, len(op.data or b"")) for op in plan.ops if estimate_op_size(op) > max_op_bytes
+    )
+    if oversized:
+        shown = [f"{path} ({size} bytes)" for path, size in oversized]
+        refusals.append(
+            f"{_plural(len(oversized), 'value')} {_verb(len(oversized), 'is', 'are')} too large"
+            " for one ZooKeeper request (jute.maxbuffer, 1 MiB by default):"
+            f" {_summarise(shown)}"
         )
     return refusals

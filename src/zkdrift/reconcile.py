@@ -34,7 +34,7 @@ from zkdrift.paths import (
     is_under,
     matches_self_or_ancestor,
 )
-from zkdrift.plan import check_guards, make_plan
+from zkdrift.plan import MAX_OP_BYTES, check_guards, make_plan
 from zkdrift.snapshot import record_snapshot
 from zkdrift.store import audit as audit_store
 from zkdrift.store import desired as desired_store
@@ -256,7 +256,8 @@ def _guards(
     app: App, tree: Tree, plan: Plan, desired: TreeState, live: TreeState | None, *, force: bool
 ) -> list[str]:
     """Reasons to refuse ``plan`` (see :func:`zkdrift.plan.check_guards`), with the
-    tree's options: ``max_delete_fraction`` (default 0.1) and ``protected`` globs."""
+    tree's options: ``max_delete_fraction`` (default 0.1), ``protected`` globs and
+    ``max_op_bytes`` (for servers with a larger jute.maxbuffer)."""
     options = tree.options or {}
     view = _plan_view(app, tree, {} if live is None else live.nodes)
     refusals = check_guards(
@@ -266,6 +267,7 @@ def _guards(
         max_delete_fraction=float(options.get("max_delete_fraction", 0.1)),
         force=force,
         protected=list(options.get("protected", [])),
+        max_op_bytes=int(options.get("max_op_bytes", MAX_OP_BYTES)),
     )
     # A stored plan may name a node that was re-created as ephemeral since
     # (the same version, 0, as a fresh persistent node): never write it.

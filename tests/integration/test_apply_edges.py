@@ -149,3 +149,16 @@ def test_a_lock_broken_between_batches_rolls_back_the_next_batch_and_sends_no_mo
     assert {p for p in live_values(zk) if "/n" in p} == {f"/app/n{i}" for i in range(3)}
     _entry, ops = audit_detail(app, "app", failed.apply_id)
     assert [o.outcome for o in ops] == [APPLIED] * 3 + [ROLLED_BACK] * 3 + [NOT_SENT] * 3
+
+
+def test_a_value_too_large_for_zookeeper_is_refused_before_anything_is_written(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    register(app, zk, zk_chroot, {"/app": b"", "/app/keep": b""})
+    set_desired(app, {"/app": b"", "/app/keep": b"", "/app/a": b"a", "/app/huge": b"h" * 1_100_000})
+
+    result = apply_tree(app, "app", yes=True, force=True)
+
+    assert result.outcome == "refused" and "/app/huge (1100000 bytes)" in result.message
+    assert sorted(live_values(zk)) == ["/app", "/app/keep"]
+    assert apply_tree(app, "app", yes=True, wait=0).outcome == "refused"  # the lock is free

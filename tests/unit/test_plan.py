@@ -601,3 +601,20 @@ def test_plan_warnings_use_the_singular_for_one_path() -> None:
     plan = make_plan("t", want({"/app": b"", "/app/q0000000001": b""}), live, root="/app")
     assert any("creating 1 path with a 10-digit suffix" in w for w in plan.warnings)
     assert any(w.startswith("1 path exists live but not in desired") for w in plan.warnings)
+
+
+def test_guards_refuse_a_value_too_large_for_one_request_even_with_force() -> None:
+    live = ten_live()
+    plan = Plan(
+        "t",
+        (
+            Op(OpKind.CREATE, "/app/fits", data=b"x" * 1_000_000),
+            Op(OpKind.SET, "/app/n0", data=b"x" * 1_100_000, expected_version=0),
+        ),
+    )
+    refusals = check_guards(plan, live, live, force=True)
+    assert refusals == [
+        "1 value is too large for one ZooKeeper request (jute.maxbuffer, 1 MiB by default):"
+        " /app/n0 (1100000 bytes)"
+    ]
+    assert check_guards(plan, live, live, max_op_bytes=2_000_000) == []
