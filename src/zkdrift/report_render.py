@@ -29,6 +29,17 @@ from zkdrift.store.engine import safe_url
 
 log = logging.getLogger(__name__)
 
+
+class _AboveDebug(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+# papermill lends its logger to the notebook client, whose DEBUG records
+# print every kernel message: the injected parameters cell (database URL and
+# password) among them. Whatever logging the process configures, they never pass.
+logging.getLogger("papermill").addFilter(_AboveDebug())
+
 NOTEBOOKS = ("drift_report.ipynb", "history.ipynb")
 KERNEL_NAME = "python3"
 # Seconds a notebook cell may run; a report over a large history takes a few.

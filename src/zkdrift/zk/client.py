@@ -21,6 +21,21 @@ from zkdrift.errors import InvalidInputError, ZkConnectError
 log = logging.getLogger(__name__)
 
 
+class _AboveDebug(logging.Filter):
+    """Drops kazoo's DEBUG (and lower) records: they print raw requests and
+    responses, znode data and auth credentials included. Whatever logging
+    the process configures (CLI -vv, Prefect, a notebook), those never pass.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+# The logger every zkdrift kazoo client (and its connection) logs through.
+_KAZOO_LOG = logging.getLogger("kazoo.client")
+_KAZOO_LOG.addFilter(_AboveDebug())
+
+
 @dataclass(frozen=True)
 class ZkTarget:
     """Where a tree lives: hosts (optionally with a /chroot) and credentials."""
@@ -70,7 +85,7 @@ def connect(target: ZkTarget) -> KazooClient:
         read_only=target.read_only,
         connection_retry=KazooRetry(max_tries=-1, delay=0.2, max_delay=2.0),
         command_retry=KazooRetry(max_tries=3, delay=0.2, max_delay=2.0),
-        logger=logging.getLogger("kazoo.client"),
+        logger=_KAZOO_LOG,
     )
     try:
         client.start(timeout=target.connect_timeout)
