@@ -83,7 +83,7 @@ def _register_optional() -> None:
     """Command groups that live in their own modules register themselves on import."""
     import importlib
 
-    for module in ("desired", "drift", "reconcile", "run", "report"):
+    for module in ("desired", "drift", "reconcile", "run", "report", "status"):
         try:
             importlib.import_module(f"zkdrift.cli.{module}")
         except ModuleNotFoundError as exc:
