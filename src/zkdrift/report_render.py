@@ -23,7 +23,7 @@ import nbformat
 from sqlalchemy.engine import make_url
 
 from zkdrift.app import App
-from zkdrift.errors import ZkDriftError
+from zkdrift.errors import InvalidInputError, ZkDriftError
 from zkdrift.reports import When, describe_window, parse_when, require_tree
 from zkdrift.store.engine import safe_url
 
@@ -202,6 +202,17 @@ def render_report(
     fails, with any database password masked.
     """
     tree = require_tree(app, name)  # fail fast on an unknown tree, before any kernel
+    lo, hi = parse_when(since), parse_when(until)
+    if lo is not None and hi is not None and hi <= lo:
+        raise InvalidInputError(
+            f"the report window is empty: its end ({hi:%Y-%m-%d %H:%M}) is not after "
+            f"its start ({lo:%Y-%m-%d %H:%M})"
+        )
+    output = Path(output)
+    try:  # an output that cannot be written fails before any kernel starts
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReportError(f"cannot write the report to {output}: {exc.strerror or exc}") from None
     database_url = app.settings.database_url_value
     parameters = {
         "tree": tree,
@@ -230,11 +241,13 @@ def render_report(
     title = f"zkdrift report: {tree} ({describe_window(since, until)})"
     # Belt and braces: the URL reaches no output by construction; never let it through.
     html = _scrub(to_html(merge(executed), title), [database_url], safe_url(database_url))
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(output)
+    try:
+        tmp.write_text(html, encoding="utf-8")
+        tmp.replace(output)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ReportError(f"cannot write the report to {output}: {exc.strerror or exc}") from None
     log.info("report for %s written to %s", tree, output)
     return output
 

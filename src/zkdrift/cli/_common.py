@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
@@ -13,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from zkdrift.app import App
+from zkdrift.errors import InvalidInputError
 from zkdrift.settings import Settings
 
 console = Console(highlight=False, soft_wrap=True)
@@ -50,6 +52,31 @@ state = _State()
 def emit_json(payload: Any) -> None:
     """Machine output: one JSON document on stdout."""
     sys.stdout.write(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def write_export(output: str, payload: bytes) -> None:
+    """Write an export (values unredacted, by design) to ``output``, or to stdout for '-'.
+
+    A file is replaced whole or not at all. A terminal is refused: exports
+    hold every value, secrets included, and must not land on a screen.
+    """
+    if output == "-":
+        if sys.stdout.isatty():
+            raise InvalidInputError(
+                "refusing to print an export to the terminal: it holds every value "
+                "unredacted, secrets included; give --output FILE or pipe it"
+            )
+        sys.stdout.buffer.write(payload)
+        sys.stdout.buffer.flush()
+        return
+    target = Path(output)
+    tmp = target.with_name(target.name + ".tmp")
+    try:
+        tmp.write_bytes(payload)
+        tmp.replace(target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InvalidInputError(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
 @contextmanager

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ from rich.table import Table
 
 from zkdrift import desired as desired_lib
 from zkdrift.cli import app
-from zkdrift.cli._common import console, emit_json, state
+from zkdrift.cli._common import console, emit_json, state, write_export
 from zkdrift.errors import InvalidInputError
 from zkdrift.formats import dump_directory, dump_export, dump_yaml, dump_zkshell_json
 
@@ -183,7 +182,7 @@ def rollback_command(
 @desired_app.command("log")
 def log_command(
     name: str = typer.Argument(..., help="Registered tree name."),
-    limit: int | None = typer.Option(None, "--limit", "-n", help="How many, newest first."),
+    limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="How many, newest first."),
     as_json: bool = _JSON,
 ) -> None:
     """List desired-state revisions, newest first."""
@@ -235,7 +234,11 @@ def export_command(
     if fmt == "dir":
         if output == "-":
             raise InvalidInputError("--format dir writes a directory: give it with --output DIR")
-        dump_directory(st, Path(output))
+        try:
+            dump_directory(st, Path(output))
+        except (OSError, ValueError) as exc:
+            problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise InvalidInputError(f"cannot write {output}: {problem}") from None
         console.print(
             f"exported desired revision {exported.revision} of {name}: "
             f"{len(st):,} entries to {output}",
@@ -248,14 +251,9 @@ def export_command(
         payload = dump_yaml(st).encode("utf-8")
     else:
         payload = dump_zkshell_json(st)
+    write_export(output, payload)
     if output == "-":
-        sys.stdout.buffer.write(payload)
-        sys.stdout.buffer.flush()
         return
-    target = Path(output)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_bytes(payload)
-    tmp.replace(target)
     console.print(
         f"exported desired revision {exported.revision} of {name}: {len(st):,} entries to {output}",
         markup=False,

@@ -163,7 +163,10 @@ def apply(
     ),
     reason: str = typer.Option("", "--reason", help="Why: recorded in the audit."),
     wait: float = typer.Option(
-        DEFAULT_LOCK_WAIT, "--wait", help="Seconds to wait for the tree's lock (0: do not wait)."
+        DEFAULT_LOCK_WAIT,
+        "--wait",
+        min=0,
+        help="Seconds to wait for the tree's lock (0: do not wait).",
     ),
     as_json: bool = typer.Option(False, "--json", help="JSON output."),
 ) -> None:
@@ -300,7 +303,7 @@ def lock_break(
 def audit(
     name: str = typer.Argument(..., help="Registered tree name."),
     apply_id: int | None = typer.Option(None, "--apply", help="Show one apply with its ops."),
-    limit: int = typer.Option(50, "--limit", "-n", help="How many, newest first."),
+    limit: int = typer.Option(50, "--limit", "-n", min=1, help="How many, newest first."),
     dry_runs: bool = typer.Option(True, "--dry-runs/--no-dry-runs", help="Include dry runs."),
     as_json: bool = typer.Option(False, "--json", help="JSON output."),
 ) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from pathlib import Path
 
 import typer
@@ -11,7 +10,7 @@ from rich.table import Table
 from rich.tree import Tree as RichTree
 
 from zkdrift.cli import app
-from zkdrift.cli._common import capture_progress, console, emit_json, state
+from zkdrift.cli._common import capture_progress, console, emit_json, state, write_export
 from zkdrift.errors import InvalidInputError
 from zkdrift.formats.zkjson import dump_export
 from zkdrift.model import Znode
@@ -68,7 +67,7 @@ def snapshot(
 @app.command("snapshots")
 def snapshots(
     name: str = typer.Argument(..., help="Registered tree name."),
-    limit: int = typer.Option(50, "--limit", "-n", help="How many, newest first."),
+    limit: int = typer.Option(50, "--limit", "-n", min=1, help="How many, newest first."),
     as_json: bool = typer.Option(False, "--json", help="JSON output."),
 ) -> None:
     """List a tree's snapshots, newest first."""
@@ -206,10 +205,7 @@ def export(
     loaded = load_snapshot(state.app, name, snapshot_id)
     st, sid = loaded.state, loaded.snapshot_id
     payload = dump_export(st, tree=name, snapshot_id=sid, taken_at=loaded.taken_at)
+    write_export(str(output), payload)
     if str(output) == "-":
-        sys.stdout.buffer.write(payload)
         return
-    tmp = output.with_name(output.name + ".tmp")
-    tmp.write_bytes(payload)
-    tmp.replace(output)
     console.print(f"exported snapshot {sid} of {name}: {len(st):,} nodes to {output}")

@@ -39,7 +39,7 @@ def tree_json(tree: Tree) -> dict[str, Any]:
 def add(
     name: str = typer.Argument(..., help="A short name for the tree, e.g. 'payments-prod'."),
     hosts: str = typer.Option(
-        ..., "--hosts", help="Connect string: host:port[,host:port][/chroot]."
+        ..., "--hosts", help="Connect string: host:port\\[,host:port]\\[/chroot]."
     ),
     root: str = typer.Option(..., "--root", help="Absolute path of the subtree to manage."),
     exclude: list[str] = typer.Option(
