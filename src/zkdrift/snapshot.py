@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from zkdrift.zk import client as zk
 from zkdrift.zk.reader import read_tree
 
 log = logging.getLogger(__name__)
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,11 @@ class TreeSpec:
         except paths.InvalidPathError as exc:
             raise InvalidInputError(f"invalid root: {exc}") from exc
         zk.validate_hosts(self.hosts)
+        if self.auth_env is not None and not _ENV_NAME.fullmatch(self.auth_env):
+            raise InvalidInputError(
+                f"invalid --auth-env {self.auth_env!r}: give the name of an environment "
+                "variable (letters, digits and '_')"
+            )
 
 
 def add_tree(app: App, spec: TreeSpec, *, check: bool = True) -> Tree:
@@ -54,7 +62,8 @@ def add_tree(app: App, spec: TreeSpec, *, check: bool = True) -> Tree:
     if check:
         target = zk.ZkTarget(
             hosts=spec.hosts,
-            auth=None,
+            # The credentials the tree will use: a missing $auth_env fails here, not later.
+            auth=app.auth_for(Tree(name=spec.name, auth_env=spec.auth_env)),
             connect_timeout=app.settings.zk_connect_timeout,
             session_timeout=app.settings.zk_session_timeout,
         )

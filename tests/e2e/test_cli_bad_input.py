@@ -100,3 +100,28 @@ def test_exports_refuse_a_terminal_and_write_a_pipe(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(sys, "stdout", pipe)
     write_export("-", b"secret-bytes")
     assert pipe.buffer.getvalue() == b"secret-bytes"  # type: ignore[attr-defined]
+
+
+def test_tree_add_checks_its_auth_env_and_never_shows_the_credential(
+    zk_chroot: str, cli_env: dict[str, str], db_url: str
+) -> None:
+    before = _rows(db_url)
+    add = ("tree", "add", "app", "--hosts", zk_chroot, "--root", "/")
+    bad_name = run_cli(*add, "--auth-env", "NOT A NAME", "--no-check", env=cli_env)
+    unset = run_cli(*add, "--auth-env", "ZK_APP_AUTH", env=cli_env)
+    assert (bad_name.exit_code, unset.exit_code) == (1, 1)
+    assert "invalid --auth-env 'NOT A NAME'" in bad_name.stderr
+    assert "$ZK_APP_AUTH, which is not set" in unset.stderr
+    assert _rows(db_url) == before
+
+    env = cli_env | {"ZK_APP_AUTH": "digest:user:tree-auth-s3cret"}
+    shown = [
+        run_cli(*add, "--auth-env", "ZK_APP_AUTH", "--json", env=env),
+        run_cli("tree", "list", env=env),
+        run_cli("tree", "list", "--json", env=env),
+        run_cli("tree", "show", "app", env=env),
+    ]
+    assert [r.exit_code for r in shown] == [0, 0, 0, 0], [r.stderr for r in shown]
+    assert "ZK_APP_AUTH" in shown[3].stdout
+    for result in shown:
+        assert "tree-auth-s3cret" not in result.stdout + result.stderr
