@@ -158,3 +158,17 @@ def test_unknown_tree_name_lists_the_known_ones(
     assert result.exit_code == 1
     assert "unknown tree 'gamma'" in result.stderr
     assert "alpha, beta" in result.stderr
+
+
+def test_verbose_logs_reach_stderr_and_name_zookeeper_but_never_secret_values(
+    zk: KazooClient, zk_chroot: str, cli_env: dict[str, str]
+) -> None:
+    create_tree(zk, {"/svc": b"", "/svc/api_token": b"tok-very-secret", "/svc/url": b"u"})
+    run_cli("tree", "add", "svc", "--hosts", zk_chroot, "--root", "/svc", env=cli_env)
+
+    result = run_cli("-vv", "snapshot", "svc", env=cli_env)
+
+    assert result.exit_code == 0
+    assert "connected to ZooKeeper at" in result.stderr
+    assert "snapshot" in result.stderr
+    assert "tok-very-secret" not in result.stderr + result.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 import typer
 from rich.markup import escape
@@ -41,12 +42,33 @@ def _main(
         False, "--version", callback=_version, is_eager=True, help="Show the version."
     ),
 ) -> None:
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    _configure_logging(logging.WARNING - 10 * min(verbose, 2))
     # kazoo's DEBUG records print raw responses, znode data included: secrets
     # must never reach logs, so kazoo stays at INFO even with -vv.
     logging.getLogger("kazoo").setLevel(logging.ERROR if verbose < 2 else logging.INFO)
     state.configure(database_url=database_url)
+
+
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """Logs to whatever ``sys.stderr`` is when a record is emitted."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
+def _configure_logging(level: int) -> None:
+    """Log to stderr at ``level``, whoever configured the root logger before us."""
+    root = logging.getLogger()
+    root.setLevel(level)
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
 
 
 def run_command(argv: list[str] | None = None) -> int:
