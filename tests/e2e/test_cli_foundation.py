@@ -172,3 +172,24 @@ def test_verbose_logs_reach_stderr_and_name_zookeeper_but_never_secret_values(
     assert "connected to ZooKeeper at" in result.stderr
     assert "snapshot" in result.stderr
     assert "tok-very-secret" not in result.stderr + result.stdout
+
+
+def test_a_database_failing_mid_command_is_one_clear_error_not_a_traceback(
+    zk: KazooClient, zk_chroot: str, sqlite_url: str, tmp_path: Path
+) -> None:
+    import os
+    import sqlite3
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZKDRIFT_")}
+    env.update(ZKDRIFT_DATABASE_URL=sqlite_url, ZKDRIFT_HOME=str(tmp_path / "home"))
+    create_tree(zk, {"/svc": b"", "/svc/a": b"1"})
+    run_cli("tree", "add", "svc", "--hosts", zk_chroot, "--root", "/svc", env=env)
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as conn:
+        conn.execute("DROP TABLE node_states")
+
+    result = run_cli("snapshot", "svc", env=env)
+
+    assert result.exit_code == 1
+    assert "database error" in result.stderr
+    assert "node_states" in result.stderr
+    assert "Traceback" not in result.stderr

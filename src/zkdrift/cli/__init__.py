@@ -8,6 +8,7 @@ from typing import TextIO
 
 import typer
 from rich.markup import escape
+from sqlalchemy.exc import SQLAlchemyError
 
 from zkdrift import __version__
 from zkdrift.cli._common import console, err_console, state
@@ -87,6 +88,16 @@ def run_command(argv: list[str] | None = None) -> int:
         return code if isinstance(code, int) else (0 if code is None else 1)
     except ZkDriftError as exc:
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        return 1
+    except SQLAlchemyError as exc:
+        # The database went away mid-command. Bound values are never part of the
+        # message (hide_parameters), and the URL is not either.
+        cause = getattr(exc, "orig", None) or exc
+        err_console.print(
+            f"[bold red]error:[/] database error: {escape(type(cause).__name__)}: "
+            f"{escape(str(cause).splitlines()[0] if str(cause) else '')}",
+            highlight=False,
+        )
         return 1
     except KeyboardInterrupt:
         err_console.print("[red]interrupted[/]")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,7 +37,11 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         raise DatabaseError(f"invalid database URL: {exc}") from None
     # hide_parameters: bound values (blobs hold znode data, secrets included)
     # stay out of SQL logging and out of the text of database errors.
-    kwargs: dict[str, Any] = {"echo": echo, "future": True, "hide_parameters": True}
+    # SQL logging goes through the 'sqlalchemy.engine' logger and whatever
+    # handlers the entry point set up (echo=True would add a second handler).
+    if echo:
+        logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
+    kwargs: dict[str, Any] = {"future": True, "hide_parameters": True}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             directory = Path(parsed.database).expanduser().parent
