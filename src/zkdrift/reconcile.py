@@ -922,10 +922,17 @@ def _apply_held(
             plan_status=plan_store.FAILED,
         )
     _mark_applied(app, tree, desired)
+    # Without --prune, nodes desired lacks stay; say so rather than claim equality.
+    extra = [p for p in check.warnings if "--prune" in p]
+    verdict = (
+        "live equals desired except for paths desired lacks (kept without --prune)"
+        if extra
+        else "live equals desired"
+    )
     return run.close(
         APPLIED,
         prefix + f"applied {report.ops_applied} ops in {report.batches_total} transaction(s);"
-        " live equals desired",
+        f" {verdict}",
         plan=result,
         plan_status=plan_store.APPLIED,
     )

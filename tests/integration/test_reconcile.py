@@ -160,11 +160,13 @@ def test_deletes_happen_only_with_prune(app: App, zk: KazooClient, zk_chroot: st
     desired = {**DESIRED, **{f"/app/cache/k{i}": b"x" for i in range(20)}}
     setup_tree(app, zk, zk_chroot, live=live, desired=desired)
 
-    apply_tree(app, "app", yes=True)
+    kept = apply_tree(app, "app", yes=True)
     assert zk.exists("/app/legacy") is not None
     pruned = apply_tree(app, "app", yes=True, prune=True)
 
+    assert "except for paths desired lacks" in kept.message
     assert pruned.outcome == "applied" and pruned.ops_applied == 1
+    assert pruned.message.endswith("live equals desired")
     assert live_values(zk) == desired
 
 
