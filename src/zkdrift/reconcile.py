@@ -1019,7 +1019,6 @@ def _adopt(
         raise RootNotFoundError(
             f"the root {tree.root} of tree {tree.name!r} does not exist live: nothing to adopt"
         )
-    _record(app, tree, live, source)
     view = {
         p: Znode(p, n.data, None, n.acl if tree.capture_acl else None)
         for p, n in _plan_view(app, tree, live.nodes).items()
@@ -1028,7 +1027,17 @@ def _adopt(
     desired = _load_desired(app, tree)
     if paths:
         new = dict(desired.state.nodes)
-        for p in set(new) | set(view):
+        candidates = set(new) | set(view)
+        unmatched = [
+            g for g in paths if not any(matches_self_or_ancestor(p, [g]) for p in candidates)
+        ]
+        if unmatched:
+            # A glob that matches nothing is a typo far more often than a no-op.
+            raise InvalidInputError(
+                f"--paths {', '.join(repr(g) for g in unmatched)} match no managed path of tree "
+                f"{tree.name!r}"
+            )
+        for p in candidates:
             if matches_self_or_ancestor(p, paths):
                 if p in view:
                     new[p] = view[p]
@@ -1036,6 +1045,7 @@ def _adopt(
                     new.pop(p, None)
     else:
         new = view
+    _record(app, tree, live, source)
     changes = diff(desired.state, new, compare_acl=tree.capture_acl)
     with app.db.session() as session:
         attached = tree_store.get_tree(session, tree.name)

@@ -300,6 +300,29 @@ def test_adopt_makes_desired_equal_live_for_the_matching_globs_only(
     assert (entry.direction, entry.outcome, entry.actor) == ("adopt", "adopted", "bob")
 
 
+def test_adopt_with_a_glob_that_matches_nothing_is_refused_and_changes_no_revision(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    setup_tree(app, zk, zk_chroot)
+
+    result = run_cli("adopt", "app", "--paths", "/app/cach/**", env=_cli_env_for(app))
+
+    assert result.exit_code == 1
+    assert "'/app/cach/**' match no managed path" in result.stderr
+    with app.db.session() as session:
+        tree = tree_store.get_tree(session, "app")
+        assert [r.source for r in desired_store.list_revisions(session, tree)] == ["test"]
+
+
+def _cli_env_for(app: App) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZKDRIFT_")}
+    env["ZKDRIFT_DATABASE_URL"] = app.settings.database_url_value
+    env["ZKDRIFT_HOME"] = str(app.settings.home)
+    return env
+
+
 def test_adopt_without_globs_takes_every_managed_path_and_marks_it_applied(
     app: App, zk: KazooClient, zk_chroot: str
 ) -> None:
