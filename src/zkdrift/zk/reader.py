@@ -50,81 +50,57 @@ def to_acl(acls: Sequence[Any]) -> tuple[Acl, ...]:
 
 
 class _Walk:
-    def __init__(self, client: KazooClient, excludes: Sequence[str], with_acl: bool) -> None:
+    """The per-node walk for servers without multiRead: one async request per
+    node, the walk continued from the completion callbacks."""
+
+    def __init__(self, client: KazooClient, excludes: Sequence[str]) -> None:
         self.client = client
         self.excludes = tuple(excludes)
-        self.with_acl = with_acl
         self.lock = threading.Lock()
         self.pending = 0
         self.done = threading.Event()
         self.data: dict[str, tuple[bytes, Any]] = {}
-        self.acls: dict[str, tuple[Acl, ...]] = {}
         self.error: BaseException | None = None
 
-    def _begin(self) -> None:
+    def _request(self, async_result: Any, path: str, on_value: Callable[[str, Any], None]) -> None:
         with self.lock:
             self.pending += 1
+        async_result.rawlink(partial(self._complete, path, on_value))
 
-    def _end(self) -> None:
-        with self.lock:
-            self.pending -= 1
-            if self.pending == 0:
-                self.done.set()
-
-    def fetch(self, path: str) -> None:
-        self._begin()
-        self.client.get_async(path).rawlink(partial(self._on_data, path))
-        if self.with_acl:
-            self._begin()
-            self.client.get_acls_async(path).rawlink(partial(self._on_acl, path))
-
-    def _fail(self, exc: BaseException) -> None:
-        if self.error is None:
-            self.error = exc
-        self.done.set()
-
-    def _on_data(self, path: str, result: Any) -> None:
+    def _complete(self, path: str, on_value: Callable[[str, Any], None], result: Any) -> None:
         try:
             if result.successful():
-                data, stat = result.value
-                self.data[path] = (data or b"", stat)
-                if stat.numChildren > 0 and self.error is None:
-                    self._begin()
-                    self.client.get_children_async(path).rawlink(partial(self._on_children, path))
+                on_value(path, result.value)
             elif not isinstance(result.exception, NoNodeError):
                 # A node deleted mid-walk is not an error; anything else is.
                 self._fail(result.exception)
         except BaseException as exc:
             self._fail(exc)
         finally:
-            self._end()
+            with self.lock:
+                self.pending -= 1
+                if self.pending == 0:
+                    self.done.set()
 
-    def _on_children(self, path: str, result: Any) -> None:
-        try:
-            if result.successful():
-                for child in result.value:
-                    child_path = join(path, child)
-                    if self.excludes and matches_any(child_path, self.excludes):
-                        continue
-                    self.fetch(child_path)
-            elif not isinstance(result.exception, NoNodeError):
-                self._fail(result.exception)
-        except BaseException as exc:
-            self._fail(exc)
-        finally:
-            self._end()
+    def _fail(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+        self.done.set()
 
-    def _on_acl(self, path: str, result: Any) -> None:
-        try:
-            if result.successful():
-                acls, _stat = result.value
-                self.acls[path] = to_acl(acls)
-            elif not isinstance(result.exception, NoNodeError):
-                self._fail(result.exception)
-        except BaseException as exc:
-            self._fail(exc)
-        finally:
-            self._end()
+    def fetch(self, path: str) -> None:
+        self._request(self.client.get_async(path), path, self._on_data)
+
+    def _on_data(self, path: str, value: Any) -> None:
+        data, stat = value
+        self.data[path] = (data or b"", stat)
+        if stat.numChildren > 0 and self.error is None:
+            self._request(self.client.get_children_async(path), path, self._on_children)
+
+    def _on_children(self, path: str, children: Any) -> None:
+        for child in children:
+            child_path = join(path, child)
+            if not (self.excludes and matches_any(child_path, self.excludes)):
+                self.fetch(child_path)
 
 
 BATCH = 500  # operations per multiRead; responses stream back in order
@@ -200,7 +176,7 @@ def _walk_per_node(
     progress: Callable[[int], None] | None,
     timeout: float,
 ) -> dict[str, tuple[bytes, Any]]:
-    walk = _Walk(client, excludes, with_acl=False)
+    walk = _Walk(client, excludes)
     walk.fetch(root)
     deadline = time.monotonic() + timeout
     while not walk.done.wait(0.1):
