@@ -12,10 +12,10 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zkdrift.store.blobs import chunks
+from zkdrift.store.bulk import bulk_insert
 from zkdrift.store.models import Apply, ApplyOp, Tree, utcnow
 
 
@@ -114,8 +114,7 @@ def finish(
         }
         for seq, op in enumerate(ops)
     ]
-    for chunk in chunks(rows, 2000):
-        session.execute(insert(ApplyOp), chunk)
+    bulk_insert(session, ApplyOp, rows)
     session.flush()
 
 

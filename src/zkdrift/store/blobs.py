@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TypeVar
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from zkdrift.store.bulk import CHUNK, chunks
 from zkdrift.store.models import Blob
-
-CHUNK = 500
-T = TypeVar("T")
-
-
-def chunks(items: list[T], size: int = CHUNK) -> Iterable[list[T]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 def store_blobs(session: Session, values: Mapping[str, bytes]) -> int:

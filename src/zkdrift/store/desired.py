@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from zkdrift.errors import InvalidInputError
 from zkdrift.model import TreeState, Znode, digest, path_digest
-from zkdrift.store.blobs import chunks, load_blobs, store_blobs
+from zkdrift.store.blobs import load_blobs, store_blobs
+from zkdrift.store.bulk import bulk_insert, close_rows
 from zkdrift.store.models import Configuration, DesiredRevision, Tree
 from zkdrift.store.snapshots import acl_from_json, acl_to_json
 
@@ -176,16 +177,11 @@ def write_revision(
     )
     session.add(revision)
     session.flush()
-    for ids in chunks(to_close):
-        session.execute(
-            update(Configuration).where(Configuration.id.in_(ids)).values(valid_to=revision.id),
-            execution_options={"synchronize_session": False},
-        )
+    close_rows(session, Configuration, to_close, revision.id)
     store_blobs(session, values)
     for row in new_rows:
         row["valid_from"] = revision.id
-    for rows in chunks(new_rows, 2000):
-        session.execute(insert(Configuration), rows)
+    bulk_insert(session, Configuration, new_rows)
     session.flush()
     return revision, RevisionChange(added, removed, modified)
 

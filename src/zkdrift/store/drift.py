@@ -10,12 +10,12 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zkdrift.diff import DriftItem as DriftDifference
 from zkdrift.model import DriftClass, Znode, digest, path_digest
-from zkdrift.store.blobs import chunks
+from zkdrift.store.bulk import bulk_insert
 from zkdrift.store.models import DriftItem, DriftRun, Tree, utcnow
 
 
@@ -74,8 +74,7 @@ def record_run(
         }
         for item in items
     ]
-    for batch in chunks(rows, 2000):
-        session.execute(insert(DriftItem), batch)
+    bulk_insert(session, DriftItem, rows)
     run.finished_at = utcnow()
     session.flush()
     return run

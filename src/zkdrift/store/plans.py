@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zkdrift.errors import InvalidInputError
 from zkdrift.model import Op, OpKind, Plan, digest
-from zkdrift.store.blobs import chunks, load_blobs, store_blobs
+from zkdrift.store.blobs import load_blobs, store_blobs
+from zkdrift.store.bulk import bulk_insert
 from zkdrift.store.models import PlanOp, PlanRecord, Tree
 from zkdrift.store.snapshots import acl_from_json, acl_to_json
 
@@ -83,8 +84,7 @@ def save_plan(
             }
         )
     store_blobs(session, values)
-    for chunk in chunks(rows, 2000):
-        session.execute(insert(PlanOp), chunk)
+    bulk_insert(session, PlanOp, rows)
     session.flush()
     return record
 

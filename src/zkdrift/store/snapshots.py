@@ -16,12 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from zkdrift.errors import UnknownSnapshotError
 from zkdrift.model import Acl, Stat, TreeState, Znode, digest, path_digest
-from zkdrift.store.blobs import chunks, load_blobs, store_blobs
+from zkdrift.store.blobs import load_blobs, store_blobs
+from zkdrift.store.bulk import bulk_insert, close_rows
 from zkdrift.store.models import NodeState, Snapshot, Tree, utcnow
 
 _STAT = struct.Struct(">iiiqqqqqqii")
@@ -164,14 +165,9 @@ def write_snapshot(
     removed = len(current)
     to_close.extend(row[0] for row in current.values())
 
-    for ids in chunks(to_close):
-        session.execute(
-            update(NodeState).where(NodeState.id.in_(ids)).values(valid_to=sid),
-            execution_options={"synchronize_session": False},
-        )
+    close_rows(session, NodeState, to_close, sid)
     store_blobs(session, new_values)
-    for rows in chunks(new_rows, 2000):
-        session.execute(insert(NodeState), rows)
+    bulk_insert(session, NodeState, new_rows)
 
     snap.added, snap.removed, snap.modified = added, removed, modified
     snap.ephemeral_count = ephemeral
