@@ -23,7 +23,8 @@ COPY pyproject.toml README.md ./
 COPY src/ src/
 COPY flows/ flows/
 COPY tasks/ tasks/
-# The report notebooks ship in the wheel (share/zkdrift/notebooks), where
+# flows/, tasks/ and notebooks/ are linked into src/zkdrift and ship in the wheel
+# as zkdrift.flows, zkdrift.tasks and package data (zkdrift/reports/notebooks), where
 # `zkdrift report` and the report flow find them.
 COPY notebooks/ notebooks/
 

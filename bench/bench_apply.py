@@ -42,9 +42,10 @@ from zkdrift.app import App
 from zkdrift.model import TreeState
 from zkdrift.reconcile import apply_tree
 from zkdrift.settings import Settings
-from zkdrift.snapshot import TreeSpec, add_tree, take_snapshot
+from zkdrift.snapshot import take_snapshot
 from zkdrift.store import desired as desired_store
 from zkdrift.store import trees as tree_store
+from zkdrift.trees import TreeSpec, add_tree
 
 ROOT = "/bench-apply"
 SRC = f"{ROOT}/src"  # zk-shell: the desired tree

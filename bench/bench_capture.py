@@ -26,8 +26,9 @@ from bench.peer import zkshell_cp_json
 from bench.treegen import delete_tree, generate_tree, load_tree
 from zkdrift.app import App
 from zkdrift.settings import Settings
-from zkdrift.snapshot import TreeSpec, add_tree, load_snapshot, take_snapshot
+from zkdrift.snapshot import load_snapshot, take_snapshot
 from zkdrift.store.engine import Database, make_engine
+from zkdrift.trees import TreeSpec, add_tree
 
 ROOT = "/bench-capture"
 

@@ -42,7 +42,7 @@ from zkdrift.drift import DriftReport, check_drift
 from zkdrift.formats import dump_export
 from zkdrift.model import ChangeKind, TreeState
 from zkdrift.settings import Settings
-from zkdrift.snapshot import TreeSpec, add_tree
+from zkdrift.trees import TreeSpec, add_tree
 
 ROOT = "/bench-diff"
 LIVE = f"{ROOT}/a"

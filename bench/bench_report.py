@@ -34,12 +34,13 @@ from zkdrift.app import App
 from zkdrift.diff import classify
 from zkdrift.model import Stat, TreeState, Znode
 from zkdrift.settings import Settings
-from zkdrift.snapshot import TreeSpec, add_tree, read_live, record_snapshot
+from zkdrift.snapshot import read_live, record_snapshot
 from zkdrift.store import desired as desired_store
 from zkdrift.store import drift as drift_store
 from zkdrift.store import trees as tree_store
 from zkdrift.store.engine import Database
 from zkdrift.store.models import Apply
+from zkdrift.trees import TreeSpec, add_tree
 
 ROOT = "/bench-report"
 NAME = "bench"

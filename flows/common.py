@@ -6,11 +6,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 from prefect.futures import PrefectFuture, wait
-from tasks.artifacts import publish_summary
-from tasks.results import TreeOutcome
-from tasks.runtime import run_logger
 
 from zkdrift.errors import ZkDriftError
+from zkdrift.tasks.artifacts import publish_summary
+from zkdrift.tasks.results import TreeOutcome
+from zkdrift.tasks.runtime import run_logger
 
 # TreeOutcome field each step's result lands in.
 STEPS = ("snapshot", "drift", "reconcile", "report")

@@ -6,13 +6,13 @@ from typing import Any
 
 from prefect import flow
 from prefect.futures import PrefectFuture
-from tasks.artifacts import publish_drift
-from tasks.drift import check_tree_drift
-from tasks.results import TreeOutcome
-from tasks.trees import registered_trees
 
-from flows.common import finish, upstream
-from flows.params import DriftParams
+from zkdrift.flows.common import finish, upstream
+from zkdrift.flows.params import DriftParams
+from zkdrift.tasks.artifacts import publish_drift
+from zkdrift.tasks.drift import check_tree_drift
+from zkdrift.tasks.results import TreeOutcome
+from zkdrift.tasks.trees import registered_trees
 
 
 @flow(name="zkdrift-drift")

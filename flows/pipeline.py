@@ -6,17 +6,17 @@ from typing import Any
 
 from prefect import flow
 from prefect.futures import PrefectFuture
-from tasks.artifacts import publish_drift, publish_report_link
-from tasks.drift import check_tree_drift
-from tasks.reconcile import reconcile_tree
-from tasks.report import render_tree_report
-from tasks.results import TreeOutcome
-from tasks.snapshot import snapshot_tree
-from tasks.trees import registered_trees
 
-from flows.common import finish, upstream
-from flows.params import PipelineParams
-from flows.reconcile import should_apply
+from zkdrift.flows.common import finish, upstream
+from zkdrift.flows.params import PipelineParams
+from zkdrift.flows.reconcile import should_apply
+from zkdrift.tasks.artifacts import publish_drift, publish_report_link
+from zkdrift.tasks.drift import check_tree_drift
+from zkdrift.tasks.reconcile import reconcile_tree
+from zkdrift.tasks.report import render_tree_report
+from zkdrift.tasks.results import TreeOutcome
+from zkdrift.tasks.snapshot import snapshot_tree
+from zkdrift.tasks.trees import registered_trees
 
 
 @flow(name="zkdrift-pipeline")

@@ -6,12 +6,12 @@ from typing import Any
 
 from prefect import flow
 from prefect.futures import PrefectFuture
-from tasks.reconcile import reconcile_tree
-from tasks.results import TreeOutcome, TreeRef
-from tasks.trees import registered_trees
 
-from flows.common import finish
-from flows.params import ReconcileParams
+from zkdrift.flows.common import finish
+from zkdrift.flows.params import ReconcileParams
+from zkdrift.tasks.reconcile import reconcile_tree
+from zkdrift.tasks.results import TreeOutcome, TreeRef
+from zkdrift.tasks.trees import registered_trees
 
 
 def should_apply(ref: TreeRef, apply: bool | None) -> bool:

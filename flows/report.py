@@ -6,13 +6,13 @@ from typing import Any
 
 from prefect import flow
 from prefect.futures import PrefectFuture
-from tasks.artifacts import publish_report_link
-from tasks.report import render_tree_report
-from tasks.results import TreeOutcome
-from tasks.trees import registered_trees
 
-from flows.common import finish, upstream
-from flows.params import ReportParams
+from zkdrift.flows.common import finish, upstream
+from zkdrift.flows.params import ReportParams
+from zkdrift.tasks.artifacts import publish_report_link
+from zkdrift.tasks.report import render_tree_report
+from zkdrift.tasks.results import TreeOutcome
+from zkdrift.tasks.trees import registered_trees
 
 
 @flow(name="zkdrift-report")

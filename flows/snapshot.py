@@ -6,12 +6,12 @@ from typing import Any
 
 from prefect import flow
 from prefect.futures import PrefectFuture
-from tasks.results import TreeOutcome
-from tasks.snapshot import snapshot_tree
-from tasks.trees import registered_trees
 
-from flows.common import finish
-from flows.params import SnapshotParams
+from zkdrift.flows.common import finish
+from zkdrift.flows.params import SnapshotParams
+from zkdrift.tasks.results import TreeOutcome
+from zkdrift.tasks.snapshot import snapshot_tree
+from zkdrift.tasks.trees import registered_trees
 
 
 @flow(name="zkdrift-snapshot", log_prints=False)

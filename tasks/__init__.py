@@ -4,5 +4,5 @@ Tasks take and return plain, picklable values (tree names, ids, frozen
 dataclasses). Each builds its own :class:`~zkdrift.app.App` from
 :class:`~zkdrift.settings.Settings`, so no connection, session or engine ever
 crosses a task boundary. Retries live here and only here, and only for
-errors that are worth retrying (see :mod:`tasks.retry`).
+errors that are worth retrying (see :mod:`zkdrift.tasks.retry`).
 """

@@ -17,9 +17,9 @@ from prefect.artifacts import (
     create_table_artifact,
 )
 
-from tasks.report import existing_report
-from tasks.results import DriftSummary, ReconcileSummary, ReportSummary, TreeOutcome
-from tasks.runtime import artifact_key
+from zkdrift.tasks.report import existing_report
+from zkdrift.tasks.results import DriftSummary, ReconcileSummary, ReportSummary, TreeOutcome
+from zkdrift.tasks.runtime import artifact_key
 
 # The markdown summary names this many paths; the table lists them all.
 SUMMARY_PATHS = 15

@@ -6,11 +6,12 @@ from typing import Any
 
 from prefect import task
 
-from tasks.results import DriftRow, DriftSummary, SnapshotSummary, short_digest
-from tasks.retry import retry_options
-from tasks.runtime import log_endpoints, open_app, run_logger
 from zkdrift import drift as drift_lib
 from zkdrift.drift import DriftReport
+from zkdrift.store.snapshots import SnapshotResult
+from zkdrift.tasks.results import DriftRow, DriftSummary, short_digest
+from zkdrift.tasks.retry import retry_options
+from zkdrift.tasks.runtime import log_endpoints, open_app, run_logger
 
 # How many drifted paths are named in the run log; the table artifact has them all.
 LOGGED_PATHS = 20
@@ -54,7 +55,7 @@ def summarise(tree: str, report: DriftReport) -> DriftSummary:
 
 
 @task(name="check-drift", task_run_name="drift-{tree}", **retry_options())
-def check_tree_drift(tree: str, snapshot: SnapshotSummary | None = None) -> DriftSummary:
+def check_tree_drift(tree: str, snapshot: SnapshotResult | None = None) -> DriftSummary:
     """Drift of ``tree`` against ``snapshot`` when given, else against a fresh live read."""
     snapshot_id = snapshot.snapshot_id if snapshot is not None else None
     with open_app() as app:

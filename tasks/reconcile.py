@@ -7,12 +7,12 @@ from collections.abc import Iterable
 from prefect import task
 from prefect.runtime import flow_run
 
-from tasks.results import DriftSummary, ReconcileSummary
-from tasks.retry import retry_options
-from tasks.runtime import log_endpoints, open_app, run_logger
 from zkdrift import reconcile as reconcile_lib
 from zkdrift.errors import ZkDriftError
 from zkdrift.model import Op
+from zkdrift.tasks.results import DriftSummary, ReconcileSummary
+from zkdrift.tasks.retry import retry_options
+from zkdrift.tasks.runtime import log_endpoints, open_app, run_logger
 
 LOGGED_OPS = 20
 
@@ -66,7 +66,7 @@ def reconcile_tree(
                 plan_id=plan.plan_id if plan is not None else None,
                 apply_id=result.apply_id,
                 ops=ops,
-                outcome=result.outcome,
+                outcome=str(result.outcome),
             )
             if not result.ok:
                 raise ReconcileRefusedError(

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zkdrift.model import digest
+from zkdrift.store.snapshots import SnapshotResult
 
 DIGEST_CHARS = 12
 
@@ -20,27 +21,9 @@ class TreeRef:
     """A registered tree as flows see it: its name and its reconcile policy."""
 
     name: str
-    reconcile: str = "plan"  # "apply" lets scheduled runs apply; anything else plans only
+    applies_by_policy: bool = False  # the tree's policy lets scheduled runs apply
     hosts: str = ""
     root: str = "/"
-
-    @property
-    def applies_by_policy(self) -> bool:
-        return self.reconcile == "apply"
-
-
-@dataclass(frozen=True)
-class SnapshotSummary:
-    tree: str
-    snapshot_id: int
-    node_count: int
-    added: int
-    removed: int
-    modified: int
-
-    @property
-    def changed(self) -> int:
-        return self.added + self.removed + self.modified
 
 
 @dataclass(frozen=True)
@@ -120,7 +103,7 @@ class TreeOutcome:
     """Everything the pipeline did for one tree, including where it stopped."""
 
     tree: str
-    snapshot: SnapshotSummary | None = None
+    snapshot: SnapshotResult | None = None
     drift: DriftSummary | None = None
     reconcile: ReconcileSummary | None = None
     report: ReportSummary | None = None

@@ -6,19 +6,18 @@ from collections.abc import Sequence
 
 from prefect import task
 
-from tasks.results import TreeRef
-from tasks.retry import retry_options
-from tasks.runtime import open_app, run_logger
+from zkdrift import trees as trees_lib
 from zkdrift.errors import InvalidInputError, UnknownTreeError
-from zkdrift.store import trees as tree_store
+from zkdrift.tasks.results import TreeRef
+from zkdrift.tasks.retry import retry_options
+from zkdrift.tasks.runtime import open_app, run_logger
 
 
 @task(name="registered-trees", **retry_options())
 def registered_trees(names: Sequence[str] = ()) -> tuple[TreeRef, ...]:
     """The named trees (all registered trees when ``names`` is empty), in name order."""
     with open_app() as app:
-        with app.db.session() as session:
-            trees = tree_store.list_trees(session)
+        trees = trees_lib.list_trees(app)
         database = app.db.safe_url
     known = {tree.name: tree for tree in trees}
     wanted = list(dict.fromkeys(names)) if names else sorted(known)
@@ -32,7 +31,7 @@ def registered_trees(names: Sequence[str] = ()) -> tuple[TreeRef, ...]:
     refs = tuple(
         TreeRef(
             name=name,
-            reconcile=str((known[name].options or {}).get("reconcile", "plan")),
+            applies_by_policy=known[name].policy.applies,
             hosts=known[name].hosts,
             root=known[name].root,
         )

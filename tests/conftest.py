@@ -14,33 +14,35 @@ from pathlib import Path
 
 import pytest
 from kazoo.client import KazooClient
-from pydantic import SecretStr
 from sqlalchemy import text
 
+from tests.support.db import MARIADB_ADMIN_URL, make_app, truncate
+from tests.support.zk import delete_tree, start_server
 from zkdrift.app import App
-from zkdrift.devtools.zkserver import ZooKeeperServer, free_port
-from zkdrift.settings import Settings
+from zkdrift.devtools.zkserver import ZooKeeperServer
 from zkdrift.store.engine import Database, make_engine
-from zkdrift.store.models import Base
-from zkdrift.zk.reader import read_tree
 
-MARIADB_ADMIN_URL = os.environ.get(
-    "ZKDRIFT_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
-)
 BACKENDS = ("sqlite", "mariadb")
 
 
 @pytest.fixture(scope="session")
 def zk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZooKeeperServer]:
     """One real ZooKeeper server for the whole session, on a free loopback port."""
-    server = ZooKeeperServer(
-        data_dir=tmp_path_factory.mktemp("zookeeper"), port=free_port(), test_mode=True
-    )
-    server.start()
+    server = start_server(tmp_path_factory.mktemp("zookeeper"))
     try:
         yield server
     finally:
         server.kill()  # throwaway data: no need for a graceful shutdown
+
+
+@pytest.fixture
+def killable_zk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZooKeeperServer]:
+    """A ZooKeeper of this test's own, which the test may kill and start again."""
+    server = start_server(tmp_path_factory.mktemp("own-zookeeper"))
+    try:
+        yield server
+    finally:
+        server.kill()
 
 
 @pytest.fixture
@@ -56,20 +58,6 @@ def zk_chroot(zk_server: ZooKeeperServer) -> Iterator[str]:
         delete_tree(admin, chroot)
         admin.stop()
         admin.close()
-
-
-def delete_tree(client: KazooClient, root: str) -> None:
-    """Delete a subtree fast: one batched read, then deletes in transactions, deepest first."""
-    for _ in range(5):  # nodes created concurrently (ephemerals of closing sessions) need a retry
-        if client.exists(root) is None:
-            return
-        nodes = sorted(read_tree(client, root), key=lambda p: (-p.count("/"), p))
-        for i in range(0, len(nodes), 500):
-            tx = client.transaction()
-            for path in nodes[i : i + 500]:
-                tx.delete(path)
-            tx.commit()
-    client.delete(root, recursive=True)
 
 
 @pytest.fixture
@@ -106,16 +94,6 @@ def mariadb_url() -> Iterator[str]:
         admin.dispose()
 
 
-def _truncate(url: str) -> None:
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("SET FOREIGN_KEY_CHECKS=0"))
-        for table in reversed(Base.metadata.sorted_tables):
-            conn.execute(text(f"DELETE FROM {table.name}"))
-        conn.execute(text("SET FOREIGN_KEY_CHECKS=1"))
-    engine.dispose()
-
-
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A migrated, empty database: a fresh SQLite file, or the run's MariaDB database."""
@@ -127,9 +105,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
     else:
         url = request.getfixturevalue("mariadb_url")
-        _truncate(url)
+        truncate(url)
         yield url
-        _truncate(url)
+        truncate(url)
 
 
 @pytest.fixture
@@ -139,13 +117,6 @@ def sqlite_url(tmp_path: Path) -> str:
     db.upgrade()
     db.dispose()
     return url
-
-
-def make_app(db_url: str, home: Path, **overrides: object) -> App:
-    settings = Settings(
-        home=home, database_url=SecretStr(db_url), zk_connect_timeout=5.0, **overrides
-    )
-    return App(settings)
 
 
 @pytest.fixture

@@ -6,14 +6,24 @@ the database lazily, so commands that need no database never touch it.
 
 from __future__ import annotations
 
+import getpass
 import os
 from dataclasses import dataclass, field
 
 from zkdrift.errors import InvalidInputError
+from zkdrift.scope import Scope
 from zkdrift.settings import Settings
 from zkdrift.store.engine import Database
 from zkdrift.store.models import Tree
 from zkdrift.zk.client import ZkTarget
+from zkdrift.zk.lock import lock_path
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid (some containers)
+        return "unknown"
 
 
 @dataclass
@@ -31,24 +41,43 @@ class App:
             self._db = db
         return self._db
 
+    def actor(self, explicit: str | None = None) -> str:
+        """Who is acting, for revisions and the audit: ``explicit``, else
+        ``ZKDRIFT_AUTHOR``, else the OS user."""
+        return explicit or self.settings.author or os_user()
+
     def target(self, tree: Tree) -> ZkTarget:
+        """How to reach ``tree``'s ZooKeeper, with its credentials."""
+        return self.target_for(tree.hosts, tree_name=tree.name, auth_env=tree.auth_env)
+
+    def target_for(
+        self, hosts: str, *, tree_name: str | None = None, auth_env: str | None = None
+    ) -> ZkTarget:
+        """A connection to ``hosts`` with the credentials a tree (or the default) uses."""
         return ZkTarget(
-            hosts=tree.hosts,
-            auth=self.auth_for(tree),
+            hosts=hosts,
+            auth=self._auth(tree_name, auth_env),
             connect_timeout=self.settings.zk_connect_timeout,
             session_timeout=self.settings.zk_session_timeout,
         )
 
-    def auth_for(self, tree: Tree) -> str | None:
-        if tree.auth_env:
-            value = os.environ.get(tree.auth_env)
+    def _auth(self, tree_name: str | None, auth_env: str | None) -> str | None:
+        if auth_env:
+            value = os.environ.get(auth_env)
             if not value:
+                who = f"tree {tree_name!r}" if tree_name else "this tree"
                 raise InvalidInputError(
-                    f"tree {tree.name!r} takes its ZooKeeper auth from ${tree.auth_env}, "
-                    "which is not set"
+                    f"{who} takes its ZooKeeper auth from ${auth_env}, which is not set"
                 )
             return value
         return self.settings.zk_auth.get_secret_value() if self.settings.zk_auth else None
+
+    def scope(self, tree: Tree) -> Scope:
+        """What zkdrift manages of ``tree``: its lock root is never part of it."""
+        return tree.scope(self.settings.lock_root)
+
+    def lock_path(self, tree: Tree) -> str:
+        return lock_path(self.settings.lock_root, tree.name)
 
     def close(self) -> None:
         if self._db is not None:

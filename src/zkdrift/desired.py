@@ -1,41 +1,38 @@
 """Desired state: what a tree should hold, changed only through recorded revisions.
 
 The library calls behind ``zkdrift desired ...`` and the flows: import from a
-file or directory, set and unset single paths, adopt a live snapshot, roll
-back to an old revision, export, and list the log. Every change is one new
+file or directory, set and unset single paths, roll back to an old
+revision, export, and list the log (adopting live is
+:func:`zkdrift.reconcile.adopt`). Every change is one new
 revision (author, message, source, time) written in one transaction; input
 that breaks a rule raises :class:`~zkdrift.errors.InvalidInputError` naming
 the offending entry, and nothing is written.
 
-Rules for what a tree manages (checked on every write): paths are valid,
-absolute and under the tree's root; none lies under one of the tree's
-exclude globs; when the tree has include globs, every path matches one.
-Ephemeral nodes are never part of desired state.
+Rules for what a tree manages (checked on every write, see
+:class:`zkdrift.scope.Scope`): paths are valid, absolute and under the
+tree's root; none lies under one of the tree's exclude globs or where
+zkdrift keeps its locks; when the tree has include globs, every path
+matches one. Ephemeral nodes are never part of desired state.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import logging
-import socket
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from zkdrift import paths
 from zkdrift.app import App
-from zkdrift.diff import managed_view
 from zkdrift.errors import InvalidInputError
-from zkdrift.formats import FormatError, load_desired
+from zkdrift.formats import load_desired
 from zkdrift.model import TreeState, Znode
-from zkdrift.snapshot import read_live, record_snapshot
 from zkdrift.store import desired as desired_store
-from zkdrift.store import snapshots as snapshot_store
 from zkdrift.store import trees as tree_store
-from zkdrift.store.models import Apply, DesiredRevision, Tree, utcnow
+from zkdrift.store.models import DesiredRevision, Tree
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +56,19 @@ class RevisionResult:
     def changed(self) -> int:
         return self.added + self.removed + self.modified
 
-
-@dataclass(frozen=True)
-class AdoptResult:
-    """An adopt: the snapshot taken as desired, the revision it made (None when
-    desired already equalled it) and the revision now marked as applied."""
-
-    snapshot_id: int
-    revision: RevisionResult | None
-    applied_revision: int
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "tree": self.tree,
+            "revision": self.revision,
+            "author": self.author,
+            "message": self.message,
+            "source": self.source,
+            "created_at": self.created_at.isoformat(),
+            "entries": self.entries,
+            "added": self.added,
+            "removed": self.removed,
+            "modified": self.modified,
+        }
 
 
 @dataclass(frozen=True)
@@ -75,18 +76,6 @@ class DesiredExport:
     tree: str
     revision: int
     state: TreeState
-
-
-def resolve_author(app: App, author: str | None = None) -> str:
-    """``author``, else ``ZKDRIFT_AUTHOR`` (settings), else the OS user."""
-    if author:
-        return author
-    if app.settings.author:
-        return app.settings.author
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no user name for this uid (some containers)
-        return "unknown"
 
 
 def _result(tree: Tree, rev: DesiredRevision) -> RevisionResult:
@@ -104,7 +93,7 @@ def _result(tree: Tree, rev: DesiredRevision) -> RevisionResult:
     )
 
 
-def check_managed_path(tree: Tree, path: str, *, source: str | None = None) -> str:
+def check_managed_path(app: App, tree: Tree, path: str, *, source: str | None = None) -> str:
     """Return ``path`` when ``tree`` may hold it in desired state; else raise naming it."""
     where = "" if source is None else f"{source}: "
     entry = f"{where}entry {path!r}"
@@ -112,34 +101,18 @@ def check_managed_path(tree: Tree, path: str, *, source: str | None = None) -> s
         paths.validate_path(path)
     except paths.InvalidPathError as exc:
         raise InvalidInputError(f"{entry}: invalid ZooKeeper path: {exc}") from None
-    if not paths.is_under(path, tree.root):
-        raise InvalidInputError(
-            f"{entry}: path is outside the root {tree.root!r} of tree {tree.name!r}"
-        )
-    if tree.excludes and paths.is_excluded(path, tree.excludes):
-        glob = next(
-            g
-            for g in tree.excludes
-            if any(paths.glob_match(p, g) for p in (path, *paths.ancestors(path)))
-        )
-        raise InvalidInputError(
-            f"{entry}: path is under the exclude glob {glob!r} of tree {tree.name!r}, "
-            "so zkdrift does not manage it"
-        )
-    if tree.includes and not paths.matches_any(path, tree.includes):
-        raise InvalidInputError(
-            f"{entry}: path matches none of the include globs of tree {tree.name!r} "
-            f"({', '.join(tree.includes)})"
-        )
+    problem = app.scope(tree).unmanaged_problem(path)
+    if problem is not None:
+        raise InvalidInputError(f"{entry}: {problem} (tree {tree.name!r})")
     return path
 
 
-def _check_state(tree: Tree, state: TreeState, source: str | None) -> None:
+def _check_state(app: App, tree: Tree, state: TreeState, source: str | None) -> None:
     for path in state.nodes:
-        check_managed_path(tree, path, source=source)
+        check_managed_path(app, tree, path, source=source)
 
 
-def _write(
+def write_state(
     app: App,
     session: Session,
     tree: Tree,
@@ -149,11 +122,13 @@ def _write(
     message: str,
     source: str,
 ) -> RevisionResult | None:
+    """Make ``state`` the desired state of ``tree`` as a new revision in ``session``'s
+    transaction; None (nothing written) when it equals the current one."""
     written = desired_store.write_revision(
         session,
         tree,
         state,
-        author=resolve_author(app, author),
+        author=app.actor(author),
         message=message,
         source=source,
     )
@@ -191,14 +166,14 @@ def import_desired(
         tree = tree_store.get_tree(session, name)
     try:
         state = load_desired(source, root=tree.root)
-    except FormatError as exc:
-        raise InvalidInputError(str(exc)) from None
     except OSError as exc:
         raise InvalidInputError(f"cannot read {source}: {exc.strerror or exc}") from None
-    _check_state(tree, state, str(source))
+    _check_state(app, tree, state, str(source))
     with app.db.session() as session:
         tree = tree_store.get_tree(session, name)
-        return _write(app, session, tree, state, author=author, message=message, source="import")
+        return write_state(
+            app, session, tree, state, author=author, message=message, source="import"
+        )
 
 
 def set_value(
@@ -213,11 +188,11 @@ def set_value(
     """Set one path's desired value (creating the entry); None when already so."""
     with app.db.session() as session:
         tree = tree_store.get_tree(session, name)
-        check_managed_path(tree, path)
+        check_managed_path(app, tree, path)
         nodes = _current(session, tree)
         previous = nodes.get(path)
         nodes[path] = Znode(path, value, None, None if previous is None else previous.acl)
-        return _write(
+        return write_state(
             app,
             session,
             tree,
@@ -257,7 +232,7 @@ def unset_value(
             )
         for p in [path, *below]:
             del nodes[p]
-        result = _write(
+        result = write_state(
             app,
             session,
             tree,
@@ -268,65 +243,6 @@ def unset_value(
         )
         assert result is not None  # a path was removed, so the state changed
         return result
-
-
-def adopt(
-    app: App,
-    name: str,
-    *,
-    snapshot_id: int | None = None,
-    message: str | None = None,
-    author: str | None = None,
-    source: str = "adopt",
-) -> AdoptResult:
-    """Desired := live. Takes a fresh snapshot unless ``snapshot_id`` is given.
-
-    Only what the tree manages is adopted (no ephemeral, excluded or
-    not-included nodes; ACLs when the snapshot has them). The adopted
-    revision is marked as applied, since live held exactly it, and the adopt
-    is audited like an apply (direction ``adopt``).
-    """
-    with app.db.session() as session:
-        tree = tree_store.get_tree(session, name)
-    if snapshot_id is None:
-        live = read_live(app, tree)
-        snapshot_id = record_snapshot(app, tree, live, source=source).snapshot_id
-    else:
-        with app.db.session() as session:
-            snap = snapshot_store.get_snapshot(session, tree, snapshot_id)
-            live = snapshot_store.load_snapshot(session, tree, snap)
-    view = managed_view(live, tuple(tree.excludes), tuple(tree.includes))
-    state = TreeState(tree.root, {p: Znode(p, n.data, None, n.acl) for p, n in view.items()})
-    who = resolve_author(app, author)
-    with app.db.session() as session:
-        tree = tree_store.get_tree(session, name)
-        result = _write(
-            app,
-            session,
-            tree,
-            state,
-            author=who,
-            message=message or f"adopt snapshot {snapshot_id}",
-            source=source,
-        )
-        rev = desired_store.latest_revision(session, tree)
-        assert rev is not None  # written now, or equal to the existing latest
-        desired_store.mark_applied(session, tree, rev)
-        now = utcnow()
-        session.add(
-            Apply(
-                tree_id=tree.id,
-                desired_revision_id=rev.id,
-                direction="adopt",
-                actor=who,
-                reason=message or f"adopt snapshot {snapshot_id}",
-                host=socket.gethostname(),
-                started_at=now,
-                finished_at=now,
-                outcome="succeeded",
-            )
-        )
-        return AdoptResult(snapshot_id, result, rev.number)
 
 
 def rollback(
@@ -342,7 +258,7 @@ def rollback(
         tree = tree_store.get_tree(session, name)
         old = desired_store.get_revision(session, tree, revision)
         state = desired_store.load_desired(session, tree, old)
-        return _write(
+        return write_state(
             app,
             session,
             tree,
@@ -374,10 +290,3 @@ def desired_log(app: App, name: str, *, limit: int | None = None) -> list[Revisi
     with app.db.session() as session:
         tree = tree_store.get_tree(session, name)
         return [_result(tree, r) for r in desired_store.list_revisions(session, tree, limit)]
-
-
-def values_of(state: TreeState, under: str | None = None) -> Iterable[Znode]:
-    """The nodes of ``state`` (below ``under`` when given), by path."""
-    for path in sorted(state.nodes):
-        if under is None or paths.is_under(path, under):
-            yield state.nodes[path]

@@ -5,11 +5,10 @@ Pure functions: no I/O. Values are compared as bytes and never decoded.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 
 from zkdrift.model import Change, ChangeKind, DriftClass, TreeState, Znode
-from zkdrift.paths import matches_any, parent_of
 
 # Within one path, changes are reported in this order.
 _KIND_ORDER = {
@@ -163,39 +162,3 @@ def _classify_aspect(
 ) -> DriftClass:
     b = value(base)
     return _three_way(value(live) != b, value(desired) != b)
-
-
-def managed_view(
-    state: TreeState | Mapping[str, Znode],
-    excludes: Sequence[str],
-    includes: Sequence[str] = (),
-) -> dict[str, Znode]:
-    """The nodes zkdrift manages: the ones a diff against desired may see.
-
-    Drops ephemeral nodes (they belong to sessions, not to configuration),
-    paths that are excluded (themselves or through an ancestor, see
-    :func:`zkdrift.paths.is_excluded`) and, when ``includes`` is non-empty,
-    paths that match none of the include globs. Includes are matched on the
-    path itself only, so ``/app/**`` does not include ``/app``.
-    """
-    # Siblings share ancestors: remember each ancestor's verdict instead of
-    # matching it again for every child (the rule is paths.is_excluded's).
-    verdicts: dict[str, bool] = {}
-
-    def excluded(path: str) -> bool:
-        verdict = verdicts.get(path)
-        if verdict is None:
-            verdict = matches_any(path, excludes) or (path != "/" and excluded(parent_of(path)))
-            verdicts[path] = verdict
-        return verdict
-
-    out: dict[str, Znode] = {}
-    for path, node in _nodes(state).items():
-        if node.ephemeral:
-            continue
-        if includes and not matches_any(path, includes):
-            continue
-        if excludes and excluded(path):
-            continue
-        out[path] = node
-    return out

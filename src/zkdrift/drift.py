@@ -18,11 +18,15 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
 
 from zkdrift.app import App
-from zkdrift.diff import DriftItem, classify, diff, managed_view
+from zkdrift.diff import DriftItem, classify, diff
 from zkdrift.errors import InvalidInputError
 from zkdrift.model import Change, DriftClass, TreeState
+from zkdrift.redact import Redactor, node_json
 from zkdrift.snapshot import read_live, record_snapshot
 from zkdrift.store import desired as desired_store
 from zkdrift.store import drift as drift_store
@@ -82,15 +86,81 @@ class DriftReport:
     def has_differences(self) -> bool:
         return bool(self.items)
 
+    def as_json(self, redactor: Redactor) -> dict[str, Any]:
+        return {
+            "tree": self.tree,
+            "against": self.against,
+            "run_id": self.run_id,
+            "snapshot_id": self.snapshot_id,
+            "desired_revision": self.desired_revision,
+            "applied_revision": self.applied_revision,
+            "reference_snapshot_id": self.reference_snapshot_id,
+            "has_differences": self.has_differences,
+            "counts": {
+                "total": self.total,
+                "drift": self.drift,
+                "pending": self.pending,
+                "conflict": self.conflict,
+            },
+            "ephemeral_ignored": self.ephemeral_ignored,
+            "items": [
+                {
+                    "path": i.path,
+                    "kind": str(i.kind),
+                    "classification": str(i.classification),
+                    "desired": node_json(redactor, i.desired),
+                    "live": node_json(redactor, i.live),
+                    "base": node_json(redactor, i.base),
+                }
+                for i in self.items
+            ],
+        }
 
-def _live_state(
-    app: App, tree: Tree, snapshot_id: int | None, source: str
-) -> tuple[int, TreeState]:
+
+@dataclass(frozen=True)
+class SnapshotDiff:
+    """What changed in the managed tree between two recorded snapshots."""
+
+    tree: str
+    from_id: int
+    to_id: int
+    changes: tuple[Change, ...]
+
+    def as_json(self, redactor: Redactor) -> dict[str, Any]:
+        return {
+            "tree": self.tree,
+            "from_snapshot_id": self.from_id,
+            "to_snapshot_id": self.to_id,
+            "has_differences": bool(self.changes),
+            "counts": {"total": len(self.changes)},
+            "items": [
+                {
+                    "path": c.path,
+                    "kind": str(c.kind),
+                    "before": node_json(redactor, c.before),
+                    "after": node_json(redactor, c.after),
+                }
+                for c in self.changes
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class _Live:
+    """The live side of a check: a fresh snapshot, or a recorded one."""
+
+    snapshot_id: int
+    state: TreeState
+    started: dt.datetime
+    source: str
+
+
+def _live_state(app: App, tree: Tree, snapshot_id: int | None, source: str) -> _Live:
     """A fresh snapshot of ``tree`` (recorded), or a recorded one when ``snapshot_id`` is given."""
+    started = utcnow()
     if snapshot_id is None:
         # take_snapshot() in two steps, keeping the state it read: reloading
         # it from the store would cost as much as the read.
-        started = utcnow()
         t0 = time.perf_counter()
         state = read_live(app, tree)
         result = record_snapshot(
@@ -101,14 +171,49 @@ def _live_state(
             read_seconds=time.perf_counter() - t0,
             source=source,
         )
-        return result.snapshot_id, state
+        return _Live(result.snapshot_id, state, started, source)
     with app.db.session() as session:
         snap = snapshot_store.get_snapshot(session, tree, snapshot_id)
-        return snap.id, snapshot_store.load_snapshot(session, tree, snap)
+        return _Live(snap.id, snapshot_store.load_snapshot(session, tree, snap), started, source)
 
 
-def _ephemeral_count(state: TreeState) -> int:
-    return sum(1 for node in state.nodes.values() if node.ephemeral)
+def _record(
+    session: Session,
+    tree: Tree,
+    items: list[DriftItem],
+    live: _Live,
+    *,
+    desired_revision_id: int | None = None,
+    desired_revision: int | None = None,
+    applied_revision: int | None = None,
+    reference_snapshot_id: int | None = None,
+) -> DriftReport:
+    """Record one check (against desired, or against a reference snapshot) and report it."""
+    against = "desired" if reference_snapshot_id is None else "snapshot"
+    run = drift_store.record_run(
+        session,
+        tree,
+        items,
+        against=against,
+        snapshot_id=live.snapshot_id,
+        desired_revision_id=desired_revision_id,
+        base_snapshot_id=reference_snapshot_id,
+        started_at=live.started,
+        source=live.source,
+    )
+    return DriftReport(
+        run_id=run.id,
+        tree=tree.name,
+        root=tree.root,
+        snapshot_id=live.snapshot_id,
+        desired_revision=desired_revision,
+        items=tuple(items),
+        against=against,
+        applied_revision=applied_revision,
+        reference_snapshot_id=reference_snapshot_id,
+        ephemeral_ignored=sum(1 for node in live.state.nodes.values() if node.ephemeral),
+        checked_at=live.started,
+    )
 
 
 def check_drift(
@@ -123,7 +228,6 @@ def check_drift(
     sizes. Raises :class:`NoDesiredStateError` when the tree has no desired
     state yet, before touching ZooKeeper.
     """
-    started = utcnow()
     with app.db.session() as session:
         tree = tree_store.get_tree(session, name)
         revision = desired_store.latest_revision(session, tree)
@@ -134,9 +238,8 @@ def check_drift(
                 f"'zkdrift desired adopt {name}'"
             )
         revision_id, revision_number = revision.id, revision.number
-    sid, live = _live_state(app, tree, snapshot_id, source)
-
-    excludes, includes = tuple(tree.excludes), tuple(tree.includes)
+    live = _live_state(app, tree, snapshot_id, source)
+    scope = app.scope(tree)
     with app.db.session() as session:
         tree = tree_store.get_tree(session, name)
         desired_rev = session.get(DesiredRevision, revision_id)
@@ -154,38 +257,23 @@ def check_drift(
             else session.get(DesiredRevision, tree.applied_revision_id)
         )
         items = classify(
-            None if base is None else managed_view(base, excludes, includes),
-            managed_view(desired, excludes, includes),
-            managed_view(live, excludes, includes),
+            None if base is None else scope.managed(base),
+            scope.managed(desired),
+            scope.managed(live.state),
             compare_acl=tree.capture_acl,
         )
-        run = drift_store.record_run(
+        report = _record(
             session,
             tree,
             items,
-            against="desired",
-            snapshot_id=sid,
+            live,
             desired_revision_id=revision_id,
-            started_at=started,
-            source=source,
+            desired_revision=revision_number,
+            applied_revision=None if applied is None else applied.number,
         )
-        run_id = run.id
-        applied_number = None if applied is None else applied.number
-    report = DriftReport(
-        run_id=run_id,
-        tree=name,
-        root=tree.root,
-        snapshot_id=sid,
-        desired_revision=revision_number,
-        items=tuple(items),
-        against="desired",
-        applied_revision=applied_number,
-        ephemeral_ignored=_ephemeral_count(live),
-        checked_at=started,
-    )
     log.info(
         "drift run %d of %s: %d differences (%d drift, %d pending, %d conflict)",
-        run_id,
+        report.run_id,
         name,
         report.total,
         report.drift,
@@ -209,47 +297,24 @@ def check_against_snapshot(
     make live equal the reference again, and every item is ``DRIFT``. The
     run is recorded with ``against="snapshot"``.
     """
-    started = utcnow()
     with app.db.session() as session:
         tree = tree_store.get_tree(session, name)
         reference_snap = snapshot_store.get_snapshot(session, tree, reference_id)
         reference = snapshot_store.load_snapshot(session, tree, reference_snap)
-    sid, live = _live_state(app, tree, snapshot_id, source)
-    excludes, includes = tuple(tree.excludes), tuple(tree.includes)
+    live = _live_state(app, tree, snapshot_id, source)
+    scope = app.scope(tree)
     items = classify(
         None,
-        managed_view(reference, excludes, includes),
-        managed_view(live, excludes, includes),
+        scope.managed(reference),
+        scope.managed(live.state),
         compare_acl=tree.capture_acl and reference_snap.with_acl,
     )
     with app.db.session() as session:
         tree = tree_store.get_tree(session, name)
-        run = drift_store.record_run(
-            session,
-            tree,
-            items,
-            against="snapshot",
-            snapshot_id=sid,
-            base_snapshot_id=reference_id,
-            started_at=started,
-            source=source,
-        )
-        run_id = run.id
-    return DriftReport(
-        run_id=run_id,
-        tree=name,
-        root=tree.root,
-        snapshot_id=sid,
-        desired_revision=None,
-        items=tuple(items),
-        against="snapshot",
-        reference_snapshot_id=reference_id,
-        ephemeral_ignored=_ephemeral_count(live),
-        checked_at=started,
-    )
+        return _record(session, tree, items, live, reference_snapshot_id=reference_id)
 
 
-def compare_snapshots(app: App, name: str, from_id: int, to_id: int) -> list[Change]:
+def compare_snapshots(app: App, name: str, from_id: int, to_id: int) -> SnapshotDiff:
     """What changed in the managed tree from snapshot ``from_id`` to ``to_id``.
 
     Ephemeral, excluded and not-included nodes are left out, as in a drift
@@ -263,9 +328,6 @@ def compare_snapshots(app: App, name: str, from_id: int, to_id: int) -> list[Cha
         before = snapshot_store.load_snapshot(session, tree, before_snap)
         after = snapshot_store.load_snapshot(session, tree, after_snap)
         with_acl = before_snap.with_acl and after_snap.with_acl
-    excludes, includes = tuple(tree.excludes), tuple(tree.includes)
-    return diff(
-        managed_view(before, excludes, includes),
-        managed_view(after, excludes, includes),
-        compare_acl=with_acl,
-    )
+    scope = app.scope(tree)
+    changes = diff(scope.managed(before), scope.managed(after), compare_acl=with_acl)
+    return SnapshotDiff(name, from_id, to_id, tuple(changes))

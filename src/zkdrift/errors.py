@@ -1,10 +1,19 @@
-"""Errors that reach the user. Each message names the problem and what to do."""
+"""Errors that reach the user. Each message names the problem and what to do.
+
+Everything zkdrift raises on purpose derives from :class:`ZkDriftError`, so
+the CLI and the flows report it as one line (exit code 1) without a
+traceback. Anything else is a bug.
+"""
 
 from __future__ import annotations
 
 
 class ZkDriftError(Exception):
     """Base for errors the CLI reports without a traceback (exit code 1)."""
+
+
+class InvalidInputError(ZkDriftError):
+    """Input that breaks a rule: a bad path, file, option or policy."""
 
 
 class UnknownTreeError(ZkDriftError):
@@ -15,6 +24,9 @@ class UnknownTreeError(ZkDriftError):
         )
         self.name = name
         self.known = known
+
+    def __reduce__(self) -> tuple[object, tuple[str, list[str]]]:
+        return (UnknownTreeError, (self.name, self.known))
 
 
 class TreeExistsError(ZkDriftError):
@@ -30,10 +42,6 @@ class ZkConnectError(ZkDriftError):
 
 
 class RootNotFoundError(ZkDriftError):
-    pass
-
-
-class InvalidInputError(ZkDriftError):
     pass
 
 

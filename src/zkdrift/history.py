@@ -14,13 +14,15 @@ import enum
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import or_, select
 
 from zkdrift import paths
 from zkdrift.app import App
 from zkdrift.errors import InvalidInputError
-from zkdrift.model import Acl
+from zkdrift.model import Acl, Znode
+from zkdrift.redact import Redactor, node_json
 from zkdrift.store import trees as tree_store
 from zkdrift.store.blobs import load_blobs
 from zkdrift.store.models import NodeState, Snapshot
@@ -54,6 +56,22 @@ class HistoryEvent:
     at: dt.datetime
     before: Value | None
     after: Value | None
+
+    def as_json(self, redactor: Redactor) -> dict[str, Any]:
+        def value(v: Value | None) -> dict[str, Any] | None:
+            out = None if v is None else node_json(redactor, Znode(self.path, v.data, None, v.acl))
+            if out is not None and v is not None:
+                out["version"] = v.version
+            return out
+
+        return {
+            "path": self.path,
+            "event": str(self.kind),
+            "snapshot_id": self.snapshot_id,
+            "at": self.at.isoformat(),
+            "before": value(self.before),
+            "after": value(self.after),
+        }
 
     @property
     def acl_changed(self) -> bool:
@@ -91,10 +109,7 @@ def path_history(
     tree are mostly noise.
     """
     if path is not None:
-        try:
-            paths.validate_path(path)
-        except paths.InvalidPathError as exc:
-            raise InvalidInputError(str(exc)) from None
+        paths.validate_path(path)
     with app.db.session() as session:
         tree = tree_store.get_tree(session, name)
         if path is not None and not paths.is_under(path, tree.root):

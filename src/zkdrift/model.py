@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -21,6 +22,23 @@ def digest(data: bytes) -> str:
 def path_digest(path: str) -> str:
     """Digest of a znode path; paths can be longer than an index allows."""
     return hashlib.sha1(path.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+_UNSAFE = re.compile(r"[^a-z0-9]+")
+
+
+def slug(name: str) -> str:
+    """A name as it may appear in a file name, URL or Prefect key: lowercase letters,
+    digits and dashes.
+
+    Names that change when cleaned get a short digest of the original, so
+    ``App`` and ``app`` (or ``a_b`` and ``a.b``) never share a slug.
+    """
+    cleaned = _UNSAFE.sub("-", name.lower()).strip("-")
+    if cleaned != name:
+        suffix = hashlib.sha1(name.encode("utf-8"), usedforsecurity=False).hexdigest()[:6]
+        cleaned = f"{cleaned}-{suffix}" if cleaned else suffix
+    return cleaned
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +168,17 @@ class OpKind(enum.StrEnum):
     SET = "set"
     DELETE = "delete"
     SET_ACL = "set_acl"
+
+
+class OpStatus(enum.StrEnum):
+    """What became of one op of an apply (or one change of an adopt), as audited."""
+
+    APPLIED = "applied"
+    ADOPTED = "adopted"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled-back"
+    NOT_SENT = "not-sent"
+    UNKNOWN = "unknown"  # sent, but the connection dropped before the answer
 
 
 @dataclass(frozen=True, slots=True)

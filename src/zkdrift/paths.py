@@ -6,8 +6,10 @@ import functools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 
+from zkdrift.errors import InvalidInputError
 
-class InvalidPathError(ValueError):
+
+class InvalidPathError(InvalidInputError, ValueError):
     """A string is not a valid absolute ZooKeeper path."""
 
 

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from zkdrift.diff import acl_differs
+from zkdrift.errors import InvalidInputError
 from zkdrift.model import Op, OpKind, Plan, TreeState, Znode, digest
 from zkdrift.paths import (
     ancestors,
@@ -17,8 +18,10 @@ from zkdrift.paths import (
     depth,
     is_under,
     matches_self_or_ancestor,
+    parent_of,
     validate_path,
 )
+from zkdrift.policy import DEFAULT_MAX_DELETE_FRACTION, MAX_OP_BYTES
 
 # ZooKeeper appends a zero-padded 10-digit counter to sequential node names.
 _SEQUENTIAL_SUFFIX = re.compile(r"[0-9]{10}\Z")
@@ -30,12 +33,6 @@ _LIST_LIMIT = 5
 # op header, version, flags).
 OP_OVERHEAD = 64
 ACL_ENTRY_OVERHEAD = 16
-
-# The largest op that fits in one request under ZooKeeper's default
-# jute.maxbuffer (1 MiB, 0xfffff bytes), with room for the request header
-# and the lock check that fences every transaction. A larger request makes
-# the server drop the connection.
-MAX_OP_BYTES = 1024 * 1024 - 4096
 
 
 def _nodes(state: TreeState | Mapping[str, Znode]) -> Mapping[str, Znode]:
@@ -98,7 +95,8 @@ def make_plan(
     name, with a warning.
 
     Raises :class:`zkdrift.paths.InvalidPathError` for an invalid path to
-    create and :class:`ValueError` for a desired path outside ``root``.
+    create and :class:`~zkdrift.errors.InvalidInputError` for a desired
+    path outside ``root``.
     """
     validate_path(root)
     desired_nodes = _nodes(desired)
@@ -107,7 +105,10 @@ def make_plan(
 
     outside = [p for p in desired_nodes if not is_under(p, root)]
     if outside:
-        raise ValueError(f"desired paths outside the tree root {root}: {_summarise(outside)}")
+        raise InvalidInputError(
+            f"desired state of tree {tree!r} has paths outside its root {root}:"
+            f" {_summarise(outside)}"
+        )
 
     # Everything live implies its ancestors; a reader that leaves out the
     # root (or any parent) must not make us try to create it.
@@ -210,17 +211,19 @@ def make_plan(
         )
 
     # -- deletes ----------------------------------------------------------
-    # Nodes that stay (desired ones, and ephemeral ones we never delete)
-    # keep their ancestors: deleting a non-empty node would fail the batch.
+    # Nodes that stay keep their ancestors: deleting a non-empty node would
+    # fail the whole batch. Those are desired nodes, ephemeral ones (never
+    # deleted), and children zkdrift did not read: a node whose stat counts
+    # more children than live holds below it has children outside the
+    # managed view (excluded, zkdrift's own, or created since).
     extra = [p for p in live_nodes if p not in desired_nodes and is_under(p, root) and p != root]
     ephemeral_extra = {p for p in extra if live_nodes[p].ephemeral}
-    keep: set[str] = set()
-    for p in (*desired_nodes, *ephemeral_extra):
-        for a in ancestors(p):
-            if a in keep:
-                break
-            keep.add(a)
-    deletable = [p for p in extra if p not in keep and p not in ephemeral_extra]
+    keep = _with_ancestors((), (*desired_nodes, *ephemeral_extra))
+    unseen = _with_unseen_children(live_nodes)
+    kept_for_unseen = _with_ancestors(unseen, unseen) - keep
+    deletable = [
+        p for p in extra if p not in keep and p not in ephemeral_extra and p not in kept_for_unseen
+    ]
     if prune:
         for p in sorted(deletable, key=lambda p: (-depth(p), p)):
             have = live_nodes[p]
@@ -237,6 +240,13 @@ def make_plan(
                 f"not deleting {_plural(len(ephemeral_extra), 'ephemeral node')}:"
                 f" {_summarise(ephemeral_extra)}"
             )
+        kept = sorted(p for p in extra if p in kept_for_unseen and p not in ephemeral_extra)
+        if kept:
+            warnings.append(
+                f"not deleting {_plural(len(kept), 'node')} that"
+                f" {_verb(len(kept), 'keeps', 'keep')} children zkdrift does not manage"
+                f" (excluded, its own, or created since the read): {_summarise(kept)}"
+            )
     elif deletable:
         warnings.append(
             f"{_plural(len(deletable), 'path')} {_verb(len(deletable), 'exists', 'exist')} live"
@@ -244,6 +254,32 @@ def make_plan(
             f" to delete them: {_summarise(deletable)}"
         )
     return Plan(tree=tree, ops=tuple(ops), warnings=tuple(warnings))
+
+
+def _with_unseen_children(live: Mapping[str, Znode]) -> set[str]:
+    """Live nodes whose stat counts more children than ``live`` holds below them."""
+    seen: dict[str, int] = {}
+    for p in live:
+        if p != "/":
+            parent = parent_of(p)
+            seen[parent] = seen.get(parent, 0) + 1
+    return {
+        p
+        for p, node in live.items()
+        if node.stat is not None and node.stat.num_children > seen.get(p, 0)
+    }
+
+
+def _with_ancestors(paths: Iterable[str], of: Iterable[str]) -> set[str]:
+    """``paths`` plus every ancestor of the paths in ``of``."""
+    out = set(paths)
+    done: set[str] = set()
+    for p in of:
+        for a in ancestors(p):
+            if a in done:
+                break
+            done.add(a)
+    return out | done
 
 
 def estimate_op_size(op: Op) -> int:
@@ -293,24 +329,30 @@ def batch_ops(
 def check_guards(
     plan: Plan,
     desired: TreeState | Mapping[str, Znode],
-    live: TreeState | Mapping[str, Znode],
+    live: TreeState | Mapping[str, Znode] | None,
     *,
-    max_delete_fraction: float = 0.1,
+    root: str = "/",
+    max_delete_fraction: float = DEFAULT_MAX_DELETE_FRACTION,
     force: bool = False,
     protected: Sequence[str] = (),
     max_op_bytes: int = MAX_OP_BYTES,
 ) -> list[str]:
     """Reasons not to apply ``plan``, one human-readable line each; empty means go.
 
-    - live is empty but desired is not: more likely a failed or misdirected
-      read than a new tree. ``force`` allows it (bootstrapping a new tree).
-    - more deletes than ``max_delete_fraction`` of the live node count.
-      ``force`` allows it.
+    ``desired`` is what zkdrift manages of the desired state and ``live``
+    the plan's view of live (managed nodes plus ephemeral ones), or None
+    when the tree's ``root`` does not exist live.
+
+    - the root is missing, or live holds nothing below it, while desired
+      does: more likely a failed or misdirected read than a new tree.
+      ``force`` allows it (bootstrapping a new tree).
+    - more deletes than ``max_delete_fraction`` of the persistent live
+      nodes. ``force`` allows it.
     - any op on a protected path: a path is protected when it or an
       ancestor matches one of the ``protected`` globs. ``force`` does not
       allow it.
-    - any op on a path that is an ephemeral node live. ``force`` does not
-      allow it.
+    - any op on a path that is an ephemeral node live (a stored plan may
+      name a node re-created as ephemeral since). ``force`` does not allow it.
     - any op larger (see :func:`estimate_op_size`) than ``max_op_bytes``:
       ZooKeeper would drop the connection halfway through the apply.
       ``force`` does not allow it.
@@ -318,20 +360,30 @@ def check_guards(
     if not 0.0 <= max_delete_fraction <= 1.0:
         raise ValueError("max_delete_fraction must be between 0 and 1")
     desired_nodes = _nodes(desired)
-    live_nodes = _nodes(live)
+    live_nodes: Mapping[str, Znode] = {} if live is None else _nodes(live)
+    persistent = [p for p, n in live_nodes.items() if not n.ephemeral]
     refusals: list[str] = []
 
-    if not live_nodes and desired_nodes and not force:
-        refusals.append(
-            f"live tree is empty but desired has {_plural(len(desired_nodes), 'node')}:"
-            " was the tree read correctly? (use --force to create it anyway)"
-        )
+    wanted = sum(1 for p in desired_nodes if p != root)
+    if not force and desired_nodes and not any(p != root for p in persistent):
+        if live is None:
+            refusals.append(
+                f"the tree root {root} does not exist live but desired has"
+                f" {_plural(len(desired_nodes), 'node')}: was the tree read correctly?"
+                " (use --force to create it anyway)"
+            )
+        elif wanted:
+            refusals.append(
+                f"live tree is empty (only its root {root}) but desired has"
+                f" {_plural(wanted, 'node')} below it: was the tree read correctly?"
+                " (use --force to create them anyway)"
+            )
 
     deletes = sum(1 for op in plan.ops if op.kind is OpKind.DELETE)
-    if deletes and not force and deletes > max_delete_fraction * len(live_nodes):
+    if deletes and not force and deletes > max_delete_fraction * len(persistent):
         refusals.append(
-            f"plan deletes {_plural(deletes, 'node')} of {len(live_nodes)} live"
-            f" ({deletes / max(len(live_nodes), 1):.0%}), more than the allowed"
+            f"plan deletes {_plural(deletes, 'node')} of {len(persistent)} live"
+            f" ({deletes / max(len(persistent), 1):.0%}), more than the allowed"
             f" {max_delete_fraction:.0%} (use --force to allow it)"
         )
 

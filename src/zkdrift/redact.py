@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
-from zkdrift.model import digest
+from zkdrift.model import Znode, digest
 from zkdrift.paths import matches_self_or_ancestor
 
 DEFAULT_SECRET_GLOBS: tuple[str, ...] = (
@@ -97,12 +98,19 @@ class Redactor:
             return binary_placeholder(data)
         return text
 
-    def redact_text(self, path: str, text: str) -> str:
-        """``text`` unchanged, or its placeholder when ``path`` is secret.
 
-        The placeholder digests the UTF-8 encoding of ``text``, so it matches
-        what :meth:`render` shows for the same value stored as bytes.
-        """
-        if self.is_secret(path):
-            return secret_placeholder(text.encode("utf-8", "surrogatepass"))
-        return text
+def node_json(redactor: Redactor, node: Znode | None) -> dict[str, Any] | None:
+    """A node as JSON for people and scripts: its value rendered (redacted when
+    secret), size, digest, whether it is secret or binary, and its ACL."""
+    if node is None:
+        return None
+    rendered = redactor.render(node.path, node.data)
+    secret = redactor.is_secret(node.path)
+    return {
+        "value": rendered,
+        "size": len(node.data),
+        "sha256": node.data_digest,
+        "secret": secret,
+        "binary": not secret and rendered == binary_placeholder(node.data),
+        "acl": None if node.acl is None else [a.render() for a in node.acl],
+    }

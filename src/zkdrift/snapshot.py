@@ -1,18 +1,15 @@
-"""Registering trees and capturing snapshots: the library calls behind the CLI and flows."""
+"""Capturing snapshots: the library calls behind ``zkdrift snapshot`` and the flows."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from zkdrift import paths
 from zkdrift.app import App
-from zkdrift.errors import InvalidInputError, RootNotFoundError
 from zkdrift.model import TreeState
 from zkdrift.store import snapshots as snapshot_store
 from zkdrift.store import trees as tree_store
@@ -22,70 +19,53 @@ from zkdrift.zk.reader import read_tree
 
 log = logging.getLogger(__name__)
 
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
 
 @dataclass(frozen=True)
-class TreeSpec:
-    name: str
-    hosts: str
-    root: str
-    excludes: tuple[str, ...] = ()
-    includes: tuple[str, ...] = ()
-    capture_acl: bool = False
-    auth_env: str | None = None
-    options: dict[str, Any] | None = None
+class SnapshotInfo:
+    """One recorded snapshot as listed: when, how big, what changed, how long it took."""
 
-    def validate(self) -> None:
-        if (
-            not self.name
-            or not self.name.replace("-", "").replace("_", "").replace(".", "").isalnum()
-        ):
-            raise InvalidInputError(
-                f"invalid tree name {self.name!r}: use letters, digits, '-', '_' and '.'"
-            )
-        try:
-            paths.validate_path(self.root)
-        except paths.InvalidPathError as exc:
-            raise InvalidInputError(f"invalid root: {exc}") from exc
-        zk.validate_hosts(self.hosts)
-        if self.auth_env is not None and not _ENV_NAME.fullmatch(self.auth_env):
-            raise InvalidInputError(
-                f"invalid --auth-env {self.auth_env!r}: give the name of an environment "
-                "variable (letters, digits and '_')"
-            )
+    id: int
+    taken_at: dt.datetime
+    nodes: int
+    bytes: int
+    added: int
+    removed: int
+    modified: int
+    ephemeral: int
+    seconds: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "taken_at": self.taken_at.isoformat(),
+            "nodes": self.nodes,
+            "bytes": self.bytes,
+            "added": self.added,
+            "removed": self.removed,
+            "modified": self.modified,
+            "ephemeral": self.ephemeral,
+            "seconds": round(self.seconds, 3),
+        }
 
 
-def add_tree(app: App, spec: TreeSpec, *, check: bool = True) -> Tree:
-    """Register a tree; with ``check``, first verify its root exists in ZooKeeper."""
-    spec.validate()
-    if check:
-        target = zk.ZkTarget(
-            hosts=spec.hosts,
-            # The credentials the tree will use: a missing $auth_env fails here, not later.
-            auth=app.auth_for(Tree(name=spec.name, auth_env=spec.auth_env)),
-            connect_timeout=app.settings.zk_connect_timeout,
-            session_timeout=app.settings.zk_session_timeout,
-        )
-        with zk.session(target) as client:
-            if client.exists(spec.root) is None:
-                raise RootNotFoundError(
-                    f"root path {spec.root!r} does not exist in ZooKeeper at {spec.hosts}"
-                )
+def list_snapshots(app: App, name: str, *, limit: int | None = None) -> list[SnapshotInfo]:
+    """A tree's snapshots, newest first."""
     with app.db.session() as session:
-        tree = tree_store.add_tree(
-            session,
-            name=spec.name,
-            hosts=spec.hosts,
-            root=spec.root,
-            excludes=list(spec.excludes),
-            includes=list(spec.includes),
-            capture_acl=spec.capture_acl,
-            auth_env=spec.auth_env,
-            options=spec.options,
-        )
-    log.info("registered tree %s: %s%s", spec.name, spec.hosts, spec.root)
-    return tree
+        tree = tree_store.get_tree(session, name)
+        return [
+            SnapshotInfo(
+                id=s.id,
+                taken_at=s.started_at,
+                nodes=s.node_count,
+                bytes=s.total_bytes,
+                added=s.added,
+                removed=s.removed,
+                modified=s.modified,
+                ephemeral=s.ephemeral_count,
+                seconds=s.read_seconds + s.write_seconds,
+            )
+            for s in snapshot_store.list_snapshots(session, tree, limit=limit)
+        ]
 
 
 def read_live(app: App, tree: Tree, *, progress: Callable[[int], None] | None = None) -> TreeState:
@@ -138,16 +118,7 @@ def record_snapshot(
             read_seconds=read_seconds,
             source=source,
         )
-    log.info(
-        "snapshot %d of %s: %d nodes, %d changed (+%d -%d ~%d)",
-        result.snapshot_id,
-        tree.name,
-        result.node_count,
-        result.changed,
-        result.added,
-        result.removed,
-        result.modified,
-    )
+    log.info("%s", result.describe())
     return result
 
 

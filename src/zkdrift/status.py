@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zkdrift.app import App
+from zkdrift.policy import InvalidPolicyError
 from zkdrift.store import trees as tree_store
 from zkdrift.store.models import Apply, DesiredRevision, DriftRun, Snapshot, Tree
 
@@ -26,6 +27,7 @@ class TreeStatus:
     root: str
     schedule: str | None
     reconcile: str
+    policy_error: str | None
     snapshots: int
     last_snapshot_id: int | None
     last_snapshot_at: dt.datetime | None
@@ -52,15 +54,6 @@ class TreeStatus:
         out = {k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in vars(self).items()}
         out["in_sync"] = self.in_sync
         return out
-
-
-def describe_schedule(options: dict[str, Any]) -> str | None:
-    schedule = options.get("schedule") or {}
-    if "cron" in schedule:
-        return f"cron {schedule['cron']}"
-    if "interval" in schedule:
-        return f"every {schedule['interval']}s"
-    return None
 
 
 def _tree_status(session: Session, tree: Tree) -> TreeStatus:
@@ -90,13 +83,19 @@ def _tree_status(session: Session, tree: Tree) -> TreeStatus:
         .order_by(Apply.id.desc())
         .limit(1)
     )
-    options = dict(tree.options or {})
+    try:
+        policy = tree.policy
+        schedule = None if policy.schedule is None else policy.schedule.describe()
+        reconcile, policy_error = str(policy.reconcile), None
+    except InvalidPolicyError as exc:
+        schedule, reconcile, policy_error = None, "?", str(exc)
     return TreeStatus(
         tree=tree.name,
         hosts=tree.hosts,
         root=tree.root,
-        schedule=describe_schedule(options),
-        reconcile=str(options.get("reconcile", "plan")),
+        schedule=schedule,
+        reconcile=reconcile,
+        policy_error=policy_error,
         snapshots=int(snapshot_count or 0),
         last_snapshot_id=snap.id if snap else None,
         last_snapshot_at=snap.started_at if snap else None,

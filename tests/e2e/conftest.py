@@ -11,22 +11,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-from uuid import UUID
 
 import pytest
-from prefect import get_client
-from prefect.client.schemas.filters import (
-    ArtifactFilter,
-    ArtifactFilterFlowRunId,
-    ArtifactFilterKey,
-    TaskRunFilter,
-    TaskRunFilterFlowRunId,
-)
 from prefect.settings import PREFECT_API_URL
 from prefect.testing.utilities import prefect_test_harness
 
-from tests.conftest import make_app
+from tests.support.db import make_app
 from zkdrift.app import App
 
 
@@ -84,26 +74,3 @@ def prefect_cli_env(flow_app: App, prefect_api: str, tmp_path: Path) -> dict[str
         PREFECT_SERVER_EPHEMERAL_ENABLED="false",
     )
     return env
-
-
-def artifacts_of(flow_run_id: UUID, *keys: str) -> dict[str, Any]:
-    """The artifacts a flow run created, by key (the latest of each key)."""
-    with get_client(sync_client=True) as client:
-        found = client.read_artifacts(
-            artifact_filter=ArtifactFilter(
-                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
-                key=ArtifactFilterKey(any_=list(keys)) if keys else None,
-            )
-        )
-    return {a.key: a for a in found if a.key}
-
-
-def task_runs_of(flow_run_id: UUID) -> list[Any]:
-    with get_client(sync_client=True) as client:
-        return list(
-            client.read_task_runs(
-                task_run_filter=TaskRunFilter(
-                    flow_run_id=TaskRunFilterFlowRunId(any_=[flow_run_id])
-                )
-            )
-        )

@@ -11,14 +11,16 @@ import pytest
 from kazoo.client import KazooClient
 from sqlalchemy import select
 
-from tests.helpers import create_tree, run_cli
+from tests.support.cli import run_cli
+from tests.support.zk import create_tree
 from zkdrift.app import App
-from zkdrift.cli._common import write_export
+from zkdrift.cli.common import write_export
 from zkdrift.desired import set_value
 from zkdrift.errors import InvalidInputError
-from zkdrift.snapshot import TreeSpec, add_tree, take_snapshot
+from zkdrift.snapshot import take_snapshot
 from zkdrift.store.engine import make_engine
 from zkdrift.store.models import Base
+from zkdrift.trees import TreeSpec, add_tree
 
 UNWRITABLE = "/proc/zkdrift-no-such-dir"
 

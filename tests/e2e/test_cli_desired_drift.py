@@ -9,14 +9,17 @@ from pathlib import Path
 from kazoo.client import KazooClient
 from sqlalchemy import select
 
-from tests.helpers import create_tree, run_cli
+from tests.support.cli import run_cli
+from tests.support.zk import create_tree
 from zkdrift import desired
 from zkdrift.app import App
 from zkdrift.formats import load_export
-from zkdrift.snapshot import TreeSpec, take_snapshot
-from zkdrift.snapshot import add_tree as add_tree_lib
+from zkdrift.reconcile import adopt
+from zkdrift.snapshot import take_snapshot
 from zkdrift.store.engine import make_engine
 from zkdrift.store.models import Base
+from zkdrift.trees import TreeSpec
+from zkdrift.trees import add_tree as add_tree_lib
 
 LIVE = {
     "/app": b"",
@@ -49,7 +52,7 @@ def test_diff_exits_0_without_differences_and_2_with_them_showing_a_value_diff(
 ) -> None:
     create_tree(zk, LIVE)
     register(app, zk_chroot)
-    desired.adopt(app, "app")
+    adopt(app, "app")
     clean = cli_ok("diff", "app", env=cli_env)
     zk.set("/app/a", b"2")
     zk.set("/app/multi", b"line one\nline TWO\nline three\n")
@@ -86,7 +89,7 @@ def test_diff_json_lists_classified_items_and_exits_2(
 ) -> None:
     create_tree(zk, LIVE)
     register(app, zk_chroot)
-    desired.adopt(app, "app")
+    adopt(app, "app")
     zk.set("/app/a", b"by hand")
     desired.set_value(app, "app", "/app/a", b"by desire")
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from kazoo.client import KazooClient
 
-from tests.helpers import create_tree, run_cli, run_cli_process
+from tests.support.cli import run_cli, run_cli_process
+from tests.support.zk import create_tree
 from zkdrift.devtools.zkserver import free_port
 from zkdrift.formats import load_export
 

@@ -18,15 +18,17 @@ from kazoo.client import KazooClient
 from kazoo.security import make_acl
 from sqlalchemy import select, text
 
-from tests.conftest import MARIADB_ADMIN_URL, make_app
-from tests.helpers import CliResult, create_tree, run_cli
+from tests.support.cli import CliResult, run_cli
+from tests.support.db import MARIADB_ADMIN_URL, make_app
+from tests.support.zk import create_tree
 from zkdrift.app import App
 from zkdrift.model import TreeState
-from zkdrift.snapshot import TreeSpec, add_tree, take_snapshot
+from zkdrift.snapshot import take_snapshot
 from zkdrift.store import desired as desired_store
 from zkdrift.store import trees as tree_store
 from zkdrift.store.engine import make_engine
 from zkdrift.store.models import Base
+from zkdrift.trees import TreeSpec, add_tree
 from zkdrift.zk.client import ZkTarget, session
 
 LIVE_SECRET = b"live-s3cret-password-value"

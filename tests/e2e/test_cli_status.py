@@ -6,7 +6,8 @@ import json
 
 from kazoo.client import KazooClient
 
-from tests.helpers import create_tree, run_cli
+from tests.support.cli import run_cli
+from tests.support.zk import create_tree
 
 
 def test_status_follows_a_tree_from_registration_through_drift_and_apply(

@@ -6,7 +6,9 @@ import json
 
 from kazoo.client import KazooClient
 
-from tests.helpers import create_tree, run_cli
+from tests.support.cli import run_cli
+from tests.support.zk import create_tree
+from zkdrift.policy import MAX_OP_BYTES, TreePolicy
 
 
 def _register(zk: KazooClient, zk_chroot: str, env: dict[str, str]) -> None:
@@ -29,11 +31,12 @@ def test_tree_set_records_schedule_and_reconcile_policy(
 
     assert result.exit_code == 0, result.stderr
     shown = json.loads(run_cli("tree", "show", "svc", "--json", env=cli_env).stdout)
-    assert shown["options"] == {
+    assert shown["policy"] == {
         "schedule": {"cron": "*/5 * * * *"},
         "reconcile": "apply",
         "protected": ["/svc/locked/**"],
         "max_delete_fraction": 0.25,
+        "max_op_bytes": MAX_OP_BYTES,
     }
 
 
@@ -51,7 +54,8 @@ def test_tree_set_refuses_bad_policy_and_changes_nothing(
     assert bad_cron.exit_code == 1
     assert "5 fields" in bad_cron.stderr
     assert both.exit_code == 1
-    assert json.loads(run_cli("tree", "show", "svc", "--json", env=cli_env).stdout)["options"] == {}
+    shown = json.loads(run_cli("tree", "show", "svc", "--json", env=cli_env).stdout)
+    assert shown["policy"] == TreePolicy().model_dump(mode="json", exclude_none=True)
 
 
 def test_tree_remove_needs_yes_and_then_deletes_the_history(

@@ -21,13 +21,16 @@ from prefect import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.objects import DeploymentStatus
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.utilities.importtools import import_object
 
-from tests.helpers import create_tree, run_cli_process
-from zkdrift import desired, orchestration
+from tests.support.cli import run_cli_process
+from tests.support.zk import create_tree
 from zkdrift.app import App
-from zkdrift.errors import InvalidInputError
-from zkdrift.orchestration import Schedule, TreeSchedule
-from zkdrift.snapshot import TreeSpec, add_tree
+from zkdrift.flows import deployments
+from zkdrift.policy import TreePolicy
+from zkdrift.reconcile import adopt
+from zkdrift.store import trees as tree_store
+from zkdrift.trees import TreeInfo, TreeSpec, add_tree
 
 REPO = Path(__file__).resolve().parents[2]
 PREFECT_YAML = REPO / "prefect.yaml"
@@ -57,8 +60,9 @@ def concurrency_of(deployment: Any) -> int | None:
     return None if limit is None else int(limit.limit)
 
 
-def register(app: App, hosts: str, name: str, **options: Any) -> None:
-    add_tree(app, TreeSpec(name=name, hosts=hosts, root="/", options=options or None), check=False)
+def register(app: App, hosts: str, name: str, **policy: Any) -> None:
+    spec = TreeSpec(name=name, hosts=hosts, root="/", policy=TreePolicy.model_validate(policy))
+    add_tree(app, spec, check=False)
 
 
 def test_serve_deploys_a_scheduled_pipeline_and_a_one_at_a_time_reconcile_per_tree(
@@ -67,9 +71,10 @@ def test_serve_deploys_a_scheduled_pipeline_and_a_one_at_a_time_reconcile_per_tr
     register(flow_app, zk_chroot, "svc-cron", schedule={"cron": "*/5 * * * *"}, reconcile="apply")
     register(flow_app, zk_chroot, "svc-interval", schedule={"interval": 300})
     register(flow_app, zk_chroot, "svc-manual")
-    specs = orchestration.load_specs(flow_app)
+    plan = deployments.load_specs(flow_app)
 
-    for deployment in orchestration.runner_deployments(specs):
+    assert plan.problems == []
+    for deployment in deployments.runner_deployments(plan.specs):
         deployment.apply()
 
     cron = read_deployment("zkdrift-pipeline/svc-cron")
@@ -94,31 +99,35 @@ def test_serve_deploys_a_scheduled_pipeline_and_a_one_at_a_time_reconcile_per_tr
     assert "follow each tree's policy" in schema
 
 
-def test_a_tree_with_an_invalid_schedule_is_named_in_the_error(
+def test_a_tree_with_an_invalid_stored_policy_is_left_out_and_the_others_are_served(
     flow_app: App, zk_chroot: str
 ) -> None:
-    register(flow_app, zk_chroot, "broken", schedule={"cron": "every tuesday"})
+    register(flow_app, zk_chroot, "good", schedule={"cron": "*/5 * * * *"})
+    register(flow_app, zk_chroot, "broken")
+    with flow_app.db.session() as session:  # as a hand-edited or older database holds it
+        tree_store.get_tree(session, "broken").options = {"schedule": {"cron": "every tuesday"}}
 
-    with pytest.raises(InvalidInputError, match="tree 'broken' has an invalid schedule"):
-        orchestration.load_specs(flow_app)
+    plan = deployments.load_specs(flow_app)
 
-
-@pytest.mark.parametrize(
-    "raw",
-    [{"interval": 0}, {"interval": "5m"}, {"cron": "* * * * *", "interval": 60}, {"every": 5}, 5],
-)
-def test_schedules_other_than_one_cron_or_one_positive_interval_are_refused(raw: Any) -> None:
-    with pytest.raises(InvalidInputError, match="invalid schedule"):
-        orchestration.parse_schedule("t", {"schedule": raw})
+    assert {s.name for s in plan.specs} == {"all-trees", "good"}
+    (problem,) = plan.problems
+    assert problem.startswith("tree 'broken' has an invalid policy: schedule.cron:")
 
 
 def test_committed_prefect_yaml_declares_what_serve_builds_for_the_demo_tree() -> None:
     committed = yaml.safe_load(PREFECT_YAML.read_text())
-    expected = yaml.safe_load(
-        orchestration.prefect_yaml(
-            orchestration.deployment_specs([TreeSchedule("demo", Schedule(cron="*/15 * * * *"))])
-        )
+    demo = TreeInfo(
+        name="demo",
+        hosts="zookeeper:2181",
+        root="/zkdrift-demo",
+        excludes=(),
+        includes=(),
+        capture_acl=False,
+        auth_env=None,
+        policy=TreePolicy.model_validate({"schedule": {"cron": "*/15 * * * *"}}),
+        created_at=dt.datetime(2026, 1, 1),
     )
+    expected = yaml.safe_load(deployments.prefect_yaml(deployments.deployment_specs([demo])))
 
     assert committed["deployments"] == expected["deployments"]
 
@@ -126,21 +135,23 @@ def test_committed_prefect_yaml_declares_what_serve_builds_for_the_demo_tree() -
 @pytest.fixture
 def work_pool(prefect_api: str) -> str:
     with get_client(sync_client=True) as client, contextlib.suppress(ObjectAlreadyExists):
-        client.create_work_pool(
-            WorkPoolCreate(name=orchestration.DEFAULT_WORK_POOL, type="process")
-        )
-    return orchestration.DEFAULT_WORK_POOL
+        client.create_work_pool(WorkPoolCreate(name=deployments.DEFAULT_WORK_POOL, type="process"))
+    return deployments.DEFAULT_WORK_POOL
 
 
-def test_prefect_deploy_creates_every_deployment_in_prefect_yaml(
+def test_prefect_deploy_creates_every_deployment_in_prefect_yaml_outside_the_checkout(
     prefect_api: str, work_pool: str, tmp_path: Path
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_API_URL=prefect_api, PREFECT_HOME=str(tmp_path / "prefect-home"))
+    # Only the file, as in the image: the entrypoints load from the installed package.
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "prefect.yaml").write_text(PREFECT_YAML.read_text())
 
     proc = subprocess.run(
         [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],
-        cwd=REPO,
+        cwd=project,
         env=env,
         capture_output=True,
         text=True,
@@ -150,12 +161,10 @@ def test_prefect_deploy_creates_every_deployment_in_prefect_yaml(
 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     declared = yaml.safe_load(PREFECT_YAML.read_text())["deployments"]
-    flow_names = {
-        f"{ref.module.replace('.', '/')}.py:{ref.function}": ref.flow_name
-        for ref in orchestration.FLOWS.values()
-    }
     for entry in declared:
-        deployment = read_deployment(f"{flow_names[entry['entrypoint']]}/{entry['name']}")
+        flow = import_object(entry["entrypoint"])
+        deployment = read_deployment(f"{flow.name}/{entry['name']}")
+        assert deployment.entrypoint == entry["entrypoint"]
         assert deployment.parameters == entry["parameters"]
         assert deployment.work_pool_name == work_pool
         assert concurrency_of(deployment) == entry.get("concurrency_limit")
@@ -188,7 +197,7 @@ def test_zkdrift_run_goes_through_the_deployment_that_zkdrift_serve_serves(
 ) -> None:
     create_tree(zk, {"/served": b"", "/served/key": b"v1"})
     add_tree(flow_app, TreeSpec(name="served", hosts=zk_chroot, root="/served"))
-    desired.adopt(flow_app, "served", author="test")
+    adopt(flow_app, "served", actor="test")
     serve = subprocess.Popen(
         [sys.executable, "-c", "from zkdrift.cli import main; main()", "serve"],
         cwd=REPO,

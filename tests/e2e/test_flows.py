@@ -6,31 +6,32 @@ import json
 from pathlib import Path
 from typing import Any
 
-import flows.pipeline
-import flows.snapshot
 import pytest
-from flows.drift import drift_flow
-from flows.params import DriftParams, PipelineParams, ReconcileParams, SnapshotParams
-from flows.pipeline import pipeline_flow
-from flows.reconcile import reconcile_flow
-from flows.snapshot import snapshot_flow
 from kazoo.client import KazooClient
 from kazoo.exceptions import ConnectionLoss
 from prefect import get_client
-from sqlalchemy.exc import OperationalError
-from tasks.report import report_path
-from tasks.results import TreeOutcome
-from tasks.retry import is_transient
-from tasks.runtime import artifact_key, key_part
-from tasks.snapshot import snapshot_tree
 
-from tests.e2e.conftest import artifacts_of, task_runs_of
-from tests.helpers import create_tree, run_cli_process
+import zkdrift.flows.pipeline
+import zkdrift.flows.snapshot
+from tests.support.cli import run_cli_process
+from tests.support.prefect import artifacts_of, task_runs_of
+from tests.support.zk import create_tree
 from zkdrift import desired
 from zkdrift import snapshot as snapshot_lib
 from zkdrift.app import App
-from zkdrift.errors import DatabaseError, InvalidInputError
-from zkdrift.snapshot import TreeSpec, add_tree
+from zkdrift.errors import InvalidInputError
+from zkdrift.flows.drift import drift_flow
+from zkdrift.flows.params import DriftParams, PipelineParams, ReconcileParams, SnapshotParams
+from zkdrift.flows.pipeline import pipeline_flow
+from zkdrift.flows.reconcile import reconcile_flow
+from zkdrift.flows.snapshot import snapshot_flow
+from zkdrift.policy import TreePolicy
+from zkdrift.reconcile import adopt
+from zkdrift.reports.render import report_path
+from zkdrift.tasks.results import TreeOutcome
+from zkdrift.tasks.runtime import artifact_key
+from zkdrift.tasks.snapshot import snapshot_tree
+from zkdrift.trees import TreeSpec, add_tree
 
 SECRET = b"hunter2-secret-value"
 NEW_SECRET = b"rotated-secret-value-xyz"
@@ -44,11 +45,12 @@ CONFIG = {
 }
 
 
-def setup_tree(app: App, zk: KazooClient, hosts: str, name: str, root: str, **options: Any) -> None:
+def setup_tree(app: App, zk: KazooClient, hosts: str, name: str, root: str, **policy: Any) -> None:
     """A live tree whose desired state is adopted from live, then made to drift."""
     create_tree(zk, {root + path: value for path, value in CONFIG.items()})
-    add_tree(app, TreeSpec(name=name, hosts=hosts, root=root, options=options or None))
-    desired.adopt(app, name, author="test", message="baseline")
+    spec = TreeSpec(name=name, hosts=hosts, root=root, policy=TreePolicy.model_validate(policy))
+    add_tree(app, spec)
+    adopt(app, name, actor="test", message="baseline")
 
 
 def make_drift(app: App, zk: KazooClient, name: str, root: str) -> None:
@@ -122,20 +124,6 @@ def test_pipeline_snapshots_checks_drift_and_plans_every_tree_with_redacted_arti
     text = artifact_text(artifacts)
     for value in (SECRET, NEW_SECRET, b"db.internal", b"db2.internal"):
         assert value.decode() not in text
-
-
-def test_artifact_keys_are_lowercase_letters_digits_and_dashes_and_distinct_per_tree() -> None:
-    names = ["billing", "Billing", "search.app", "search_app", "A--B", "___"]
-
-    keys = [artifact_key("drift-paths", name) for name in names]
-
-    assert keys[0] == "drift-paths-billing"
-    assert len(set(keys)) == len(names)
-    for key in keys:
-        assert key == key.lower()
-        assert all(c.isalnum() or c == "-" for c in key)
-        assert "--" not in key.removeprefix("drift-paths-") and not key.endswith("-")
-    assert key_part("billing") == "billing"
 
 
 def test_pipeline_applies_only_to_the_tree_whose_policy_says_apply(
@@ -223,7 +211,7 @@ def test_a_transient_connection_loss_is_retried_and_the_flow_succeeds(
     monkeypatch.setattr(snapshot_lib, "take_snapshot", lose_the_first_connection)
     # Same retry policy, no pause: the test waits for nothing.
     monkeypatch.setattr(
-        flows.snapshot, "snapshot_tree", snapshot_tree.with_options(retry_delay_seconds=0)
+        zkdrift.flows.snapshot, "snapshot_tree", snapshot_tree.with_options(retry_delay_seconds=0)
     )
 
     state = snapshot_flow(SnapshotParams(trees=["flaky"]), return_state=True)
@@ -251,7 +239,7 @@ def test_a_logic_error_fails_at_once_with_its_message_and_is_not_retried(
 
     monkeypatch.setattr(snapshot_lib, "take_snapshot", refuse)
     monkeypatch.setattr(
-        flows.pipeline, "snapshot_tree", snapshot_tree.with_options(retry_delay_seconds=0)
+        zkdrift.flows.pipeline, "snapshot_tree", snapshot_tree.with_options(retry_delay_seconds=0)
     )
 
     state = pipeline_flow(PipelineParams(report=False), return_state=True)
@@ -259,17 +247,6 @@ def test_a_logic_error_fails_at_once_with_its_message_and_is_not_retried(
     assert state.is_failed()
     assert calls == ["bad"]
     assert "bad (snapshot: tree 'bad' is misconfigured)" in (state.message or "")
-
-
-def test_transient_errors_are_recognised_through_the_cause_chain() -> None:
-    wrapped = DatabaseError("cannot reach database")
-    wrapped.__cause__ = OperationalError("SELECT 1", {}, Exception("gone away"))
-
-    assert is_transient(ConnectionLoss())
-    assert is_transient(wrapped)
-    assert not is_transient(DatabaseError("schema is at nothing"))
-    assert not is_transient(InvalidInputError("bad path"))
-    assert not is_transient(ValueError("bug"))
 
 
 def test_drift_flow_links_the_latest_html_report_when_one_exists(

@@ -19,16 +19,17 @@ import pytest
 from kazoo.client import KazooClient
 from sqlalchemy import text
 
-from tests.conftest import MARIADB_ADMIN_URL, make_app
-from tests.helpers import CliResult, create_tree, run_cli
-from tests.integration.test_reports import CONFIG, SECRET_1, SECRET_2, build_history
+from tests.support.cli import CliResult, run_cli
+from tests.support.data import CONFIG, SECRET_1, SECRET_2, build_history
+from tests.support.db import MARIADB_ADMIN_URL, make_app
+from tests.support.zk import create_tree
 from zkdrift.app import App
 from zkdrift.devtools.zkserver import ZooKeeperServer
 from zkdrift.errors import UnknownTreeError
-from zkdrift.report_render import execute_notebook
-from zkdrift.reports import render_report
-from zkdrift.snapshot import TreeSpec, add_tree, take_snapshot
+from zkdrift.reports.render import execute_notebook, render_report
+from zkdrift.snapshot import take_snapshot
 from zkdrift.store.engine import Database, make_engine
+from zkdrift.trees import TreeSpec, add_tree
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 # A password-like segment that must never reach a report.

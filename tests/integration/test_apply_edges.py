@@ -7,15 +7,15 @@ import pytest
 from kazoo.client import KazooClient
 from kazoo.protocol.states import ZnodeStat
 
-from tests.helpers import create_tree
-from tests.integration.test_reconcile import live_values, set_desired
+from tests.support.data import set_desired
+from tests.support.zk import create_tree, live_values
 from zkdrift.app import App
-from zkdrift.model import Op, OpKind
+from zkdrift.model import Op, OpKind, OpStatus
 from zkdrift.plan import batch_ops
 from zkdrift.reconcile import apply_tree, audit_detail, audit_log, plan_tree
-from zkdrift.snapshot import TreeSpec, add_tree
+from zkdrift.trees import TreeSpec, add_tree
 from zkdrift.zk.lock import break_lock, lock_path
-from zkdrift.zk.writer import APPLIED, DEFAULT_BATCH_BYTES, NOT_SENT, ROLLED_BACK, BatchEvent
+from zkdrift.zk.writer import DEFAULT_BATCH_BYTES, BatchEvent
 
 NEAR_LIMIT = 1_000_000  # bytes: just under jute.maxbuffer (1 MiB) with the request around it
 
@@ -126,7 +126,7 @@ def test_an_apply_interrupted_between_batches_audits_the_batches_it_committed(
 
     entry, ops = audit_detail(app, "app", max(e.id for e in audit_log(app, "app")))
     assert entry.outcome == "failed"
-    assert [o.outcome for o in ops] == [APPLIED] * 3 + [NOT_SENT] * 3
+    assert [o.outcome for o in ops] == [OpStatus.APPLIED] * 3 + [OpStatus.NOT_SENT] * 3
     assert entry.ops_applied == 3
     assert {p for p in live_values(zk) if "/n" in p} == {f"/app/n{i}" for i in range(3)}
 
@@ -148,7 +148,9 @@ def test_a_lock_broken_between_batches_rolls_back_the_next_batch_and_sends_no_mo
     assert failed.ops_applied == 3
     assert {p for p in live_values(zk) if "/n" in p} == {f"/app/n{i}" for i in range(3)}
     _entry, ops = audit_detail(app, "app", failed.apply_id)
-    assert [o.outcome for o in ops] == [APPLIED] * 3 + [ROLLED_BACK] * 3 + [NOT_SENT] * 3
+    assert [o.outcome for o in ops] == [OpStatus.APPLIED] * 3 + [OpStatus.ROLLED_BACK] * 3 + [
+        OpStatus.NOT_SENT
+    ] * 3
 
 
 def test_a_value_too_large_for_zookeeper_is_refused_before_anything_is_written(

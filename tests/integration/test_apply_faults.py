@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 from kazoo.client import KazooClient
 
-from tests.conftest import make_app
-from tests.helpers import create_tree
-from tests.integration.test_lock import expire_session
-from tests.integration.test_reconcile import live_values, set_desired
+from tests.support.data import set_desired
+from tests.support.db import make_app
+from tests.support.zk import create_tree, expire_session, live_values
 from zkdrift.app import App
-from zkdrift.devtools.zkserver import ZooKeeperServer, free_port
+from zkdrift.devtools.zkserver import ZooKeeperServer
+from zkdrift.model import OpStatus
 from zkdrift.reconcile import apply_tree, audit_detail
-from zkdrift.snapshot import TreeSpec, add_tree
-from zkdrift.zk.writer import APPLIED, NOT_SENT, ROLLED_BACK, BatchEvent
+from zkdrift.trees import TreeSpec, add_tree
+from zkdrift.zk.writer import BatchEvent
 
 BATCH = 10
 LIVE = {"/app": b"", "/app/conf": b""} | {f"/app/conf/s{i:02d}": b"old" for i in range(10)}
@@ -66,7 +66,7 @@ def test_session_expiry_between_batches_stops_the_apply_and_a_later_apply_conver
     assert failed.ops_applied == BATCH and sent_after_loss == []
     assert_whole_batches_only(live_values(zk))
     _entry, ops = audit_detail(app, "app", failed.apply_id)
-    assert [o.outcome for o in ops] == [APPLIED] * BATCH + [NOT_SENT] * 20
+    assert [o.outcome for o in ops] == [OpStatus.APPLIED] * BATCH + [OpStatus.NOT_SENT] * 20
 
     converged = apply_tree(app, "app", yes=True, wait=0)  # the lost session freed the lock
     assert converged.outcome == "applied" and converged.ops_applied == 20
@@ -94,51 +94,38 @@ def test_a_node_moved_between_batches_rolls_back_its_whole_batch_and_survives(
     _entry, ops = audit_detail(app, "app", failed.apply_id)
     outcomes = {o.path: o.outcome for o in ops}
     assert outcomes["/app/conf/n15"] == "failed"
-    assert outcomes["/app/conf/n10"] == ROLLED_BACK
-    assert outcomes["/app/conf/s00"] == NOT_SENT
-
-
-@pytest.fixture
-def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZooKeeperServer]:
-    """A ZooKeeper of this test's own, which the test stops and starts again."""
-    server = ZooKeeperServer(
-        data_dir=tmp_path_factory.mktemp("own-zookeeper"), port=free_port(), test_mode=True
-    )
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
+    assert outcomes["/app/conf/n10"] == OpStatus.ROLLED_BACK
+    assert outcomes["/app/conf/s00"] == OpStatus.NOT_SENT
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_losing_the_server_between_batches_sends_nothing_more_and_a_later_apply_converges(
-    own_server: ZooKeeperServer, db_url: str, tmp_path: Path
+    killable_zk_server: ZooKeeperServer, db_url: str, tmp_path: Path
 ) -> None:
     # A short session timeout: how long the writer waits for a suspended connection.
     app = make_app(db_url, tmp_path / "home", zk_session_timeout=2.0)
     try:
-        with connected(own_server) as admin:
-            prepare(app, admin, own_server.connect_string)
+        with connected(killable_zk_server) as admin:
+            prepare(app, admin, killable_zk_server.connect_string)
         suspended_at: list[int] = []
 
         def stop_server(event: BatchEvent) -> None:
             if event.index == 0:
-                own_server.kill()  # the way a crashed server goes away
+                killable_zk_server.kill()  # the way a crashed server goes away
                 assert event.watch is not None and event.watch.suspended.wait(15)
                 suspended_at.append(event.index)
 
         failed = apply_tree(app, "app", yes=True, batch_ops=BATCH, between_batches=stop_server)
-        own_server.start()
+        killable_zk_server.start()
 
         assert failed.outcome == "failed" and suspended_at == [0]
         assert "suspended" in failed.message and failed.ops_applied == BATCH
-        with connected(own_server) as admin:
+        with connected(killable_zk_server) as admin:
             assert_whole_batches_only(live_values(admin))
         # The dead session holds the lock until the restarted server expires it.
         converged = apply_tree(app, "app", yes=True, wait=30)
         assert converged.outcome == "applied" and converged.ops_applied == 20
-        with connected(own_server) as admin:
+        with connected(killable_zk_server) as admin:
             assert live_values(admin) == DESIRED
     finally:
         app.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from tests.conftest import make_app
+from tests.support.db import make_app
 from zkdrift.errors import DatabaseError
 from zkdrift.model import digest
 from zkdrift.store.engine import Database, make_engine

@@ -9,17 +9,19 @@ import pytest
 from kazoo.client import KazooClient
 from sqlalchemy import func, select
 
-from tests.conftest import make_app
-from tests.helpers import create_tree
+from tests.support.db import make_app
+from tests.support.zk import create_tree
 from zkdrift import desired
 from zkdrift.app import App
 from zkdrift.errors import InvalidInputError
 from zkdrift.formats import dump_directory, dump_export, dump_yaml, dump_zkshell_json
 from zkdrift.model import TreeState
-from zkdrift.snapshot import TreeSpec, add_tree, take_snapshot
+from zkdrift.reconcile import adopt
+from zkdrift.snapshot import take_snapshot
 from zkdrift.store import desired as desired_store
 from zkdrift.store import trees as tree_store
 from zkdrift.store.models import Apply, Configuration, DesiredRevision
+from zkdrift.trees import TreeSpec, add_tree
 
 STATE = {
     "/app": b"",
@@ -281,8 +283,8 @@ def test_adopt_takes_managed_live_nodes_as_desired_and_marks_them_applied(
     zk.create("/app/leader", b"host-1", ephemeral=True)
     register(app, zk_chroot, excludes=("/app/runtime",))
 
-    result = desired.adopt(app, "app", message="baseline", author="ops")
-    again = desired.adopt(app, "app")
+    result = adopt(app, "app", message="baseline", actor="ops")
+    again = adopt(app, "app")
 
     assert result.revision is not None and result.revision.source == "adopt"
     assert current(app) == {"/app": b"", "/app/a": b"1", "/app/b": b"\x00\xff"}
@@ -294,12 +296,12 @@ def test_adopt_takes_managed_live_nodes_as_desired_and_marks_them_applied(
         audits = list(session.scalars(select(Apply).order_by(Apply.id)))
     assert base is not None and set(base) == {"/app", "/app/a", "/app/b"}
     assert [(a.direction, a.actor, a.outcome) for a in audits] == [
-        ("adopt", "ops", "succeeded"),
-        ("adopt", getpass.getuser(), "succeeded"),
+        ("adopt", "ops", "adopted"),
+        ("adopt", getpass.getuser(), "no-op"),
     ]
 
 
-def test_adopt_of_a_recorded_snapshot_reads_no_zookeeper(
+def test_adopting_a_recorded_snapshot_takes_its_values_but_not_as_applied_when_live_moved(
     app: App, zk: KazooClient, zk_chroot: str
 ) -> None:
     create_tree(zk, {"/app/a": b"old"})
@@ -307,10 +309,26 @@ def test_adopt_of_a_recorded_snapshot_reads_no_zookeeper(
     snap = take_snapshot(app, "app").snapshot_id
     zk.set("/app/a", b"new")
 
-    result = desired.adopt(app, "app", snapshot_id=snap)
+    result = adopt(app, "app", snapshot_id=snap)
 
     assert result.snapshot_id == snap
     assert current(app)["/app/a"] == b"old"
+    assert result.applied_revision is None  # live holds "new": an apply has work to do
+    with app.db.session() as session:
+        assert tree_store.get_tree(session, "app").applied_revision_id is None
+
+
+def test_adopting_a_snapshot_that_still_equals_live_marks_it_applied(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    create_tree(zk, {"/app/a": b"same"})
+    register(app, zk_chroot)
+    snap = take_snapshot(app, "app").snapshot_id
+
+    result = adopt(app, "app", snapshot_id=snap)
+
+    assert result.revision is not None
+    assert result.applied_revision == result.revision.revision
 
 
 def test_a_failed_revision_write_leaves_nothing_behind(
@@ -321,7 +339,7 @@ def test_a_failed_revision_write_leaves_nothing_behind(
     def explode(*_a: object, **_k: object) -> int:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("zkdrift.store.desired.store_blobs", explode)
+    monkeypatch.setattr("zkdrift.store.temporal.store_blobs", explode)
     with pytest.raises(RuntimeError, match="disk full"):
         desired.import_desired(app, "app", write_yaml(tmp_path, "/app/a: '1'\n"), message="m")
 

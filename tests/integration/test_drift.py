@@ -9,7 +9,7 @@ from kazoo.client import KazooClient
 from kazoo.security import ACL, Id
 from sqlalchemy import func, select
 
-from tests.helpers import create_tree
+from tests.support.zk import create_tree
 from zkdrift import desired
 from zkdrift.app import App
 from zkdrift.drift import (
@@ -19,8 +19,10 @@ from zkdrift.drift import (
     compare_snapshots,
 )
 from zkdrift.model import ChangeKind, DriftClass, digest
-from zkdrift.snapshot import TreeSpec, add_tree, take_snapshot
+from zkdrift.reconcile import adopt
+from zkdrift.snapshot import take_snapshot
 from zkdrift.store.models import DriftItem, DriftRun, Snapshot
+from zkdrift.trees import TreeSpec, add_tree
 
 LIVE = {
     "/app/a": b"1",
@@ -45,7 +47,7 @@ def test_a_tree_that_matches_its_desired_state_has_no_differences(
 ) -> None:
     create_tree(zk, LIVE)
     register(app, zk_chroot)
-    desired.adopt(app, "app")
+    adopt(app, "app")
 
     report = check_drift(app, "app")
 
@@ -63,7 +65,7 @@ def test_differences_are_classified_three_way_against_what_was_last_applied(
 ) -> None:
     create_tree(zk, LIVE)
     register(app, zk_chroot)
-    desired.adopt(app, "app")  # base = desired = live
+    adopt(app, "app")  # base = desired = live
     zk.set("/app/a", b"changed by hand")  # live moved: drift
     desired.set_value(app, "app", "/app/b", b"20")  # desired moved: pending
     zk.set("/app/c", b"30 by hand")  # both moved: conflict
@@ -94,7 +96,7 @@ def test_drift_items_record_digests_and_sizes_never_values(
 ) -> None:
     create_tree(zk, LIVE)
     register(app, zk_chroot)
-    desired.adopt(app, "app")
+    adopt(app, "app")
     zk.set("/app/a", b"live value")
     zk.delete("/app/b")
 
@@ -131,7 +133,7 @@ def test_ephemeral_and_excluded_nodes_are_never_differences(
 ) -> None:
     create_tree(zk, LIVE | {"/app/locks/l1": b"x"})
     register(app, zk_chroot, excludes=("/app/locks",))
-    desired.adopt(app, "app")
+    adopt(app, "app")
     zk.create("/app/leader", b"host-1", ephemeral=True)
     zk.set("/app/locks/l1", b"y")
     zk.create("/app/locks/l2", b"z")
@@ -147,7 +149,7 @@ def test_acl_changes_are_drift_when_the_tree_captures_acls(
 ) -> None:
     create_tree(zk, LIVE)
     register(app, zk_chroot, capture_acl=True)
-    desired.adopt(app, "app")
+    adopt(app, "app")
     zk.set_acls("/app/a", [ACL(1, Id("world", "anyone"))])
 
     report = check_drift(app, "app")
@@ -174,7 +176,7 @@ def test_a_recorded_snapshot_can_stand_in_for_live(
 ) -> None:
     create_tree(zk, LIVE)
     register(app, zk_chroot)
-    adopted = desired.adopt(app, "app")
+    adopted = adopt(app, "app")
     zk.set("/app/a", b"later")
 
     report = check_drift(app, "app", snapshot_id=adopted.snapshot_id)
@@ -213,14 +215,14 @@ def test_compare_snapshots_lists_what_changed_between_them(
     zk.create("/app/session", b"", ephemeral=True)
     second = take_snapshot(app, "app").snapshot_id
 
-    changes = compare_snapshots(app, "app", first, second)
+    changes = compare_snapshots(app, "app", first, second).changes
 
     assert [(c.path, c.kind) for c in changes] == [
         ("/app/a", ChangeKind.DATA_CHANGED),
         ("/app/b", ChangeKind.REMOVED),
         ("/app/d", ChangeKind.ADDED),
     ]
-    assert compare_snapshots(app, "app", second, second) == []
+    assert compare_snapshots(app, "app", second, second).changes == ()
 
 
 def test_live_can_be_checked_against_an_old_snapshot(

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 from kazoo.client import KazooClient
 
-from tests.helpers import create_tree
+from tests.support.zk import create_tree
 from zkdrift.app import App
 from zkdrift.errors import InvalidInputError
 from zkdrift.history import EventKind, path_history
-from zkdrift.snapshot import TreeSpec, add_tree, take_snapshot
+from zkdrift.snapshot import take_snapshot
+from zkdrift.trees import TreeSpec, add_tree
 
 
 def register(app: App, hosts: str) -> None:

@@ -11,9 +11,10 @@ import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import ConnectionLoss
 
-from tests.conftest import make_app
-from tests.helpers import run_cli
-from tests.integration.test_reconcile import DESIRED, LIVE, live_values, setup_tree
+from tests.support.cli import run_cli
+from tests.support.data import DESIRED, LIVE, setup_tree
+from tests.support.db import make_app
+from tests.support.zk import live_values
 from zkdrift.app import App
 from zkdrift.reconcile import ApplyResult, apply_tree, audit_log, tree_lock_status
 from zkdrift.zk.lock import ConnectionWatch, TreeLock, lock_status, make_identifier

@@ -8,69 +8,21 @@ import pickle
 from kazoo.client import KazooClient
 from sqlalchemy import select
 
-from tests.helpers import create_tree, run_cli
+from tests.support.cli import run_cli
+from tests.support.data import DESIRED, LIVE, setup_tree
+from tests.support.zk import live_values
 from zkdrift.app import App
-from zkdrift.model import OpKind, TreeState
+from zkdrift.model import OpKind
 from zkdrift.reconcile import (
-    adopt_tree,
+    adopt,
     apply_tree,
     audit_detail,
     audit_log,
     plan_tree,
 )
-from zkdrift.snapshot import TreeSpec, add_tree
 from zkdrift.store import desired as desired_store
 from zkdrift.store import trees as tree_store
 from zkdrift.store.models import DesiredRevision, PlanOp, Tree
-from zkdrift.zk.reader import read_tree
-
-LIVE = {
-    "/app": b"",
-    "/app/db": b"",
-    "/app/db/url": b"jdbc:old",
-    "/app/db/pool": b"10",
-    "/app/db/password": b"hunter2-live",
-    "/app/cache": b"",
-    "/app/cache/ttl": b"60",
-    "/app/legacy": b"remove me",
-}
-
-DESIRED = {
-    "/app": b"",
-    "/app/db": b"",
-    "/app/db/url": b"jdbc:new",
-    "/app/db/pool": b"10",
-    "/app/db/password": b"hunter2-desired",
-    "/app/cache": b"",
-    "/app/cache/ttl": b"120",
-    "/app/feature": b"",
-    "/app/feature/flag": b"on",
-}
-
-
-def setup_tree(
-    app: App,
-    zk: KazooClient,
-    hosts: str,
-    live: dict[str, bytes] | None = None,
-    desired: dict[str, bytes] | None = None,
-    **options: object,
-) -> None:
-    create_tree(zk, LIVE if live is None else live)
-    add_tree(app, TreeSpec(name="app", hosts=hosts, root="/app", options=dict(options)))
-    set_desired(app, DESIRED if desired is None else desired)
-
-
-def set_desired(app: App, nodes: dict[str, bytes], author: str = "test") -> None:
-    with app.db.session() as session:
-        tree = tree_store.get_tree(session, "app")
-        desired_store.write_revision(
-            session, tree, TreeState.of("/app", nodes), author=author, message="", source="test"
-        )
-
-
-def live_values(zk: KazooClient, root: str = "/app") -> dict[str, bytes]:
-    return {p: n.data for p, n in read_tree(zk, root).nodes.items()}
 
 
 def test_plan_lists_creates_sets_with_their_planned_versions_and_persists_them(
@@ -285,7 +237,7 @@ def test_adopt_makes_desired_equal_live_for_the_matching_globs_only(
 ) -> None:
     setup_tree(app, zk, zk_chroot)
 
-    result = adopt_tree(app, "app", paths=["/app/cache"], message="accept ttl", actor="bob")
+    result = adopt(app, "app", paths=["/app/cache"], message="accept ttl", actor="bob")
 
     assert result is not None and (result.added, result.removed, result.modified) == (0, 0, 1)
     with app.db.session() as session:
@@ -329,15 +281,15 @@ def test_adopt_without_globs_takes_every_managed_path_and_marks_it_applied(
     setup_tree(app, zk, zk_chroot)
     zk.create("/app/worker", b"x", ephemeral=True)
 
-    result = adopt_tree(app, "app")
-    again = adopt_tree(app, "app")
+    result = adopt(app, "app")
+    again = adopt(app, "app")
 
-    assert result is not None and again is None
+    assert result.revision is not None and again.revision is None
     with app.db.session() as session:
         tree = tree_store.get_tree(session, "app")
         desired = desired_store.load_desired(session, tree)
         applied = session.get(DesiredRevision, tree.applied_revision_id)
-        assert applied is not None and applied.number == result.revision
+        assert applied is not None and applied.number == result.revision.revision
     assert {p: n.data for p, n in desired.nodes.items()} == LIVE
     assert apply_tree(app, "app", yes=True, prune=True).outcome == "no-op"
 

@@ -3,96 +3,19 @@ drift checks against desired state, and an apply, on SQLite and MariaDB."""
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
-
 import pandas as pd
 import pytest
 from kazoo.client import KazooClient
 from sqlalchemy import select
 
-from tests.helpers import create_tree
+from tests.support.data import CONFIG, SECRET_1, SECRET_2, build_history
+from tests.support.zk import create_tree
 from zkdrift import reports
 from zkdrift.app import App
-from zkdrift.drift import check_drift
 from zkdrift.errors import InvalidInputError, UnknownTreeError
-from zkdrift.model import TreeState
-from zkdrift.reconcile import apply_tree
-from zkdrift.snapshot import TreeSpec, add_tree, take_snapshot
-from zkdrift.store import desired as desired_store
-from zkdrift.store import trees as tree_store
+from zkdrift.snapshot import take_snapshot
 from zkdrift.store.models import DriftRun
-
-SECRET_1 = b"hunter2-original-db-secret"
-SECRET_2 = b"rotated-db-secret-value-XYZ"
-
-CONFIG = {
-    "/app": b"",
-    "/app/billing": b"",
-    "/app/billing/url": b"https://billing.internal",
-    "/app/billing/timeout": b"30",
-    "/app/search": b"",
-    "/app/search/size": b"10",
-    "/app/db": b"",
-    "/app/db/password": SECRET_1,
-}
-
-
-# --------------------------------------------------------------------------- history
-
-
-def check(app: App, name: str) -> int:
-    """A drift check through the drift service: a fresh snapshot and a recorded run."""
-    return check_drift(app, name).run_id
-
-
-def apply(app: App, name: str, *, actor: str, reason: str) -> int:
-    """Make live equal desired through the apply service (audited)."""
-    result = apply_tree(app, name, yes=True, prune=True, force=True, actor=actor, reason=reason)
-    assert result.outcome == "applied", result.message
-    return result.apply_id
-
-
-@dataclass
-class History:
-    runs: list[int]
-    apply_id: int
-
-
-def build_history(app: App, zk: KazooClient, hosts: str) -> History:
-    """Baseline, desired = baseline, then drift, more drift, an apply, and fresh drift.
-
-    Changes between snapshots: timeout 3 (45, 60, back to 30), password 2,
-    retries 2 (added, removed), size 1: 8 in all. Checks 1-2 report timeout,
-    retries and password (fixed by the apply); checks 3-4 report size (open).
-    """
-    create_tree(zk, CONFIG)
-    add_tree(app, TreeSpec(name="app", hosts=hosts, root="/app"))
-    take_snapshot(app, "app")
-    with app.db.session() as session:
-        tree = tree_store.get_tree(session, "app")
-        written = desired_store.write_revision(
-            session,
-            tree,
-            TreeState.of("/app", CONFIG),
-            author="alice",
-            message="initial",
-            source="test",
-        )
-        assert written is not None
-        desired_store.mark_applied(session, tree, written[0])
-
-    zk.set("/app/billing/timeout", b"45")
-    zk.create("/app/billing/retries", b"3")
-    zk.set("/app/db/password", SECRET_2)
-    runs = [check(app, "app")]
-    zk.set("/app/billing/timeout", b"60")
-    runs.append(check(app, "app"))
-    apply_id = apply(app, "app", actor="bob", reason="revert hand edits")
-    zk.set("/app/search/size", b"20")
-    runs.append(check(app, "app"))
-    runs.append(check(app, "app"))
-    return History(runs, apply_id)
+from zkdrift.trees import TreeSpec, add_tree
 
 
 def run_started(app: App, run_id: int) -> pd.Timestamp:
@@ -318,16 +241,3 @@ def test_reports_name_an_unknown_tree_and_read_an_engine_as_well_as_an_app(
     with pytest.raises(UnknownTreeError, match=r"'nope'.*app"):
         reports.change_log(app, "nope")
     assert len(reports.change_log(app.db.engine, "app")) == 8
-
-
-def test_parse_when_reads_iso_times_dates_and_ages() -> None:
-    now = dt.datetime(2024, 6, 10, 12, 0)
-
-    assert reports.parse_when("7d", now=now) == dt.datetime(2024, 6, 3, 12, 0)
-    assert reports.parse_when("90m", now=now) == dt.datetime(2024, 6, 10, 10, 30)
-    assert reports.parse_when("2024-06-01") == dt.datetime(2024, 6, 1)
-    assert reports.parse_when("2024-06-01T12:00:00+02:00") == dt.datetime(2024, 6, 1, 10, 0)
-    assert reports.parse_when(dt.date(2024, 6, 1)) == dt.datetime(2024, 6, 1)
-    assert reports.parse_when(None) is None
-    with pytest.raises(InvalidInputError, match="yesterday"):
-        reports.parse_when("yesterday")

@@ -10,15 +10,16 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
 from sqlalchemy import func, select
 
-from tests.helpers import create_tree
+from tests.support.zk import create_tree
 from zkdrift.app import App
 from zkdrift.errors import RootNotFoundError, UnknownTreeError
+from zkdrift.history import EventKind, path_history
 from zkdrift.model import Acl
-from zkdrift.snapshot import TreeSpec, add_tree, load_snapshot, take_snapshot
-from zkdrift.store import snapshots as snapshot_store
+from zkdrift.snapshot import load_snapshot, take_snapshot
 from zkdrift.store import trees as tree_store
 from zkdrift.store.models import Blob, NodeState, Snapshot
-from zkdrift.zk.reader import _walk_batched, _walk_per_node, read_tree
+from zkdrift.trees import TreeSpec, add_tree
+from zkdrift.zk.reader import _TreeRead, read_tree
 
 CONFIG = {
     "/app": b"",
@@ -126,14 +127,12 @@ def test_path_history_lists_each_content_of_a_path_in_order(
         snaps.append(take_snapshot(app, "app").snapshot_id)
     snaps.append(take_snapshot(app, "app").snapshot_id)
 
-    with app.db.session() as session:
-        tree = tree_store.get_tree(session, "app")
-        history = snapshot_store.path_history(session, tree, "/app/billing/timeout")
+    events = path_history(app, "app", "/app/billing/timeout")
 
-    assert [(h.version, h.valid_from, h.valid_to) for h in history] == [
-        (0, snaps[0], snaps[1]),
-        (1, snaps[1], snaps[2]),
-        (2, snaps[2], None),
+    assert [(e.kind, e.snapshot_id, e.after.version if e.after else None) for e in events] == [
+        (EventKind.INITIAL, snaps[0], 0),
+        (EventKind.CHANGED, snaps[1], 1),
+        (EventKind.CHANGED, snaps[2], 2),
     ]
 
 
@@ -198,7 +197,7 @@ def test_a_failed_write_leaves_no_partial_snapshot(
     def explode(*_a: object, **_k: object) -> int:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("zkdrift.store.snapshots.store_blobs", explode)
+    monkeypatch.setattr("zkdrift.store.temporal.store_blobs", explode)
     with pytest.raises(RuntimeError, match="disk full"):
         take_snapshot(app, "app")
 
@@ -227,8 +226,8 @@ def test_registering_a_root_that_does_not_exist_is_refused(app: App, zk_chroot: 
 def test_batched_and_per_node_walks_read_the_same_tree(zk: KazooClient) -> None:
     create_tree(zk, CONFIG | {f"/app/wide/n{i:04d}": str(i).encode() for i in range(1200)})
 
-    batched = _walk_batched(zk, "/app", (), None, 30)
-    per_node = _walk_per_node(zk, "/app", (), None, 30)
+    batched = _TreeRead(zk, "/app", (), None, 30).batched()
+    per_node = _TreeRead(zk, "/app", (), None, 30).per_node()
 
     assert len(batched) == len(CONFIG) + 1201
     assert {p: d for p, (d, _s) in batched.items()} == {p: d for p, (d, _s) in per_node.items()}

@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from zkdrift.diff import DriftItem, acl_differs, classify, diff, managed_view
+from zkdrift.diff import DriftItem, acl_differs, classify, diff
 from zkdrift.model import Acl, Change, ChangeKind, DriftClass, Stat, TreeState, Znode
-from zkdrift.paths import is_excluded
 
 WORLD = Acl(31, "world", "anyone")
 READ_ONLY = Acl(1, "world", "anyone")
@@ -352,75 +351,3 @@ def test_classify_results_are_sorted_by_path() -> None:
     live = nodes({"/z": b"1", "/a": b"edited", "/b": b"x"})
     paths = [i.path for i in classify(base, desired, live)]
     assert paths == ["/a", "/b", "/m m", "/z"]
-
-
-def test_drift_item_is_frozen() -> None:
-    item = DriftItem("/a", DriftClass.DRIFT, ChangeKind.ADDED, None, None, None)
-    with pytest.raises(AttributeError):
-        item.path = "/b"  # type: ignore[misc]
-
-
-# -- managed_view -------------------------------------------------------------
-
-
-def live_node(path: str, data: bytes = b"", *, owner: int = 0) -> Znode:
-    return Znode(path, data, Stat(ephemeral_owner=owner))
-
-
-def test_managed_view_drops_ephemeral_nodes() -> None:
-    state = TreeState(
-        "/app",
-        {
-            "/app": live_node("/app"),
-            "/app/conf": live_node("/app/conf", b"x"),
-            "/app/members/m1": live_node("/app/members/m1", owner=0x1234),
-        },
-    )
-    assert sorted(managed_view(state, excludes=())) == ["/app", "/app/conf"]
-
-
-def test_managed_view_drops_excluded_paths_and_their_descendants() -> None:
-    state = nodes({"/app": b"", "/app/locks": b"", "/app/locks/l1": b"", "/app/conf": b""})
-    assert sorted(managed_view(state, excludes=["/app/locks"])) == ["/app", "/app/conf"]
-
-
-def test_managed_view_keeps_only_included_paths_when_includes_are_given() -> None:
-    state = nodes({"/app": b"", "/app/conf": b"", "/app/conf/a": b"", "/app/other": b""})
-    view = managed_view(state, excludes=(), includes=["/app/conf/**", "/app"])
-    assert sorted(view) == ["/app", "/app/conf/a"]
-
-
-def test_managed_view_applies_excludes_after_includes() -> None:
-    state = nodes({"/app/conf/a": b"", "/app/conf/tmp/b": b""})
-    view = managed_view(state, excludes=["**/tmp"], includes=["/app/**"])
-    assert sorted(view) == ["/app/conf/a"]
-
-
-def test_managed_view_returns_a_new_dict_with_the_same_nodes() -> None:
-    state = nodes({"/a b": b"\x00", "/ü": b""})
-    view = managed_view(state, excludes=())
-    assert view == state
-    assert view is not state
-    assert view["/a b"] is state["/a b"]
-
-
-def test_managed_view_excludes_exactly_what_is_excluded_says() -> None:
-    state = nodes(
-        {
-            p: b""
-            for p in [
-                "/",
-                "/app",
-                "/app/tmp",
-                "/app/tmp/a",
-                "/app/conf",
-                "/app/conf/tmp.x",
-                "/app/x/tmp/y/z",
-                "/other",
-            ]
-        }
-    )
-    excludes = ["**/tmp", "/other"]
-    view = managed_view(state, excludes=excludes)
-    assert sorted(view) == sorted(p for p in state if not is_excluded(p, excludes))
-    assert sorted(view) == ["/", "/app", "/app/conf", "/app/conf/tmp.x"]

@@ -4,6 +4,7 @@ import itertools
 
 import pytest
 
+from zkdrift.errors import InvalidInputError
 from zkdrift.model import Acl, Op, OpKind, Plan, Stat, TreeState, Znode, digest
 from zkdrift.paths import InvalidPathError
 from zkdrift.plan import (
@@ -182,12 +183,12 @@ def test_looks_sequential_wants_ten_ascii_digits_at_the_end_of_the_name(
 
 
 def test_plan_rejects_desired_paths_outside_the_root() -> None:
-    with pytest.raises(ValueError, match="outside the tree root /app"):
+    with pytest.raises(InvalidInputError, match="outside its root /app"):
         make_plan("t", want({"/app/a": b"", "/other": b""}), {}, root="/app")
 
 
 def test_plan_rejects_a_sibling_that_only_shares_the_root_prefix() -> None:
-    with pytest.raises(ValueError, match="/app2"):
+    with pytest.raises(InvalidInputError, match="/app2"):
         make_plan("t", want({"/app2": b""}), {}, root="/app")
 
 
@@ -515,6 +516,25 @@ def test_guards_refuse_when_live_is_empty_but_desired_is_not() -> None:
     assert "2 nodes" in refusals[0]
 
 
+def test_guards_refuse_a_missing_root_when_desired_is_not_empty() -> None:
+    desired = want({"/app": b"", "/app/a": b""})
+    plan = make_plan("t", desired, {}, root="/app")
+    refusals = check_guards(plan, desired, None, root="/app")
+    assert refusals == [
+        "the tree root /app does not exist live but desired has 2 nodes: was the tree read"
+        " correctly? (use --force to create it anyway)"
+    ]
+    assert check_guards(plan, desired, None, root="/app", force=True) == []
+
+
+def test_guards_refuse_a_live_tree_holding_only_its_root() -> None:
+    desired = want({"/app": b"", "/app/a": b""})
+    live = live_of({"/app": b""})
+    plan = make_plan("t", desired, live, root="/app")
+    (refusal,) = check_guards(plan, desired, live, root="/app")
+    assert refusal.startswith("live tree is empty (only its root /app) but desired has 1 node")
+
+
 def test_guards_allow_an_empty_live_tree_with_force() -> None:
     desired = want({"/app": b""})
     plan = make_plan("t", desired, {}, root="/app")
@@ -618,3 +638,35 @@ def test_guards_refuse_a_value_too_large_for_one_request_even_with_force() -> No
         " /app/n0 (1100000 bytes)"
     ]
     assert check_guards(plan, live, live, max_op_bytes=2_000_000) == []
+
+
+def counted(path: str, children: int) -> Znode:
+    return Znode(path, b"", Stat(version=1, num_children=children))
+
+
+def test_prune_keeps_a_node_whose_stat_counts_children_the_read_did_not_see() -> None:
+    # /app/old has an excluded child (never read): deleting it would fail the batch.
+    live = {
+        "/app": counted("/app", 2),
+        "/app/old": counted("/app/old", 1),
+        "/app/gone": counted("/app/gone", 0),
+    }
+    plan = make_plan("t", want({"/app": b""}), live, root="/app", prune=True)
+    assert shape(plan) == [(OpKind.DELETE, "/app/gone")]
+    assert any(
+        w.startswith("not deleting 1 node that keeps children zkdrift does not manage")
+        and "/app/old" in w
+        for w in plan.warnings
+    )
+
+
+def test_prune_keeps_the_ancestors_of_a_node_with_unseen_children() -> None:
+    live = {
+        "/app": counted("/app", 1),
+        "/app/a": counted("/app/a", 1),
+        "/app/a/b": counted("/app/a/b", 3),
+    }
+    plan = make_plan("t", want({"/app": b""}), live, root="/app", prune=True)
+    assert plan.ops == ()
+    (warning,) = [w for w in plan.warnings if "does not manage" in w]
+    assert "/app/a, /app/a/b" in warning

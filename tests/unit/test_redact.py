@@ -21,20 +21,6 @@ def redactor() -> Redactor:
     return Redactor()
 
 
-def test_default_globs_are_the_documented_ones() -> None:
-    assert DEFAULT_SECRET_GLOBS == (
-        "**/*password*",
-        "**/*passwd*",
-        "**/*secret*",
-        "**/*token*",
-        "**/*credential*",
-        "**/*private_key*",
-        "**/*apikey*",
-        "**/*api_key*",
-    )
-    assert Redactor().globs == DEFAULT_SECRET_GLOBS
-
-
 @pytest.mark.parametrize(
     "path",
     [
@@ -153,22 +139,6 @@ def test_placeholders_for_equal_values_are_equal_and_for_different_values_differ
     assert secret_placeholder(b"a") == secret_placeholder(b"a")
     assert secret_placeholder(b"a") != secret_placeholder(b"b")
     assert binary_placeholder(b"\xff") != binary_placeholder(b"\xfe")
-
-
-def test_redact_text_replaces_secret_text_like_render_does(redactor: Redactor) -> None:
-    path = "/app/db/password"
-    text = "pässwörd"
-    assert redactor.redact_text(path, text) == redactor.render(path, text.encode())
-    assert "pässwörd" not in redactor.redact_text(path, text)
-
-
-def test_redact_text_leaves_ordinary_text_unchanged(redactor: Redactor) -> None:
-    text = "any text\x00even this"
-    assert redactor.redact_text("/app/host", text) == text
-
-
-def test_redact_text_handles_text_that_is_not_encodable(redactor: Redactor) -> None:
-    assert redactor.redact_text("/app/token", "\udcff").startswith("<redacted sha256:")
 
 
 def test_is_secret_gives_the_same_answer_when_asked_again(redactor: Redactor) -> None:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from zkdrift.cli import app
-from zkdrift.cli._common import console, state
+from zkdrift.cli.common import console, state
 from zkdrift.store.engine import Database, head_revision
 
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
-app.add_typer(db_app, name="db")
 
 
 def _database() -> Database:

@@ -5,14 +5,23 @@ from __future__ import annotations
 import base64
 import binascii
 from pathlib import Path
-from typing import Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from zkdrift import desired as desired_lib
-from zkdrift.cli import app
-from zkdrift.cli._common import console, emit_json, state, write_export
+from zkdrift.cli.common import (
+    AsJson,
+    Author,
+    Message,
+    TreeName,
+    console,
+    emit_json,
+    state,
+    write_export,
+)
+from zkdrift.cli.reconcile import adopt
 from zkdrift.errors import InvalidInputError
 from zkdrift.formats import dump_directory, dump_export, dump_yaml, dump_zkshell_json
 
@@ -20,36 +29,21 @@ desired_app = typer.Typer(
     help="The desired state of a tree: versioned, every change a revision.",
     no_args_is_help=True,
 )
-app.add_typer(desired_app, name="desired")
+# One adopt, two doors: 'zkdrift adopt' and 'zkdrift desired adopt'.
+desired_app.command("adopt")(adopt)
 
-_MESSAGE = typer.Option(None, "--message", "-m", help="Why (recorded with the revision).")
-_AUTHOR = typer.Option(
-    None, "--author", help="Record as this author (default: $ZKDRIFT_AUTHOR or the OS user)."
-)
-_JSON = typer.Option(False, "--json", help="JSON output.")
 _FORMATS = ("json", "yaml", "zk-shell", "dir")
-
-
-def _revision_json(result: desired_lib.RevisionResult | None) -> dict[str, Any] | None:
-    if result is None:
-        return None
-    return {
-        "tree": result.tree,
-        "revision": result.revision,
-        "author": result.author,
-        "message": result.message,
-        "source": result.source,
-        "created_at": result.created_at.isoformat(),
-        "entries": result.entries,
-        "added": result.added,
-        "removed": result.removed,
-        "modified": result.modified,
-    }
 
 
 def _report(name: str, result: desired_lib.RevisionResult | None, as_json: bool) -> None:
     if as_json:
-        emit_json({"tree": name, "changed": result is not None, "revision": _revision_json(result)})
+        emit_json(
+            {
+                "tree": name,
+                "changed": result is not None,
+                "revision": None if result is None else result.as_json(),
+            }
+        )
         return
     if result is None:
         console.print(f"desired state of {name} unchanged; no revision written", markup=False)
@@ -64,13 +58,16 @@ def _report(name: str, result: desired_lib.RevisionResult | None, as_json: bool)
 
 @desired_app.command("import")
 def import_command(
-    name: str = typer.Argument(..., help="Registered tree name."),
-    source: Path = typer.Argument(
-        ..., help="zkdrift JSON export, YAML, flat JSON, zk-shell JSON backup, or a directory."
-    ),
-    message: str | None = _MESSAGE,
-    author: str | None = _AUTHOR,
-    as_json: bool = _JSON,
+    name: TreeName,
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="zkdrift JSON export, YAML, flat JSON, zk-shell JSON backup, or a directory."
+        ),
+    ],
+    message: Message = None,
+    author: Author = None,
+    as_json: AsJson = False,
 ) -> None:
     """Make a file's (or directory's) contents the desired state: all or nothing."""
     result = desired_lib.import_desired(
@@ -102,14 +99,16 @@ def _value_bytes(value: str | None, file: Path | None, as_base64: bool) -> bytes
 
 @desired_app.command("set")
 def set_command(
-    name: str = typer.Argument(..., help="Registered tree name."),
-    path: str = typer.Argument(..., help="Absolute znode path under the tree's root."),
-    value: str | None = typer.Argument(None, help="The value (UTF-8 text)."),
-    file: Path | None = typer.Option(None, "--file", "-f", help="Take the value's bytes from F."),
-    as_base64: bool = typer.Option(False, "--base64", help="VALUE (or F) is base64."),
-    message: str | None = _MESSAGE,
-    author: str | None = _AUTHOR,
-    as_json: bool = _JSON,
+    name: TreeName,
+    path: Annotated[str, typer.Argument(help="Absolute znode path under the tree's root.")],
+    value: Annotated[str | None, typer.Argument(help="The value (UTF-8 text).")] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Take the value's bytes from F.")
+    ] = None,
+    as_base64: Annotated[bool, typer.Option("--base64", help="VALUE (or F) is base64.")] = False,
+    message: Message = None,
+    author: Author = None,
+    as_json: AsJson = False,
 ) -> None:
     """Set one path's desired value (a new revision)."""
     data = _value_bytes(value, file, as_base64)
@@ -119,12 +118,14 @@ def set_command(
 
 @desired_app.command("unset")
 def unset_command(
-    name: str = typer.Argument(..., help="Registered tree name."),
-    path: str = typer.Argument(..., help="The path to remove from the desired state."),
-    recursive: bool = typer.Option(False, "--recursive", "-r", help="With its whole subtree."),
-    message: str | None = _MESSAGE,
-    author: str | None = _AUTHOR,
-    as_json: bool = _JSON,
+    name: TreeName,
+    path: Annotated[str, typer.Argument(help="The path to remove from the desired state.")],
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-r", help="With its whole subtree.")
+    ] = False,
+    message: Message = None,
+    author: Author = None,
+    as_json: AsJson = False,
 ) -> None:
     """Remove a path from the desired state (a new revision)."""
     result = desired_lib.unset_value(
@@ -133,46 +134,13 @@ def unset_command(
     _report(name, result, as_json)
 
 
-@desired_app.command("adopt")
-def adopt_command(
-    name: str = typer.Argument(..., help="Registered tree name."),
-    snapshot_id: int | None = typer.Option(
-        None, "--snapshot", help="Adopt this recorded snapshot (default: read live now)."
-    ),
-    message: str | None = _MESSAGE,
-    author: str | None = _AUTHOR,
-    as_json: bool = _JSON,
-) -> None:
-    """Desired := live: take what the tree holds now (or held at a snapshot) as desired."""
-    result = desired_lib.adopt(
-        state.app, name, snapshot_id=snapshot_id, message=message, author=author
-    )
-    if as_json:
-        emit_json(
-            {
-                "tree": name,
-                "snapshot_id": result.snapshot_id,
-                "changed": result.revision is not None,
-                "revision": _revision_json(result.revision),
-                "applied_revision": result.applied_revision,
-            }
-        )
-        return
-    _report(name, result.revision, as_json=False)
-    console.print(
-        f"adopted snapshot {result.snapshot_id}; revision {result.applied_revision} "
-        "is now recorded as applied",
-        markup=False,
-    )
-
-
 @desired_app.command("rollback")
 def rollback_command(
-    name: str = typer.Argument(..., help="Registered tree name."),
-    revision: int = typer.Argument(..., help="The revision to return to."),
-    message: str | None = _MESSAGE,
-    author: str | None = _AUTHOR,
-    as_json: bool = _JSON,
+    name: TreeName,
+    revision: Annotated[int, typer.Argument(help="The revision to return to.")],
+    message: Message = None,
+    author: Author = None,
+    as_json: AsJson = False,
 ) -> None:
     """Make an old revision current again, as a new revision."""
     result = desired_lib.rollback(state.app, name, revision, message=message, author=author)
@@ -181,14 +149,16 @@ def rollback_command(
 
 @desired_app.command("log")
 def log_command(
-    name: str = typer.Argument(..., help="Registered tree name."),
-    limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="How many, newest first."),
-    as_json: bool = _JSON,
+    name: TreeName,
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", min=1, help="How many, newest first.")
+    ] = None,
+    as_json: AsJson = False,
 ) -> None:
     """List desired-state revisions, newest first."""
     revisions = desired_lib.desired_log(state.app, name, limit=limit)
     if as_json:
-        emit_json([_revision_json(r) for r in revisions])
+        emit_json([r.as_json() for r in revisions])
         return
     if not revisions:
         console.print(
@@ -215,16 +185,16 @@ def log_command(
 
 @desired_app.command("export")
 def export_command(
-    name: str = typer.Argument(..., help="Registered tree name."),
-    revision: int | None = typer.Option(
-        None, "--revision", help="Revision number (default: latest)."
-    ),
-    fmt: str = typer.Option(
-        "json", "--format", help="json (zkdrift export), yaml, zk-shell or dir."
-    ),
-    output: str = typer.Option(
-        "-", "--output", "-o", help="File (or directory for 'dir'); '-' is stdout."
-    ),
+    name: TreeName,
+    revision: Annotated[
+        int | None, typer.Option("--revision", help="Revision number (default: latest).")
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="json (zkdrift export), yaml, zk-shell or dir.")
+    ] = "json",
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="File (or directory for 'dir'); '-' is stdout.")
+    ] = "-",
 ) -> None:
     """Export the desired state, byte-exact (values are data here, not display)."""
     if fmt not in _FORMATS:

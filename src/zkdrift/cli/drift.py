@@ -12,18 +12,22 @@ import difflib
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated
 
 import typer
 from rich.text import Text
 
-from zkdrift.cli import app
-from zkdrift.cli._common import console, emit_json, state
-from zkdrift.diff import DriftItem
-from zkdrift.drift import DriftReport, check_against_snapshot, check_drift, compare_snapshots
+from zkdrift.cli.common import AsJson, TreeName, console, emit_json, redactor, state
+from zkdrift.drift import (
+    DriftReport,
+    SnapshotDiff,
+    check_against_snapshot,
+    check_drift,
+    compare_snapshots,
+)
 from zkdrift.errors import InvalidInputError
-from zkdrift.history import EventKind, HistoryEvent, Value, path_history
-from zkdrift.model import Acl, Change, ChangeKind, Znode
+from zkdrift.history import EventKind, HistoryEvent, path_history
+from zkdrift.model import Acl, ChangeKind, Znode
 from zkdrift.redact import Redactor, binary_placeholder
 
 EXIT_DIFFERENCES = 2
@@ -40,10 +44,6 @@ _FLIP = {
     ChangeKind.DATA_CHANGED: ChangeKind.DATA_CHANGED,
     ChangeKind.ACL_CHANGED: ChangeKind.ACL_CHANGED,
 }
-
-
-def _redactor() -> Redactor:
-    return Redactor(state.app.settings.secret_globs)
 
 
 @dataclass(frozen=True)
@@ -150,53 +150,6 @@ def _entry_lines(redactor: Redactor, entry: _Entry) -> list[str]:
     return out
 
 
-def value_json(redactor: Redactor, node: Znode | None) -> dict[str, Any] | None:
-    if node is None:
-        return None
-    rendered = redactor.render(node.path, node.data)
-    secret = redactor.is_secret(node.path)
-    return {
-        "value": rendered,
-        "size": len(node.data),
-        "sha256": node.data_digest,
-        "secret": secret,
-        "binary": not secret and rendered == binary_placeholder(node.data),
-        "acl": None if node.acl is None else [a.render() for a in node.acl],
-    }
-
-
-def _item_json(redactor: Redactor, item: DriftItem) -> dict[str, Any]:
-    return {
-        "path": item.path,
-        "kind": str(item.kind),
-        "classification": str(item.classification),
-        "desired": value_json(redactor, item.desired),
-        "live": value_json(redactor, item.live),
-        "base": value_json(redactor, item.base),
-    }
-
-
-def _report_json(redactor: Redactor, report: DriftReport) -> dict[str, Any]:
-    return {
-        "tree": report.tree,
-        "against": report.against,
-        "run_id": report.run_id,
-        "snapshot_id": report.snapshot_id,
-        "desired_revision": report.desired_revision,
-        "applied_revision": report.applied_revision,
-        "reference_snapshot_id": report.reference_snapshot_id,
-        "has_differences": report.has_differences,
-        "counts": {
-            "total": report.total,
-            "drift": report.drift,
-            "pending": report.pending,
-            "conflict": report.conflict,
-        },
-        "ephemeral_ignored": report.ephemeral_ignored,
-        "items": [_item_json(redactor, i) for i in report.items],
-    }
-
-
 def _parse_against(against: str) -> int | None:
     if against == "desired":
         return None
@@ -217,29 +170,36 @@ def _print_entries(redactor: Redactor, entries: Sequence[_Entry], header: Sequen
     _print_lines(lines)
 
 
-@app.command("diff")
 def diff_command(
-    name: str = typer.Argument(..., help="Registered tree name."),
-    against: str = typer.Option(
-        "desired", "--against", help="'desired' (default) or 'snapshot:ID' to compare live with."
-    ),
-    from_id: int | None = typer.Option(None, "--from", help="Compare two snapshots: from ID ..."),
-    to_id: int | None = typer.Option(None, "--to", help="... to ID (no live read)."),
-    snapshot_id: int | None = typer.Option(
-        None, "--snapshot", help="Use this recorded snapshot as live instead of reading ZooKeeper."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="JSON output."),
+    name: TreeName,
+    against: Annotated[
+        str,
+        typer.Option(
+            "--against", help="'desired' (default) or 'snapshot:ID' to compare live with."
+        ),
+    ] = "desired",
+    from_id: Annotated[
+        int | None, typer.Option("--from", help="Compare two snapshots: from ID ...")
+    ] = None,
+    to_id: Annotated[int | None, typer.Option("--to", help="... to ID (no live read).")] = None,
+    snapshot_id: Annotated[
+        int | None,
+        typer.Option(
+            "--snapshot", help="Use this recorded snapshot as live instead of reading ZooKeeper."
+        ),
+    ] = None,
+    as_json: AsJson = False,
 ) -> None:
     """Compare live with the desired state (or snapshots). Exit 0 none, 2 differences, 1 error."""
-    redactor = _redactor()
+    rd = redactor()
     if from_id is not None or to_id is not None:
         if from_id is None or to_id is None:
             raise InvalidInputError("--from and --to go together: give both snapshot ids")
         if against != "desired" or snapshot_id is not None:
             raise InvalidInputError("--from/--to compares two snapshots; drop --against/--snapshot")
-        changes = compare_snapshots(state.app, name, from_id, to_id)
-        _show_changes(redactor, name, from_id, to_id, changes, as_json)
-        if changes:
+        compared = compare_snapshots(state.app, name, from_id, to_id)
+        _show_changes(rd, compared, as_json)
+        if compared.changes:
             raise typer.Exit(EXIT_DIFFERENCES)
         return
     reference = _parse_against(against)
@@ -253,9 +213,9 @@ def diff_command(
         report = check_against_snapshot(state.app, name, reference, snapshot_id=snapshot_id)
         header = [f"--- snapshot {reference}", f"+++ live (snapshot {report.snapshot_id})"]
     if as_json:
-        emit_json(_report_json(redactor, report))
+        emit_json(report.as_json(rd))
     else:
-        _print_entries(redactor, _entries_of_report(report), header)
+        _print_entries(rd, _entries_of_report(report), header)
         if report.has_differences:
             console.print(
                 f"{report.total:,} differences: {report.drift} drift, {report.pending} pending, "
@@ -277,80 +237,48 @@ def diff_command(
         raise typer.Exit(EXIT_DIFFERENCES)
 
 
-def _show_changes(
-    redactor: Redactor, name: str, from_id: int, to_id: int, changes: list[Change], as_json: bool
-) -> None:
+def _show_changes(rd: Redactor, compared: SnapshotDiff, as_json: bool) -> None:
     if as_json:
-        emit_json(
-            {
-                "tree": name,
-                "from_snapshot_id": from_id,
-                "to_snapshot_id": to_id,
-                "has_differences": bool(changes),
-                "counts": {"total": len(changes)},
-                "items": [
-                    {
-                        "path": c.path,
-                        "kind": str(c.kind),
-                        "before": value_json(redactor, c.before),
-                        "after": value_json(redactor, c.after),
-                    }
-                    for c in changes
-                ],
-            }
-        )
+        emit_json(compared.as_json(rd))
         return
-    entries = [_Entry(c.path, c.kind, c.before, c.after) for c in changes]
-    _print_entries(redactor, entries, [f"--- snapshot {from_id}", f"+++ snapshot {to_id}"])
-    if changes:
-        console.print(f"{len(changes):,} differences", markup=False)
+    entries = [_Entry(c.path, c.kind, c.before, c.after) for c in compared.changes]
+    header = [f"--- snapshot {compared.from_id}", f"+++ snapshot {compared.to_id}"]
+    _print_entries(rd, entries, header)
+    if compared.changes:
+        console.print(f"{len(compared.changes):,} differences", markup=False)
     else:
-        console.print(f"no differences between snapshots {from_id} and {to_id}", markup=False)
+        console.print(
+            f"no differences between snapshots {compared.from_id} and {compared.to_id}",
+            markup=False,
+        )
 
 
-def _history_value_json(redactor: Redactor, path: str, value: Value | None) -> Any:
-    if value is None:
-        return None
-    out = value_json(redactor, Znode(path, value.data, None, value.acl))
-    assert out is not None
-    out["version"] = value.version
-    return out
-
-
-def _event_json(redactor: Redactor, event: HistoryEvent) -> dict[str, Any]:
-    return {
-        "path": event.path,
-        "event": str(event.kind),
-        "snapshot_id": event.snapshot_id,
-        "at": event.at.isoformat(),
-        "before": _history_value_json(redactor, event.path, event.before),
-        "after": _history_value_json(redactor, event.path, event.after),
-    }
-
-
-@app.command("history")
 def history_command(
-    name: str = typer.Argument(..., help="Registered tree name."),
-    path: str | None = typer.Argument(None, help="A path: its history and its subtree's."),
-    show_all: bool = typer.Option(
-        False,
-        "--all",
-        help="Also list what the first snapshot found (shown by default when PATH is given).",
-    ),
-    as_json: bool = typer.Option(False, "--json", help="JSON output."),
+    name: TreeName,
+    path: Annotated[
+        str | None, typer.Argument(help="A path: its history and its subtree's.")
+    ] = None,
+    show_all: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Also list what the first snapshot found (shown by default when PATH is given).",
+        ),
+    ] = False,
+    as_json: AsJson = False,
 ) -> None:
     """When each path was created, changed and deleted across snapshots (values redacted)."""
-    redactor = _redactor()
+    rd = redactor()
     events = path_history(state.app, name, path, include_initial=show_all or path is not None)
     if as_json:
-        emit_json([_event_json(redactor, e) for e in events])
+        emit_json([e.as_json(rd) for e in events])
         return
     if not events:
         where = f" under {path}" if path else ""
         console.print(f"no recorded history{where} in tree {name!r}", markup=False)
         return
     for event in events:
-        _print_event(redactor, event)
+        _print_event(rd, event)
 
 
 def _print_event(redactor: Redactor, event: HistoryEvent) -> None:

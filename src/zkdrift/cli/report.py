@@ -4,38 +4,44 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from zkdrift.cli import app
-from zkdrift.cli._common import console, emit_json, err_console, state
+from zkdrift.cli.common import AsJson, TreeName, console, emit_json, err_console, state
 
 
-@app.command("report")
 def report(
-    name: str = typer.Argument(..., help="Registered tree name."),
-    since: str | None = typer.Option(
-        None, "--since", help="Window start: ISO time (2024-06-01) or an age (7d, 12h)."
-    ),
-    until: str | None = typer.Option(
-        None, "--until", help="Window end, exclusive (default: now); same forms as --since."
-    ),
-    output: Path | None = typer.Option(
-        None,
-        "--output",
-        "-o",
-        help="HTML file to write (default: <ZKDRIFT_HOME>/reports/NAME.html).",
-        dir_okay=False,
-    ),
-    as_json: bool = typer.Option(False, "--json", help="JSON output."),
+    name: TreeName,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Window start: ISO time (2024-06-01) or an age (7d, 12h)."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until", help="Window end, exclusive (default: now); same forms as --since."
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="HTML file to write (default: <ZKDRIFT_HOME>/reports/NAME.html).",
+            dir_okay=False,
+        ),
+    ] = None,
+    as_json: AsJson = False,
 ) -> None:
     """Execute the drift and history notebooks and render them as one HTML report."""
     # pandas, papermill and nbconvert load only when a report is asked for.
-    from zkdrift.reports import describe_window, parse_when, render_report
+    from zkdrift.reports.render import render_report, report_path
+    from zkdrift.reports.window import describe_window, parse_when
 
     zk_app = state.app
     lo, hi = parse_when(since), parse_when(until)  # bad input fails before any kernel starts
-    target = output if output is not None else zk_app.settings.reports_dir / f"{name}.html"
+    target = output if output is not None else report_path(zk_app.settings, name)
     if not as_json:
         err_console.print(f"rendering the report for {name} ({describe_window(lo, hi)})…")
     t0 = time.perf_counter()

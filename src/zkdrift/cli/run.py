@@ -5,14 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.markdown import Markdown
 
-from zkdrift import orchestration
-from zkdrift.cli import app
-from zkdrift.cli._common import console, emit_json, err_console, state
+from zkdrift.cli.common import AsJson, console, emit_json, err_console, state
 
 run_app = typer.Typer(
     help=(
@@ -21,46 +19,41 @@ run_app = typer.Typer(
     ),
     no_args_is_help=True,
 )
-app.add_typer(run_app, name="run")
 
-TREES = typer.Option(
-    [], "--tree", "-t", help="A registered tree (repeatable; default: every tree)."
-)
-LOCAL = typer.Option(
-    False,
-    "--local",
-    help="Run in this process even when a served deployment exists (still reported to the API).",
-)
-JSON = typer.Option(False, "--json", help="Print the outcome as JSON.")
-APPLY = typer.Option(
-    None,
-    "--apply/--dry-run",
-    help="Apply to ZooKeeper, or only plan. Default: each tree's policy (options.reconcile).",
-)
-PRUNE = typer.Option(False, "--prune", help="Also delete live nodes the desired state lacks.")
+Trees = Annotated[
+    list[str],
+    typer.Option("--tree", "-t", help="A registered tree (repeatable; default: every tree)."),
+]
+Local = Annotated[
+    bool,
+    typer.Option(
+        "--local",
+        help="Run in this process even when a served deployment exists (still reported).",
+    ),
+]
+Apply = Annotated[
+    bool | None,
+    typer.Option(
+        "--apply/--dry-run",
+        help="Apply to ZooKeeper, or only plan. Default: each tree's reconcile policy.",
+    ),
+]
+Prune = Annotated[
+    bool, typer.Option("--prune", help="Also delete live nodes the desired state lacks.")
+]
 
 
 def _execute(key: str, values: dict[str, Any], *, local: bool, as_json: bool) -> None:
-    # Make the run's own log lines (which ZooKeeper, which database, what changed) visible.
-    orchestration.check_trees(state.app, values.get("trees") or [])
+    # Prefect loads only when a flow is run: every other command starts fast.
+    from zkdrift.flows import runs
+
+    runs.check_trees(state.app, values.get("trees") or [])
     state.close()  # the flow's tasks open their own connections
+    # Make the run's own log lines (which ZooKeeper, which database, what changed) visible.
     logging.getLogger("zkdrift").setLevel(logging.INFO)
-    outcome = orchestration.run_flow(key, values, local=local)
+    outcome = runs.run_flow(key, values, local=local)
     if as_json:
-        emit_json(
-            {
-                "flow": outcome.flow,
-                "flow_run_id": outcome.flow_run_id,
-                "flow_run_name": outcome.flow_run_name,
-                "state": outcome.state,
-                "ok": outcome.ok,
-                "message": outcome.message,
-                "deployment": outcome.deployment,
-                "api_url": outcome.api_url,
-                "ui_url": outcome.ui_url,
-                "summary": outcome.summary,
-            }
-        )
+        emit_json(outcome.as_json())
     else:
         if outcome.summary:
             console.print(Markdown(outcome.summary))
@@ -86,13 +79,17 @@ def _execute(key: str, values: dict[str, Any], *, local: bool, as_json: bool) ->
 
 @run_app.command("pipeline")
 def run_pipeline(
-    trees: list[str] = TREES,
-    apply: bool | None = APPLY,
-    prune: bool = PRUNE,
-    reason: str = typer.Option("pipeline run from the terminal", "--reason", "-m"),
-    report: bool = typer.Option(True, "--report/--no-report", help="Render HTML reports."),
-    local: bool = LOCAL,
-    as_json: bool = JSON,
+    trees: Trees = [],  # noqa: B006 - typer reads the default, never mutates it
+    apply: Apply = None,
+    prune: Prune = False,
+    reason: Annotated[
+        str, typer.Option("--reason", "-m", help="Why: recorded in the audit of every apply.")
+    ] = "pipeline run from the terminal",
+    report: Annotated[
+        bool, typer.Option("--report/--no-report", help="Render HTML reports.")
+    ] = True,
+    local: Local = False,
+    as_json: AsJson = False,
 ) -> None:
     """Snapshot -> drift -> reconcile (per policy) -> report, every tree concurrently."""
     values = {"trees": trees, "apply": apply, "prune": prune, "reason": reason, "report": report}
@@ -100,25 +97,35 @@ def run_pipeline(
 
 
 @run_app.command("snapshot")
-def run_snapshot(trees: list[str] = TREES, local: bool = LOCAL, as_json: bool = JSON) -> None:
+def run_snapshot(
+    trees: Trees = [],  # noqa: B006
+    local: Local = False,
+    as_json: AsJson = False,
+) -> None:
     """Capture each tree's live state."""
     _execute("snapshot", {"trees": trees}, local=local, as_json=as_json)
 
 
 @run_app.command("drift")
-def run_drift(trees: list[str] = TREES, local: bool = LOCAL, as_json: bool = JSON) -> None:
+def run_drift(
+    trees: Trees = [],  # noqa: B006
+    local: Local = False,
+    as_json: AsJson = False,
+) -> None:
     """Compare desired with live for each tree (artifacts: summary and drifted paths)."""
     _execute("drift", {"trees": trees}, local=local, as_json=as_json)
 
 
 @run_app.command("reconcile")
 def run_reconcile(
-    trees: list[str] = TREES,
-    apply: bool | None = APPLY,
-    prune: bool = PRUNE,
-    reason: str = typer.Option("reconcile from the terminal", "--reason", "-m"),
-    local: bool = LOCAL,
-    as_json: bool = JSON,
+    trees: Trees = [],  # noqa: B006
+    apply: Apply = None,
+    prune: Prune = False,
+    reason: Annotated[
+        str, typer.Option("--reason", "-m", help="Why: recorded in the audit of every apply.")
+    ] = "reconcile from the terminal",
+    local: Local = False,
+    as_json: AsJson = False,
 ) -> None:
     """Plan (dry run) or apply each tree's desired state."""
     values = {"trees": trees, "apply": apply, "prune": prune, "reason": reason}
@@ -127,34 +134,41 @@ def run_reconcile(
 
 @run_app.command("report")
 def run_report(
-    trees: list[str] = TREES,
-    since: dt.datetime | None = typer.Option(None, "--since", help="History from this time on."),
-    local: bool = LOCAL,
-    as_json: bool = JSON,
+    trees: Trees = [],  # noqa: B006
+    since: Annotated[
+        dt.datetime | None, typer.Option("--since", help="History from this time on.")
+    ] = None,
+    local: Local = False,
+    as_json: AsJson = False,
 ) -> None:
     """Render each tree's HTML report."""
     _execute("report", {"trees": trees, "since": since}, local=local, as_json=as_json)
 
 
-@app.command("serve")
 def serve_command(
-    limit: int | None = typer.Option(
-        None, "--limit", min=1, help="At most this many flow runs at once."
-    ),
-    write_prefect_yaml: Path | None = typer.Option(
-        None,
-        "--write-prefect-yaml",
-        help="Write the deployments as a prefect.yaml to this path and exit.",
-    ),
-    work_pool: str = typer.Option(
-        orchestration.DEFAULT_WORK_POOL, "--work-pool", help="Work pool named in prefect.yaml."
-    ),
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="At most this many flow runs at once.")
+    ] = None,
+    write_prefect_yaml: Annotated[
+        Path | None,
+        typer.Option(
+            "--write-prefect-yaml",
+            help="Write the deployments as a prefect.yaml to this path and exit.",
+        ),
+    ] = None,
+    work_pool: Annotated[
+        str, typer.Option("--work-pool", help="Work pool named in prefect.yaml.")
+    ] = "zkdrift",
 ) -> None:
     """Serve the Prefect deployments of every registered tree (no work pool needed)."""
+    from zkdrift.flows import deployments
+
     logging.getLogger("zkdrift").setLevel(logging.INFO)
     if write_prefect_yaml is not None:
-        specs = orchestration.load_specs(state.app)
-        write_prefect_yaml.write_text(orchestration.prefect_yaml(specs, work_pool=work_pool))
-        console.print(f"wrote {len(specs)} deployment(s) to {write_prefect_yaml}")
+        plan = deployments.load_specs(state.app)
+        for problem in plan.problems:
+            err_console.print(f"[yellow]left out:[/] {problem}", highlight=False)
+        write_prefect_yaml.write_text(deployments.prefect_yaml(plan.specs, work_pool=work_pool))
+        console.print(f"wrote {len(plan.specs)} deployment(s) to {write_prefect_yaml}")
         return
-    orchestration.serve(state.app, limit=limit)
+    deployments.serve(state.app, limit=limit)

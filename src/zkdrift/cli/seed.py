@@ -2,53 +2,54 @@
 
 from __future__ import annotations
 
-import typer
+from typing import Annotated
 
-from zkdrift.cli import app
-from zkdrift.cli._common import console, state
-from zkdrift.examples import example_tree, seed
-from zkdrift.snapshot import TreeSpec, add_tree
-from zkdrift.store import trees as tree_store
+import typer
+from rich.markup import escape
+
+from zkdrift import reconcile
+from zkdrift import trees as trees_lib
+from zkdrift.cli.common import console, state
+from zkdrift.devtools.examples import example_tree, seed
 from zkdrift.zk import client as zk
 
 
-@app.command("seed")
 def seed_command(
-    hosts: str = typer.Option("127.0.0.1:2181", "--hosts", help="ZooKeeper connect string."),
-    root: str = typer.Option("/zkdrift-demo", "--root", help="Where to create the example tree."),
-    overwrite: bool = typer.Option(False, help="Reset existing example nodes to their values."),
-    register: str | None = typer.Option(
-        None,
-        "--register",
-        help="Also register the tree under this name and adopt it as the desired state "
-        "(skipped when a tree of that name exists).",
-    ),
+    hosts: Annotated[
+        str, typer.Option("--hosts", help="ZooKeeper connect string.")
+    ] = "127.0.0.1:2181",
+    root: Annotated[
+        str, typer.Option("--root", help="Where to create the example tree.")
+    ] = "/zkdrift-demo",
+    overwrite: Annotated[
+        bool, typer.Option(help="Reset existing example nodes to their values.")
+    ] = False,
+    register: Annotated[
+        str | None,
+        typer.Option(
+            "--register",
+            help="Also register the tree under this name and adopt it as the desired state "
+            "(skipped when a tree of that name exists).",
+        ),
+    ] = None,
 ) -> None:
     """Create an example service-configuration tree (services x environments x keys)."""
-    zk_app = state.app
-    settings = zk_app.settings
-    target = zk.ZkTarget(
-        hosts=hosts,
-        auth=settings.zk_auth.get_secret_value() if settings.zk_auth else None,
-        connect_timeout=settings.zk_connect_timeout,
-    )
+    app = state.app
     nodes = example_tree(root)
-    with zk.session(target) as client:
+    with zk.session(app.target_for(hosts)) as client:
         written = seed(client, nodes, overwrite=overwrite)
-    console.print(f"seeded {root} on {hosts}: {written} of {len(nodes)} nodes written")
+    console.print(
+        f"seeded {root} on {hosts}: {written} of {len(nodes)} nodes written", markup=False
+    )
     if register is None:
         return
-    with zk_app.db.session() as session:
-        exists = register in tree_store.tree_names(session)
-    if exists:
-        console.print(f"tree [bold]{register}[/] is already registered; left as it is")
+    if register in trees_lib.tree_names(app):
+        console.print(f"tree [bold]{escape(register)}[/] is already registered; left as it is")
         return
-    from zkdrift.desired import adopt
-
-    add_tree(zk_app, TreeSpec(name=register, hosts=hosts, root=root), check=False)
-    result = adopt(zk_app, register, message="example tree as seeded", source="seed")
+    trees_lib.add_tree(app, trees_lib.TreeSpec(name=register, hosts=hosts, root=root), check=False)
+    result = reconcile.adopt(app, register, message="example tree as seeded", source="seed")
     entries = result.revision.entries if result.revision else 0
     console.print(
-        f"registered tree [bold]{register}[/] and adopted its {entries:,} nodes "
+        f"registered tree [bold]{escape(register)}[/] and adopted its {entries:,} nodes "
         f"as desired-state revision {result.applied_revision}"
     )

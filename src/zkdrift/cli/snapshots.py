@@ -4,118 +4,82 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree as RichTree
 
-from zkdrift.cli import app
-from zkdrift.cli._common import capture_progress, console, emit_json, state, write_export
+from zkdrift.cli.common import (
+    AsJson,
+    Limit,
+    SnapshotId,
+    TreeName,
+    capture_progress,
+    console,
+    emit_json,
+    redactor,
+    state,
+    write_export,
+)
 from zkdrift.errors import InvalidInputError
 from zkdrift.formats.zkjson import dump_export
 from zkdrift.model import Znode
-from zkdrift.paths import InvalidPathError, is_under, validate_path
+from zkdrift.paths import is_under, validate_path
 from zkdrift.redact import Redactor
-from zkdrift.snapshot import load_snapshot, take_snapshot
-from zkdrift.store import snapshots as snapshot_store
-from zkdrift.store import trees as tree_store
+from zkdrift.snapshot import list_snapshots, load_snapshot, take_snapshot
 
 
-def _redactor() -> Redactor:
-    return Redactor(state.app.settings.secret_globs)
-
-
-@app.command("snapshot")
-def snapshot(
-    name: str = typer.Argument(..., help="Registered tree name."),
-    as_json: bool = typer.Option(False, "--json", help="JSON output."),
-) -> None:
+def snapshot(name: TreeName, as_json: AsJson = False) -> None:
     """Capture the live tree into the database as a new snapshot."""
-    zk_app = state.app
-    with zk_app.db.session() as session:
-        tree = tree_store.get_tree(session, name)
-        previous = snapshot_store.list_snapshots(session, tree, limit=1)
-    total = previous[0].node_count if previous else None
+    previous = list_snapshots(state.app, name, limit=1)
+    total = previous[0].nodes if previous else None
     with capture_progress(f"reading {name}", enabled=not as_json, total=total) as progress:
-        result = take_snapshot(zk_app, name, progress=progress)
-    duration = result.read_seconds + result.write_seconds
+        result = take_snapshot(state.app, name, progress=progress)
     if as_json:
-        emit_json(
-            {
-                "snapshot_id": result.snapshot_id,
-                "tree": name,
-                "nodes": result.node_count,
-                "bytes": result.total_bytes,
-                "changed": result.changed,
-                "added": result.added,
-                "removed": result.removed,
-                "modified": result.modified,
-                "ephemeral": result.ephemeral,
-                "duration_seconds": round(duration, 3),
-                "read_seconds": round(result.read_seconds, 3),
-                "write_seconds": round(result.write_seconds, 3),
-            }
-        )
+        emit_json(result.as_json())
         return
+    duration = result.read_seconds + result.write_seconds
     console.print(
-        f"snapshot [bold]{result.snapshot_id}[/] of [bold]{name}[/]: "
+        f"snapshot [bold]{result.snapshot_id}[/] of [bold]{escape(name)}[/]: "
         f"{result.node_count:,} nodes, {result.changed:,} changed since the last snapshot "
         f"(+{result.added} -{result.removed} ~{result.modified}) in {duration:.2f}s"
     )
 
 
-@app.command("snapshots")
-def snapshots(
-    name: str = typer.Argument(..., help="Registered tree name."),
-    limit: int = typer.Option(50, "--limit", "-n", min=1, help="How many, newest first."),
-    as_json: bool = typer.Option(False, "--json", help="JSON output."),
-) -> None:
+def snapshots(name: TreeName, limit: Limit = 50, as_json: AsJson = False) -> None:
     """List a tree's snapshots, newest first."""
-    with state.app.db.session() as session:
-        tree = tree_store.get_tree(session, name)
-        snaps = snapshot_store.list_snapshots(session, tree, limit=limit)
-        rows = [
-            {
-                "id": s.id,
-                "taken_at": s.started_at.isoformat(),
-                "nodes": s.node_count,
-                "bytes": s.total_bytes,
-                "added": s.added,
-                "removed": s.removed,
-                "modified": s.modified,
-                "ephemeral": s.ephemeral_count,
-                "seconds": round(s.read_seconds + s.write_seconds, 3),
-            }
-            for s in snaps
-        ]
+    infos = list_snapshots(state.app, name, limit=limit)
     if as_json:
-        emit_json(rows)
+        emit_json([i.as_json() for i in infos])
         return
-    if not rows:
+    if not infos:
         console.print(
-            f"tree {name!r} has no snapshots yet; take one with 'zkdrift snapshot {name}'"
+            f"tree {name!r} has no snapshots yet; take one with 'zkdrift snapshot {name}'",
+            markup=False,
         )
         return
     table = Table("id", "taken at (UTC)", "nodes", "bytes", "+", "-", "~", "seconds")
-    for r in rows:
+    for i in infos:
         table.add_row(
-            str(r["id"]),
-            str(r["taken_at"])[:19],
-            f"{r['nodes']:,}",
-            f"{r['bytes']:,}",
-            str(r["added"]),
-            str(r["removed"]),
-            str(r["modified"]),
-            f"{r['seconds']:.2f}",
+            str(i.id),
+            i.taken_at.isoformat(sep=" ", timespec="seconds"),
+            f"{i.nodes:,}",
+            f"{i.bytes:,}",
+            str(i.added),
+            str(i.removed),
+            str(i.modified),
+            f"{i.seconds:.2f}",
         )
     console.print(table)
 
 
-def _node_json(node: Znode, redactor: Redactor) -> dict[str, object]:
+def _node_json(node: Znode, rd: Redactor) -> dict[str, Any]:
     stat = node.stat
     return {
         "path": node.path,
-        "value": redactor.render(node.path, node.data),
+        "value": rd.render(node.path, node.data),
         "size": len(node.data),
         "sha256": node.data_digest,
         "version": stat.version if stat else None,
@@ -125,21 +89,17 @@ def _node_json(node: Znode, redactor: Redactor) -> dict[str, object]:
     }
 
 
-@app.command("show")
 def show(
-    name: str = typer.Argument(..., help="Registered tree name."),
-    path: str | None = typer.Argument(None, help="A path in the tree (default: the root)."),
-    snapshot_id: int | None = typer.Option(
-        None, "--snapshot", help="Snapshot id (default: latest)."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="JSON output."),
+    name: TreeName,
+    path: Annotated[
+        str | None, typer.Argument(help="A path in the tree (default: the root).")
+    ] = None,
+    snapshot_id: SnapshotId = None,
+    as_json: AsJson = False,
 ) -> None:
     """Show what a snapshot captured: the tree below PATH, or one node's value."""
     if path is not None:
-        try:
-            validate_path(path)
-        except InvalidPathError as exc:
-            raise InvalidInputError(str(exc)) from exc
+        validate_path(path)
     loaded = load_snapshot(state.app, name, snapshot_id, under=path)
     tree, sid, st = loaded.tree, loaded.snapshot_id, loaded.state
     base = path or tree.root
@@ -147,37 +107,24 @@ def show(
         raise InvalidInputError(f"{path!r} is not under the tree root {tree.root!r}")
     if base not in st.nodes:
         raise InvalidInputError(f"{base!r} is not in snapshot {sid} of tree {name!r}")
-    redactor = _redactor()
+    rd = redactor()
     nodes = [st.nodes[p] for p in st.nodes if is_under(p, base)]
     if as_json:
-        emit_json(
-            {"tree": name, "snapshot_id": sid, "nodes": [_node_json(n, redactor) for n in nodes]}
-        )
+        emit_json({"tree": name, "snapshot_id": sid, "nodes": [_node_json(n, rd) for n in nodes]})
         return
     if len(nodes) == 1:
-        node = nodes[0]
-        stat = node.stat
-        console.print(f"[bold]{node.path}[/]  (snapshot {sid})")
-        if stat:
-            mtime = dt.datetime.fromtimestamp(stat.mtime / 1000, dt.UTC).isoformat(
-                timespec="seconds"
-            )
-            console.print(
-                f"version {stat.version}, {len(node.data)} bytes, modified {mtime}"
-                + (", ephemeral" if node.ephemeral else "")
-            )
-        if node.acl is not None:
-            console.print("acl: " + ", ".join(a.render() for a in node.acl))
-        console.print(redactor.render(node.path, node.data), markup=False)
+        _show_node(nodes[0], sid, rd)
         return
-    console.print(f"[bold]{name}[/] snapshot {sid}: {len(nodes):,} nodes under {base}")
-    rich_tree = RichTree(f"[bold]{base}[/]")
+    console.print(
+        f"[bold]{escape(name)}[/] snapshot {sid}: {len(nodes):,} nodes under {escape(base)}"
+    )
+    rich_tree = RichTree(f"[bold]{escape(base)}[/]")
     branches = {base: rich_tree}
     for node in nodes[1:]:
         parent = node.path.rsplit("/", 1)[0] or "/"
-        label = node.path.rsplit("/", 1)[1]
+        label = escape(node.path.rsplit("/", 1)[1])
         if node.data:
-            preview = redactor.render(node.path, node.data).replace("\n", " ")
+            preview = rd.render(node.path, node.data).replace("\n", " ")
             if len(preview) > 60:
                 preview = preview[:57] + "..."
             label = f"{label} = [dim]{escape(preview)}[/]"
@@ -187,19 +134,24 @@ def show(
     console.print(rich_tree)
 
 
-def escape(text: str) -> str:
-    from rich.markup import escape as rich_escape
+def _show_node(node: Znode, snapshot_id: int, rd: Redactor) -> None:
+    stat = node.stat
+    console.print(f"[bold]{escape(node.path)}[/]  (snapshot {snapshot_id})")
+    if stat:
+        mtime = dt.datetime.fromtimestamp(stat.mtime / 1000, dt.UTC).isoformat(timespec="seconds")
+        console.print(
+            f"version {stat.version}, {len(node.data)} bytes, modified {mtime}"
+            + (", ephemeral" if node.ephemeral else "")
+        )
+    if node.acl is not None:
+        console.print("acl: " + escape(", ".join(a.render() for a in node.acl)))
+    console.print(rd.render(node.path, node.data), markup=False)
 
-    return rich_escape(text)
 
-
-@app.command("export")
 def export(
-    name: str = typer.Argument(..., help="Registered tree name."),
-    snapshot_id: int | None = typer.Option(
-        None, "--snapshot", help="Snapshot id (default: latest)."
-    ),
-    output: Path = typer.Option(..., "--output", "-o", help="File to write ('-' for stdout)."),
+    name: TreeName,
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write ('-' for stdout).")],
+    snapshot_id: SnapshotId = None,
 ) -> None:
     """Export a snapshot as zkdrift JSON (base64 data; byte-exact, see docs/export-format.md)."""
     loaded = load_snapshot(state.app, name, snapshot_id)
@@ -208,4 +160,4 @@ def export(
     write_export(str(output), payload)
     if str(output) == "-":
         return
-    console.print(f"exported snapshot {sid} of {name}: {len(st):,} nodes to {output}")
+    console.print(f"exported snapshot {sid} of {name}: {len(st):,} nodes to {output}", markup=False)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from zkdrift.cli import app
-from zkdrift.cli._common import console, emit_json, state
+from zkdrift.cli.common import AsJson, console, emit_json, state
 from zkdrift.status import TreeStatus, tree_statuses
 
 
@@ -35,10 +36,12 @@ def _drift(s: TreeStatus) -> str:
     return "[yellow]" + ", ".join(parts) + "[/]"
 
 
-@app.command("status")
 def status(
-    names: list[str] = typer.Argument(None, help="Trees to show (default: every registered tree)."),
-    as_json: bool = typer.Option(False, "--json", help="JSON output."),
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(help="Trees to show (default: every registered tree).", show_default=False),
+    ] = None,
+    as_json: AsJson = False,
 ) -> None:
     """Where every tree stands: last snapshot, desired revision, last drift check, last apply."""
     rows = tree_statuses(state.app, list(names or []))
@@ -73,5 +76,11 @@ def status(
             if s.last_apply_at
             else "never"
         )
-        table.add_row(s.tree, snapshot, desired, check, last_apply, s.schedule or "-", s.reconcile)
+        policy = s.reconcile if s.policy_error is None else "[red]invalid[/]"
+        table.add_row(
+            escape(s.tree), snapshot, desired, check, last_apply, s.schedule or "-", policy
+        )
     console.print(table)
+    for s in rows:
+        if s.policy_error is not None:
+            console.print(f"[red]{escape(s.policy_error)}[/]")

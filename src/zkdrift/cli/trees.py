@@ -1,62 +1,53 @@
-"""``zkdrift tree``: register and list managed trees."""
+"""``zkdrift tree``: register, list, show, change and remove managed trees."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from zkdrift.cli import app
-from zkdrift.cli._common import console, emit_json, state
+from zkdrift import trees as trees_lib
+from zkdrift.cli.common import AsJson, TreeName, console, emit_json, state
 from zkdrift.errors import InvalidInputError
-from zkdrift.snapshot import TreeSpec, add_tree
-from zkdrift.store import trees as tree_store
-from zkdrift.store.models import Tree
-from zkdrift.zk.client import validate_hosts
 
 tree_app = typer.Typer(
     help="Register and list the ZooKeeper trees zkdrift manages.", no_args_is_help=True
 )
-app.add_typer(tree_app, name="tree")
 
-
-def tree_json(tree: Tree) -> dict[str, Any]:
-    return {
-        "name": tree.name,
-        "hosts": tree.hosts,
-        "root": tree.root,
-        "excludes": tree.excludes,
-        "includes": tree.includes,
-        "capture_acl": tree.capture_acl,
-        "auth_env": tree.auth_env,
-        "options": tree.options,
-        "created_at": tree.created_at.isoformat(),
-    }
+Excludes = Annotated[
+    list[str], typer.Option("--exclude", help="Glob of paths to ignore (repeatable).")
+]
 
 
 @tree_app.command("add")
 def add(
-    name: str = typer.Argument(..., help="A short name for the tree, e.g. 'payments-prod'."),
-    hosts: str = typer.Option(
-        ..., "--hosts", help="Connect string: host:port\\[,host:port]\\[/chroot]."
-    ),
-    root: str = typer.Option(..., "--root", help="Absolute path of the subtree to manage."),
-    exclude: list[str] = typer.Option(
-        [], "--exclude", help="Glob of paths to ignore (repeatable)."
-    ),
-    include: list[str] = typer.Option(
-        [], "--include", help="Only manage paths matching (repeatable)."
-    ),
-    acl: bool = typer.Option(False, "--acl", help="Capture ACLs too (one extra request per node)."),
-    auth_env: str | None = typer.Option(
-        None, "--auth-env", help="Environment variable holding 'scheme:credential' for this tree."
-    ),
-    check: bool = typer.Option(True, "--check/--no-check", help="Verify the root exists first."),
-    as_json: bool = typer.Option(False, "--json", help="Print the registered tree as JSON."),
+    name: Annotated[str, typer.Argument(help="A short name for the tree, e.g. 'payments-prod'.")],
+    hosts: Annotated[
+        str, typer.Option("--hosts", help="Connect string: host:port\\[,host:port]\\[/chroot].")
+    ],
+    root: Annotated[str, typer.Option("--root", help="Absolute path of the subtree to manage.")],
+    exclude: Excludes = [],  # noqa: B006 - typer reads the default, never mutates it
+    include: Annotated[
+        list[str], typer.Option("--include", help="Only manage paths matching (repeatable).")
+    ] = [],  # noqa: B006
+    acl: Annotated[
+        bool, typer.Option("--acl", help="Capture ACLs too (one extra request per node).")
+    ] = False,
+    auth_env: Annotated[
+        str | None,
+        typer.Option(
+            "--auth-env", help="Environment variable holding 'scheme:credential' for this tree."
+        ),
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check/--no-check", help="Verify the root exists first.")
+    ] = True,
+    as_json: AsJson = False,
 ) -> None:
     """Register a ZooKeeper subtree under NAME."""
-    spec = TreeSpec(
+    spec = trees_lib.TreeSpec(
         name=name,
         hosts=hosts,
         root=root,
@@ -65,140 +56,134 @@ def add(
         capture_acl=acl,
         auth_env=auth_env,
     )
-    tree = add_tree(state.app, spec, check=check)
+    info = trees_lib.add_tree(state.app, spec, check=check)
     if as_json:
-        emit_json(tree_json(tree))
+        emit_json(info.as_json())
     else:
-        console.print(f"registered tree [bold]{name}[/]: {hosts} {root}")
+        console.print(f"registered tree [bold]{escape(name)}[/]: {escape(hosts)} {escape(root)}")
 
 
 @tree_app.command("list")
-def list_(as_json: bool = typer.Option(False, "--json", help="JSON output.")) -> None:
+def list_(as_json: AsJson = False) -> None:
     """List registered trees."""
-    with state.app.db.session() as session:
-        trees = tree_store.list_trees(session)
-        rows = [tree_json(t) for t in trees]
+    infos = trees_lib.list_trees(state.app)
     if as_json:
-        emit_json(rows)
+        emit_json([i.as_json() for i in infos])
         return
-    if not rows:
+    if not infos:
         console.print(
             "no trees registered yet; add one with 'zkdrift tree add NAME --hosts ... --root ...'"
         )
         return
     table = Table("name", "hosts", "root", "excludes", "acl")
-    for row in rows:
+    for info in infos:
         table.add_row(
-            row["name"],
-            row["hosts"],
-            row["root"],
-            ", ".join(row["excludes"]) or "-",
-            "yes" if row["capture_acl"] else "no",
+            escape(info.name),
+            escape(info.hosts),
+            escape(info.root),
+            escape(", ".join(info.excludes)) or "-",
+            "yes" if info.capture_acl else "no",
         )
     console.print(table)
 
 
 @tree_app.command("show")
-def show_tree(
-    name: str = typer.Argument(..., help="Registered tree name."),
-    as_json: bool = typer.Option(False, "--json", help="JSON output."),
-) -> None:
+def show_tree(name: TreeName, as_json: AsJson = False) -> None:
     """Show one tree's registration, policy and schedule."""
-    with state.app.db.session() as session:
-        row = tree_json(tree_store.get_tree(session, name))
+    row = trees_lib.get_tree(state.app, name).as_json()
     if as_json:
         emit_json(row)
         return
     for key, value in row.items():
-        console.print(f"[bold]{key}[/]: {value}")
+        console.print(f"[bold]{key}[/]: {escape(str(value))}")
 
 
 @tree_app.command("set")
 def set_policy(
-    name: str = typer.Argument(..., help="Registered tree name."),
-    hosts: str | None = typer.Option(None, "--hosts", help="New connect string."),
-    cron: str | None = typer.Option(None, "--cron", help="Schedule the pipeline with a cron line."),
-    interval: int | None = typer.Option(
-        None, "--interval", min=30, help="Schedule the pipeline every N seconds."
-    ),
-    no_schedule: bool = typer.Option(False, "--no-schedule", help="Remove the schedule."),
-    reconcile: str | None = typer.Option(
-        None, "--reconcile", help="What the pipeline does with drift: 'plan' (dry run) or 'apply'."
-    ),
-    protect: list[str] = typer.Option(
-        [], "--protect", help="Glob apply must never touch (repeatable)."
-    ),
-    max_delete_fraction: float | None = typer.Option(
-        None,
-        "--max-delete-fraction",
-        min=0.0,
-        max=1.0,
-        help="Refuse larger prunes without --force.",
-    ),
-    exclude: list[str] = typer.Option(
-        [], "--exclude", help="Replace the exclude globs (repeatable)."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print the updated tree as JSON."),
+    name: TreeName,
+    hosts: Annotated[str | None, typer.Option("--hosts", help="New connect string.")] = None,
+    cron: Annotated[
+        str | None, typer.Option("--cron", help="Schedule the pipeline with a cron line.")
+    ] = None,
+    interval: Annotated[
+        int | None, typer.Option("--interval", help="Schedule the pipeline every N seconds.")
+    ] = None,
+    timezone: Annotated[
+        str | None, typer.Option("--timezone", help="IANA timezone of the cron line.")
+    ] = None,
+    no_schedule: Annotated[
+        bool, typer.Option("--no-schedule", help="Remove the schedule.")
+    ] = False,
+    reconcile: Annotated[
+        str | None,
+        typer.Option(
+            "--reconcile",
+            help="What the pipeline does with drift: 'plan' (a dry run) or 'apply'.",
+        ),
+    ] = None,
+    protect: Annotated[
+        list[str], typer.Option("--protect", help="Glob apply must never touch (repeatable).")
+    ] = [],  # noqa: B006
+    max_delete_fraction: Annotated[
+        float | None,
+        typer.Option("--max-delete-fraction", help="Refuse larger prunes without --force."),
+    ] = None,
+    max_op_bytes: Annotated[
+        int | None,
+        typer.Option(
+            "--max-op-bytes", help="Largest single write (servers with a larger jute.maxbuffer)."
+        ),
+    ] = None,
+    exclude: Annotated[
+        list[str], typer.Option("--exclude", help="Replace the exclude globs (repeatable).")
+    ] = [],  # noqa: B006
+    as_json: AsJson = False,
 ) -> None:
     """Change a tree's connection, schedule and reconcile policy."""
-    if cron and interval:
+    if cron is not None and interval is not None:
         raise InvalidInputError("give either --cron or --interval, not both")
-    if reconcile is not None and reconcile not in ("plan", "apply"):
-        raise InvalidInputError(f"--reconcile must be 'plan' or 'apply', not {reconcile!r}")
-    if cron is not None:
-        _validate_cron(cron)
-    with state.app.db.session() as session:
-        tree = tree_store.get_tree(session, name)
-        options = dict(tree.options or {})
-        if hosts is not None:
-            tree.hosts = validate_hosts(hosts)
-        if no_schedule:
-            options.pop("schedule", None)
-        elif cron is not None:
-            options["schedule"] = {"cron": cron}
-        elif interval is not None:
-            options["schedule"] = {"interval": interval}
-        if reconcile is not None:
-            options["reconcile"] = reconcile
-        if protect:
-            options["protected"] = list(protect)
-        if max_delete_fraction is not None:
-            options["max_delete_fraction"] = max_delete_fraction
-        if exclude:
-            tree.excludes = list(exclude)
-        tree.options = options
-        session.flush()
-        row = tree_json(tree)
-    if as_json:
-        emit_json(row)
-    else:
-        console.print(f"updated tree [bold]{name}[/]: {row['options']}")
-
-
-def _validate_cron(cron: str) -> None:
-    fields = cron.split()
-    if len(fields) not in (5, 6):
-        raise InvalidInputError(
-            f"--cron {cron!r} must have 5 fields (minute hour day month weekday)"
-        )
-    allowed = set("0123456789*/,-?LW#") | set(
-        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    if no_schedule and (cron is not None or interval is not None):
+        raise InvalidInputError("--no-schedule removes the schedule: drop --cron/--interval")
+    changes: dict[str, Any] = {}
+    if no_schedule:
+        changes["schedule"] = None
+    elif cron is not None:
+        changes["schedule"] = {"cron": cron, "timezone": timezone}
+    elif interval is not None:
+        changes["schedule"] = {"interval": interval, "timezone": timezone}
+    elif timezone is not None:
+        raise InvalidInputError("--timezone goes with --cron or --interval")
+    if reconcile is not None:
+        changes["reconcile"] = reconcile
+    if protect:
+        changes["protected"] = list(protect)
+    if max_delete_fraction is not None:
+        changes["max_delete_fraction"] = max_delete_fraction
+    if max_op_bytes is not None:
+        changes["max_op_bytes"] = max_op_bytes
+    info = trees_lib.update_tree(
+        state.app, name, hosts=hosts, excludes=list(exclude) or None, **changes
     )
-    for f in fields:
-        if not f or not set(f) <= allowed:
-            raise InvalidInputError(f"--cron {cron!r}: invalid field {f!r}")
+    if as_json:
+        emit_json(info.as_json())
+    else:
+        console.print(
+            f"updated tree [bold]{escape(name)}[/]: "
+            f"{escape(str(info.policy.model_dump(mode='json', exclude_defaults=True)))}"
+        )
 
 
 @tree_app.command("remove")
 def remove(
-    name: str = typer.Argument(..., help="Registered tree name."),
-    yes: bool = typer.Option(False, "--yes", help="Really delete the tree and all its history."),
+    name: TreeName,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Really delete the tree and all its history.")
+    ] = False,
 ) -> None:
     """Unregister a tree and delete its snapshots, desired state and audit from the database."""
     if not yes:
         raise InvalidInputError(
             f"removing {name!r} deletes its whole history from the database; add --yes to confirm"
         )
-    with state.app.db.session() as session:
-        tree_store.remove_tree(session, name)
-    console.print(f"removed tree [bold]{name}[/] (ZooKeeper was not touched)")
+    trees_lib.remove_tree(state.app, name)
+    console.print(f"removed tree [bold]{escape(name)}[/] (ZooKeeper was not touched)")

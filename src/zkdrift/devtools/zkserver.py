@@ -196,25 +196,6 @@ class ZooKeeperServer:
             self.pid_file.unlink(missing_ok=True)
 
 
-def start_ensemble(base_dir: Path, size: int = 3, test_mode: bool = True) -> list[ZooKeeperServer]:
-    ports = tuple((free_port(), free_port(), free_port()) for _ in range(size))
-    servers = [
-        ZooKeeperServer(
-            data_dir=base_dir / f"zk{i}",
-            port=ports[i - 1][0],
-            test_mode=test_mode,
-            server_id=i,
-            ensemble=ports,
-        )
-        for i in range(1, size + 1)
-    ]
-    for server in servers:
-        server.start()
-    for server in servers:
-        server.wait_ready()
-    return servers
-
-
 def _read_pid(pid_file: Path) -> int | None:
     try:
         return int(pid_file.read_text().strip())

@@ -61,6 +61,20 @@ class StateBuilder:
             raise self.error(f"path {path!r} is outside root {self.root!r}", line=line, entry=shown)
         return path
 
+    def text_bytes(self, value: object, *, line: int | None, entry: str) -> bytes | None:
+        """A null value as empty data and a string as its UTF-8 bytes; None for any
+        other type (the format decides what else it accepts)."""
+        if value is None:
+            return b""
+        if not isinstance(value, str):
+            return None
+        try:
+            return value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise self.error(
+                f"value is not encodable as UTF-8: {exc}", line=line, entry=entry
+            ) from None
+
     def add(
         self,
         path: object,

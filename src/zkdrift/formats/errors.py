@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from zkdrift.errors import InvalidInputError
 
-class FormatError(ValueError):
+
+class FormatError(InvalidInputError, ValueError):
     """Input that cannot be read as a tree state.
 
     The message names the file (``source``), the line when one is known and the

@@ -21,15 +21,9 @@ from .errors import FormatError
 
 def _value_bytes(doc: JsonDocument, builder: StateBuilder, path: str, value: object) -> bytes:
     builder.check_path(path, line=None)
-    if value is None:
-        return b""
-    if isinstance(value, str):
-        try:
-            return value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise builder.error(
-                f"value is not encodable as UTF-8: {exc}", line=None, entry=path
-            ) from None
+    text = builder.text_bytes(value, line=None, entry=path)
+    if text is not None:
+        return text
     if isinstance(value, dict) and set(value) == {"base64"}:
         try:
             return b64decode_strict(value["base64"])

@@ -170,17 +170,11 @@ def _excerpt(data: bytes, line: int | None) -> str | None:
 
 
 def _value_bytes(builder: StateBuilder, value: object, *, line: int, entry: str) -> bytes:
-    if value is None:
-        return b""
     if isinstance(value, bytes):
         return value
-    if isinstance(value, str):
-        try:
-            return value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise builder.error(
-                f"value is not encodable as UTF-8: {exc}", line=line, entry=entry
-            ) from None
+    text = builder.text_bytes(value, line=line, entry=entry)
+    if text is not None:
+        return text
     raise builder.error(
         f"value must be a string, !!binary or null, got {type(value).__name__}",
         line=line,

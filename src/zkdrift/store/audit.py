@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,6 +29,9 @@ class OpRecord:
     after_digest: str | None
     outcome: str
     error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,25 @@ class AuditEntry:
     ops_total: int
     ops_applied: int
     dry_run: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "apply_id": self.id,
+            "tree": self.tree,
+            "direction": self.direction,
+            "dry_run": self.dry_run,
+            "actor": self.actor,
+            "reason": self.reason,
+            "host": self.host,
+            "plan_id": self.plan_id,
+            "desired_revision_id": self.desired_revision_id,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "outcome": self.outcome,
+            "ops_total": self.ops_total,
+            "ops_applied": self.ops_applied,
+            "error": self.error,
+        }
 
 
 def start(

@@ -10,15 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from zkdrift.errors import InvalidInputError
-from zkdrift.model import TreeState, Znode, digest, path_digest
-from zkdrift.store.blobs import load_blobs, store_blobs
-from zkdrift.store.bulk import bulk_insert, close_rows
+from zkdrift.model import TreeState, Znode, digest
+from zkdrift.store.blobs import load_blobs
 from zkdrift.store.models import Configuration, DesiredRevision, Tree
 from zkdrift.store.snapshots import acl_from_json, acl_to_json
+from zkdrift.store.temporal import UNCHANGED, TemporalWrite
 
 
 class UnknownRevisionError(InvalidInputError):
@@ -117,49 +117,22 @@ def write_revision(
     Returns None (and writes nothing) when it equals the current desired
     state. Ephemeral nodes are never part of desired state.
     """
-    current = {
-        pd: (row_id, dd, acl)
-        for row_id, pd, dd, acl in session.execute(
-            select(
-                Configuration.id,
-                Configuration.path_digest,
-                Configuration.data_digest,
-                Configuration.acl,
-            ).where(Configuration.tree_id == tree.id, Configuration.valid_to.is_(None))
-        )
-    }
-    to_close: list[int] = []
-    new_rows: list[dict[str, Any]] = []
-    values: dict[str, bytes] = {}
+    write = TemporalWrite(session, Configuration, tree.id, "data_digest", "acl")
     added = modified = 0
     for path, node in desired.nodes.items():
         if node.ephemeral:
             continue
-        pd = path_digest(path)
         dd = digest(node.data)
         acl = acl_to_json(node.acl)
-        previous = current.pop(pd, None)
-        if previous is not None:
-            if previous[1] == dd and previous[2] == acl:
-                continue
-            to_close.append(previous[0])
-            modified += 1
-        else:
+        previous = write.put(path, node.data, dd, {"acl": acl}, key=(dd, acl))
+        if previous is UNCHANGED:
+            continue
+        if previous is None:
             added += 1
-        values[dd] = node.data
-        new_rows.append(
-            {
-                "tree_id": tree.id,
-                "path_digest": pd,
-                "path": path,
-                "data_digest": dd,
-                "data_length": len(node.data),
-                "acl": acl,
-            }
-        )
-    removed = len(current)
-    to_close.extend(row[0] for row in current.values())
-    if not to_close and not new_rows:
+        else:
+            modified += 1
+    removed = write.removed
+    if not write.changed:
         return None
 
     latest = latest_revision(session, tree)
@@ -177,11 +150,7 @@ def write_revision(
     )
     session.add(revision)
     session.flush()
-    close_rows(session, Configuration, to_close, revision.id)
-    store_blobs(session, values)
-    for row in new_rows:
-        row["valid_from"] = revision.id
-    bulk_insert(session, Configuration, new_rows)
+    write.commit(revision.id)
     session.flush()
     return revision, RevisionChange(added, removed, modified)
 
@@ -200,14 +169,3 @@ def applied_state(session: Session, tree: Tree) -> TreeState | None:
     if revision is None:
         return None
     return load_desired(session, tree, revision)
-
-
-def configuration_count(session: Session, tree: Tree) -> int:
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(Configuration)
-            .where(Configuration.tree_id == tree.id, Configuration.valid_to.is_(None))
-        )
-        or 0
-    )

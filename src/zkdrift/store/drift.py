@@ -10,7 +10,6 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zkdrift.diff import DriftItem as DriftDifference
@@ -78,22 +77,3 @@ def record_run(
     run.finished_at = utcnow()
     session.flush()
     return run
-
-
-def list_runs(session: Session, tree: Tree, limit: int | None = None) -> list[DriftRun]:
-    """A tree's drift runs, newest first."""
-    query = select(DriftRun).where(DriftRun.tree_id == tree.id).order_by(DriftRun.id.desc())
-    if limit:
-        query = query.limit(limit)
-    return list(session.scalars(query))
-
-
-def get_run(session: Session, run_id: int) -> DriftRun | None:
-    return session.get(DriftRun, run_id)
-
-
-def run_items(session: Session, run_id: int) -> list[DriftItem]:
-    """The items of one run, by path."""
-    return list(
-        session.scalars(select(DriftItem).where(DriftItem.run_id == run_id).order_by(DriftItem.id))
-    )

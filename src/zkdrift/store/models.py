@@ -29,6 +29,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from zkdrift.policy import TreePolicy
+from zkdrift.scope import Scope, scope_of
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -78,6 +81,19 @@ class Tree(Base):
     applied_revision_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    @property
+    def policy(self) -> TreePolicy:
+        """The tree's policy, validated (:class:`~zkdrift.policy.InvalidPolicyError` if not)."""
+        return TreePolicy.from_options(self.name, self.options)
+
+    @policy.setter
+    def policy(self, value: TreePolicy) -> None:
+        self.options = value.to_options()
+
+    def scope(self, lock_root: str | None = None) -> Scope:
+        """What zkdrift manages of this tree (with its lock root left out)."""
+        return scope_of(self.root, self.excludes or (), self.includes or (), lock_root)
 
 
 class Blob(Base):

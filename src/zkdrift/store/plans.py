@@ -6,7 +6,6 @@ plan row and its ops hold digests, versions and ACLs only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -18,11 +17,6 @@ from zkdrift.store.blobs import load_blobs, store_blobs
 from zkdrift.store.bulk import bulk_insert
 from zkdrift.store.models import PlanOp, PlanRecord, Tree
 from zkdrift.store.snapshots import acl_from_json, acl_to_json
-
-PLANNED = "planned"
-APPLIED = "applied"
-REFUSED = "refused"
-FAILED = "failed"
 
 
 class UnknownPlanError(InvalidInputError):
@@ -49,6 +43,7 @@ def save_plan(
     desired_revision_id: int | None,
     prune: bool,
     created_by: str,
+    status: str,
 ) -> PlanRecord:
     """Record ``plan`` and its ops in the session's transaction."""
     record = PlanRecord(
@@ -57,7 +52,7 @@ def save_plan(
         desired_revision_id=desired_revision_id,
         created_by=created_by,
         prune=prune,
-        status=PLANNED,
+        status=status,
         op_count=len(plan.ops),
         warnings=list(plan.warnings),
     )
@@ -134,10 +129,3 @@ def set_status(session: Session, plan_id: int, status: str) -> None:
     if record is not None:
         record.status = status
         session.flush()
-
-
-def list_plans(session: Session, tree: Tree, limit: int | None = None) -> Sequence[PlanRecord]:
-    query = select(PlanRecord).where(PlanRecord.tree_id == tree.id).order_by(PlanRecord.id.desc())
-    if limit:
-        query = query.limit(limit)
-    return list(session.scalars(query))

@@ -12,18 +12,17 @@ import datetime as dt
 import hashlib
 import struct
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from zkdrift.errors import UnknownSnapshotError
-from zkdrift.model import Acl, Stat, TreeState, Znode, digest, path_digest
-from zkdrift.store.blobs import load_blobs, store_blobs
-from zkdrift.store.bulk import bulk_insert, close_rows
+from zkdrift.model import Acl, Stat, TreeState, Znode, digest
+from zkdrift.store.blobs import load_blobs
 from zkdrift.store.models import NodeState, Snapshot, Tree, utcnow
+from zkdrift.store.temporal import UNCHANGED, TemporalWrite
 
 _STAT = struct.Struct(">iiiqqqqqqii")
 
@@ -77,6 +76,29 @@ class SnapshotResult:
     def changed(self) -> int:
         return self.added + self.removed + self.modified
 
+    def describe(self) -> str:
+        return (
+            f"snapshot {self.snapshot_id} of {self.tree}: {self.node_count:,} nodes,"
+            f" {self.changed:,} changed since the last one"
+            f" (+{self.added} -{self.removed} ~{self.modified})"
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "snapshot_id": self.snapshot_id,
+            "tree": self.tree,
+            "nodes": self.node_count,
+            "bytes": self.total_bytes,
+            "changed": self.changed,
+            "added": self.added,
+            "removed": self.removed,
+            "modified": self.modified,
+            "ephemeral": self.ephemeral,
+            "duration_seconds": round(self.read_seconds + self.write_seconds, 3),
+            "read_seconds": round(self.read_seconds, 3),
+            "write_seconds": round(self.write_seconds, 3),
+        }
+
 
 def write_snapshot(
     session: Session,
@@ -103,22 +125,7 @@ def write_snapshot(
     session.flush()
     sid = snap.id
 
-    current: dict[str, tuple[int, str, str, Any]] = {
-        pd: (row_id, sd, dd, acl)
-        for row_id, pd, sd, dd, acl in session.execute(
-            select(
-                NodeState.id,
-                NodeState.path_digest,
-                NodeState.state_digest,
-                NodeState.data_digest,
-                NodeState.acl,
-            ).where(NodeState.tree_id == tree.id, NodeState.valid_to.is_(None))
-        )
-    }
-
-    to_close: list[int] = []
-    new_rows: list[dict[str, Any]] = []
-    new_values: dict[str, bytes] = {}
+    write = TemporalWrite(session, NodeState, tree.id, "state_digest", "data_digest", "acl")
     added = modified = ephemeral = 0
     max_mzxid = 0
     for path, node in state.nodes.items():
@@ -126,27 +133,15 @@ def write_snapshot(
         if stat.ephemeral_owner:
             ephemeral += 1
         max_mzxid = max(max_mzxid, stat.mzxid)
-        pd = path_digest(path)
         dd = digest(node.data)
         sd = state_digest(dd, stat, node.acl)
-        previous = current.pop(pd, None)
-        if previous is not None:
-            if previous[1] == sd:
-                continue
-            to_close.append(previous[0])
-            if previous[2] != dd or (with_acl and previous[3] != acl_to_json(node.acl)):
-                modified += 1
-        else:
-            added += 1
-        new_values[dd] = node.data
-        new_rows.append(
+        acl = acl_to_json(node.acl)
+        previous = write.put(
+            path,
+            node.data,
+            dd,
             {
-                "tree_id": tree.id,
-                "path_digest": pd,
-                "path": path,
                 "state_digest": sd,
-                "data_digest": dd,
-                "data_length": len(node.data),
                 "version": stat.version,
                 "cversion": stat.cversion,
                 "aversion": stat.aversion,
@@ -157,17 +152,19 @@ def write_snapshot(
                 "mtime": stat.mtime,
                 "ephemeral_owner": stat.ephemeral_owner,
                 "num_children": stat.num_children,
-                "acl": acl_to_json(node.acl),
-                "valid_from": sid,
-                "valid_to": None,
-            }
+                "acl": acl,
+            },
+            key=(sd,),
         )
-    removed = len(current)
-    to_close.extend(row[0] for row in current.values())
-
-    close_rows(session, NodeState, to_close, sid)
-    store_blobs(session, new_values)
-    bulk_insert(session, NodeState, new_rows)
+        if previous is UNCHANGED:
+            continue
+        if previous is None:
+            added += 1
+        elif previous[2] != dd or (with_acl and previous[3] != acl):
+            # A new stat alone (a child came or went) is not a modification.
+            modified += 1
+    removed = write.removed
+    write.commit(sid)
 
     snap.added, snap.removed, snap.modified = added, removed, modified
     snap.ephemeral_count = ephemeral
@@ -259,62 +256,3 @@ def load_snapshot(
             acl_from_json(r.acl),
         )
     return TreeState(tree.root, nodes)
-
-
-@dataclass(frozen=True)
-class PathVersion:
-    """One content of one path and the snapshots it was seen in."""
-
-    path: str
-    data_digest: str
-    data_length: int
-    version: int
-    mtime: int
-    valid_from: int
-    valid_to: int | None
-    first_seen: dt.datetime
-    acl: tuple[Acl, ...] | None
-
-
-def path_history(session: Session, tree: Tree, path: str) -> list[PathVersion]:
-    """Every recorded content of ``path``, oldest first: one indexed query."""
-    rows = session.execute(
-        select(NodeState, Snapshot.started_at)
-        .join(Snapshot, Snapshot.id == NodeState.valid_from)
-        .where(NodeState.tree_id == tree.id, NodeState.path_digest == path_digest(path))
-        .order_by(NodeState.valid_from)
-    ).all()
-    return [
-        PathVersion(
-            path=r.path,
-            data_digest=r.data_digest,
-            data_length=r.data_length,
-            version=r.version,
-            mtime=r.mtime,
-            valid_from=r.valid_from,
-            valid_to=r.valid_to,
-            first_seen=seen,
-            acl=acl_from_json(r.acl),
-        )
-        for r, seen in rows
-    ]
-
-
-def node_row_count(session: Session, tree: Tree) -> int:
-    return int(
-        session.scalar(
-            select(func.count()).select_from(NodeState).where(NodeState.tree_id == tree.id)
-        )
-        or 0
-    )
-
-
-def latest_ids(session: Session, tree: Tree, count: int) -> Sequence[int]:
-    return list(
-        session.scalars(
-            select(Snapshot.id)
-            .where(Snapshot.tree_id == tree.id)
-            .order_by(Snapshot.id.desc())
-            .limit(count)
-        )
-    )

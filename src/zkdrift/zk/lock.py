@@ -21,6 +21,8 @@ import os
 import re
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +98,20 @@ class LockHolder:
             return False
         return False
 
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "node": self.node,
+            "host": self.host,
+            "pid": self.pid,
+            "run": self.run,
+            "actor": self.actor,
+            "purpose": self.purpose,
+            "since": self.since,
+            "session_id": f"{self.session_id:#x}",
+            "ephemeral": self.ephemeral,
+            "local_process_gone": self.local_process_gone,
+        }
+
     def describe(self) -> str:
         if self.host is None:
             return f"lock node {self.node} ({self.raw[:80]!r})"
@@ -114,6 +130,14 @@ class LockStatus:
     @property
     def locked(self) -> bool:
         return self.holder is not None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "locked": self.locked,
+            "holder": None if self.holder is None else self.holder.as_json(),
+            "waiters": [w.as_json() for w in self.waiters],
+        }
 
 
 def _holder(node: str, sequence: int, data: bytes, stat: Any) -> LockHolder:
@@ -304,3 +328,26 @@ class TreeLock:
         except KazooException:
             # Connection down: the node goes when the session expires.
             self._lock.is_acquired = False
+
+
+@contextmanager
+def held_lock(
+    client: KazooClient, path: str, identifier: str, *, wait: float
+) -> Iterator[TreeLock]:
+    """Hold the lock at ``path`` for the ``with`` block, watching the connection.
+
+    Waits up to ``wait`` seconds (0: not at all) and raises
+    :class:`LockHeldError` naming the holder when it stays taken. The lock
+    is released on the way out however the block ends; after a lost session
+    it is only forgotten (the server already dropped the node).
+    """
+    watch = ConnectionWatch(client)
+    lock = TreeLock(client, path, identifier, watch)
+    try:
+        lock.acquire(wait)
+        try:
+            yield lock
+        finally:
+            lock.release()
+    finally:
+        watch.close()

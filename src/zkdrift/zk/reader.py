@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -135,58 +136,57 @@ def _multi_read(
     return results
 
 
-def _walk_batched(
-    client: KazooClient,
-    root: str,
-    excludes: Sequence[str],
-    progress: Callable[[int], None] | None,
-    timeout: float,
-) -> dict[str, tuple[bytes, Any]]:
-    """Level by level: getData for a level, then getChildren where numChildren > 0."""
-    found: dict[str, tuple[bytes, Any]] = {}
-    level = [root]
-    while level:
-        with_children: list[str] = []
-        for path, result in zip(
-            level, _multi_read(client, level, get_data_op, timeout), strict=True
-        ):
-            if _raise_unless_nonode(result, path):
-                data, stat = result
-                found[path] = (data or b"", stat)
-                if stat.numChildren > 0:
-                    with_children.append(path)
-        if progress is not None:
-            progress(len(found))
-        level = []
-        listing = _multi_read(client, with_children, get_children_op, timeout)
-        for path, result in zip(with_children, listing, strict=True):
-            if _raise_unless_nonode(result, path):
-                for child in sorted(result):
-                    child_path = join(path, child)
-                    if excludes and matches_any(child_path, excludes):
-                        continue
-                    level.append(child_path)
-    return found
+@dataclass(frozen=True)
+class _TreeRead:
+    """One read of the tree under ``root``: either walk, the same inputs."""
 
+    client: KazooClient
+    root: str
+    excludes: Sequence[str]
+    progress: Callable[[int], None] | None
+    timeout: float
 
-def _walk_per_node(
-    client: KazooClient,
-    root: str,
-    excludes: Sequence[str],
-    progress: Callable[[int], None] | None,
-    timeout: float,
-) -> dict[str, tuple[bytes, Any]]:
-    walk = _Walk(client, excludes)
-    walk.fetch(root)
-    deadline = time.monotonic() + timeout
-    while not walk.done.wait(0.1):
-        if progress is not None:
-            progress(len(walk.data))
-        if time.monotonic() > deadline:
-            raise ZkReadError(f"reading {root!r} did not finish within {timeout:g}s")
-    if walk.error is not None:
-        raise ZkReadError(f"reading {root!r} failed: {walk.error!r}") from walk.error
-    return walk.data
+    def batched(self) -> dict[str, tuple[bytes, Any]]:
+        """Level by level: getData for a level, then getChildren where numChildren > 0."""
+        client, timeout, excludes = self.client, self.timeout, self.excludes
+        found: dict[str, tuple[bytes, Any]] = {}
+        level = [self.root]
+        while level:
+            with_children: list[str] = []
+            for path, result in zip(
+                level, _multi_read(client, level, get_data_op, timeout), strict=True
+            ):
+                if _raise_unless_nonode(result, path):
+                    data, stat = result
+                    found[path] = (data or b"", stat)
+                    if stat.numChildren > 0:
+                        with_children.append(path)
+            if self.progress is not None:
+                self.progress(len(found))
+            level = []
+            listing = _multi_read(client, with_children, get_children_op, timeout)
+            for path, result in zip(with_children, listing, strict=True):
+                if _raise_unless_nonode(result, path):
+                    for child in sorted(result):
+                        child_path = join(path, child)
+                        if excludes and matches_any(child_path, excludes):
+                            continue
+                        level.append(child_path)
+        return found
+
+    def per_node(self) -> dict[str, tuple[bytes, Any]]:
+        """One asynchronous request per node, for servers without multiRead."""
+        walk = _Walk(self.client, self.excludes)
+        walk.fetch(self.root)
+        deadline = time.monotonic() + self.timeout
+        while not walk.done.wait(0.1):
+            if self.progress is not None:
+                self.progress(len(walk.data))
+            if time.monotonic() > deadline:
+                raise ZkReadError(f"reading {self.root!r} did not finish within {self.timeout:g}s")
+        if walk.error is not None:
+            raise ZkReadError(f"reading {self.root!r} failed: {walk.error!r}") from walk.error
+        return walk.data
 
 
 def _read_acls(
@@ -229,10 +229,11 @@ def read_tree(
     try:
         if client.exists(root) is None:
             raise RootNotFoundError(f"root path {root!r} does not exist in ZooKeeper")
+        read = _TreeRead(client, root, excludes, progress, timeout)
         try:
-            found = _walk_batched(client, root, excludes, progress, timeout)
+            found = read.batched()
         except UnimplementedError:
-            found = _walk_per_node(client, root, excludes, progress, timeout)
+            found = read.per_node()
         acls = _read_acls(client, list(found), timeout) if with_acl else {}
     except KazooException as exc:
         raise ZkReadError(f"reading {root!r} failed: {exc!r}") from exc

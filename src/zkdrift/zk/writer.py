@@ -38,7 +38,7 @@ from kazoo.exceptions import (
 )
 from kazoo.security import ACL, Id
 
-from zkdrift.model import Op, OpKind
+from zkdrift.model import Op, OpKind, OpStatus
 from zkdrift.plan import batch_ops
 from zkdrift.zk.lock import ConnectionLostError, ConnectionWatch
 
@@ -47,13 +47,6 @@ from zkdrift.zk.lock import ConnectionLostError, ConnectionWatch
 DEFAULT_BATCH_BYTES = 512 * 1024
 DEFAULT_BATCH_OPS = 1000
 
-# Per-op outcomes recorded in the audit.
-APPLIED = "applied"
-FAILED = "failed"
-ROLLED_BACK = "rolled-back"
-NOT_SENT = "not-sent"
-UNKNOWN = "unknown"  # sent, but the connection dropped before the answer
-
 # Errors that mean "the node is not as planned": somebody else moved it.
 _CONFLICTS = (BadVersionError, NodeExistsError, NoNodeError, NotEmptyError)
 
@@ -61,7 +54,7 @@ _CONFLICTS = (BadVersionError, NodeExistsError, NoNodeError, NotEmptyError)
 @dataclass(frozen=True)
 class OpOutcome:
     op: Op
-    status: str
+    status: OpStatus
     error: str | None = None
 
 
@@ -87,7 +80,7 @@ class WriteReport:
 
     @property
     def ops_applied(self) -> int:
-        return sum(1 for o in self.outcomes if o.status == APPLIED)
+        return sum(1 for o in self.outcomes if o.status == OpStatus.APPLIED)
 
     @property
     def ok(self) -> bool:
@@ -185,8 +178,8 @@ def write_ops(
         if progress is not None:
             done = list(outcomes)
             note = f"interrupted while the transaction was in flight ({_describe(exc)})"
-            done.extend(OpOutcome(op, UNKNOWN, note) for op in in_flight)
-            done.extend(OpOutcome(op, NOT_SENT) for op in _flatten(batches)[len(done) :])
+            done.extend(OpOutcome(op, OpStatus.UNKNOWN, note) for op in in_flight)
+            done.extend(OpOutcome(op, OpStatus.NOT_SENT) for op in _flatten(batches)[len(done) :])
             progress[:] = done
         raise
 
@@ -228,25 +221,25 @@ def _write(
                 f" flight ({_describe(exc)}); it was applied entirely or not at all"
             )
             aborted = True
-            outcomes.extend(OpOutcome(op, UNKNOWN, error) for op in batch)
+            outcomes.extend(OpOutcome(op, OpStatus.UNKNOWN, error) for op in batch)
             break
         except _CONFLICTS as exc:
             in_flight.clear()
             # A lone setACL that failed its version check.
             conflicts.append(batch[0].path)
             error = f"{batch[0].path} moved since the plan ({_describe(exc)})"
-            outcomes.append(OpOutcome(batch[0], FAILED, _describe(exc)))
+            outcomes.append(OpOutcome(batch[0], OpStatus.FAILED, _describe(exc)))
             break
         except KazooException as exc:
             in_flight.clear()
             error = f"batch {index + 1} of {len(batches)} failed: {_describe(exc)}"
-            outcomes.extend(OpOutcome(op, FAILED, _describe(exc)) for op in batch)
+            outcomes.extend(OpOutcome(op, OpStatus.FAILED, _describe(exc)) for op in batch)
             break
         in_flight.clear()
         if fence is not None and isinstance(result, list) and len(result) == len(batch) + 1:
             fenced, result = result[0], result[1:]
             if isinstance(fenced, Exception) and not isinstance(fenced, RolledBackError):
-                outcomes.extend(OpOutcome(op, ROLLED_BACK, None) for op in batch)
+                outcomes.extend(OpOutcome(op, OpStatus.ROLLED_BACK, None) for op in batch)
                 error = (
                     f"the lock node {fence} is gone (session expired or lock broken):"
                     f" batch {index + 1} of {len(batches)} was rolled back and nothing"
@@ -263,11 +256,11 @@ def _write(
             culprits = [(op, r) for op, r in failures if not isinstance(r, RolledBackError)]
             for op, r in zip(batch, result, strict=False):
                 if isinstance(r, RolledBackError):
-                    outcomes.append(OpOutcome(op, ROLLED_BACK, None))
+                    outcomes.append(OpOutcome(op, OpStatus.ROLLED_BACK, None))
                 elif isinstance(r, Exception):
-                    outcomes.append(OpOutcome(op, FAILED, _describe(r)))
+                    outcomes.append(OpOutcome(op, OpStatus.FAILED, _describe(r)))
                 else:  # pragma: no cover - a failed multi applies nothing
-                    outcomes.append(OpOutcome(op, ROLLED_BACK, None))
+                    outcomes.append(OpOutcome(op, OpStatus.ROLLED_BACK, None))
             conflicts.extend(op.path for op, r in culprits if isinstance(r, _CONFLICTS))
             first_op, first_err = culprits[0] if culprits else failures[0]
             error = (
@@ -275,12 +268,12 @@ def _write(
                 f" {first_op.path} failed ({_describe(first_err)})"
             )
             break
-        outcomes.extend(OpOutcome(op, APPLIED) for op in batch)
+        outcomes.extend(OpOutcome(op, OpStatus.APPLIED) for op in batch)
         committed += 1
         if between_batches is not None:
             between_batches(BatchEvent(index, len(batches), len(outcomes), client, watch))
     sent = len(outcomes)
-    outcomes.extend(OpOutcome(op, NOT_SENT) for op in _flatten(batches)[sent:])
+    outcomes.extend(OpOutcome(op, OpStatus.NOT_SENT) for op in _flatten(batches)[sent:])
     return WriteReport(
         outcomes=tuple(outcomes),
         batches_total=len(batches),

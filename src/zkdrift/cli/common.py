@@ -1,4 +1,5 @@
-"""Shared CLI plumbing: the app context, consoles, JSON output, progress."""
+"""Shared CLI plumbing: the app context, consoles, JSON output, progress, and the
+option definitions every command shares."""
 
 from __future__ import annotations
 
@@ -7,15 +8,39 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from zkdrift.app import App
 from zkdrift.errors import InvalidInputError
+from zkdrift.redact import Redactor
 from zkdrift.settings import Settings
+
+# -- options and arguments shared by the commands ---------------------------------------
+
+TreeName = Annotated[str, typer.Argument(help="Registered tree name.", show_default=False)]
+AsJson = Annotated[bool, typer.Option("--json", help="JSON output.")]
+Message = Annotated[
+    str | None, typer.Option("--message", "-m", help="Why (recorded with the revision).")
+]
+Author = Annotated[
+    str | None,
+    typer.Option(
+        "--author", help="Record as this author (default: $ZKDRIFT_AUTHOR or the OS user)."
+    ),
+]
+Limit = Annotated[int, typer.Option("--limit", "-n", min=1, help="How many, newest first.")]
+SnapshotId = Annotated[
+    int | None, typer.Option("--snapshot", help="Snapshot id (default: the latest).")
+]
+PathGlobs = Annotated[
+    list[str],
+    typer.Option("--paths", help="Only these path globs (a path stands for its subtree)."),
+]
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False)
@@ -47,6 +72,11 @@ class _State:
 
 
 state = _State()
+
+
+def redactor() -> Redactor:
+    """How values are shown to people: secrets as placeholders."""
+    return Redactor(state.app.settings.secret_globs)
 
 
 def emit_json(payload: Any) -> None:

@@ -16,6 +16,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,10 @@ from sqlalchemy.engine import make_url
 
 from zkdrift.app import App
 from zkdrift.errors import InvalidInputError, ZkDriftError
-from zkdrift.reports import When, describe_window, parse_when, require_tree
+from zkdrift.model import slug
+from zkdrift.reports.common import require_tree
+from zkdrift.reports.window import When, describe_window, parse_when
+from zkdrift.settings import Settings
 from zkdrift.store.engine import safe_url
 
 log = logging.getLogger(__name__)
@@ -51,24 +55,18 @@ class ReportError(ZkDriftError):
 
 
 def notebooks_dir() -> Path:
-    """Where the report notebooks live: ``$ZKDRIFT_NOTEBOOKS``, else the source
-    checkout's ``notebooks/``, else the installed copy (``<prefix>/share/zkdrift/notebooks``),
-    else ``./notebooks``."""
-    candidates = []
-    env = os.environ.get("ZKDRIFT_NOTEBOOKS")
-    if env:
-        candidates.append(Path(env))
-    candidates.append(Path(__file__).resolve().parents[2] / "notebooks")
-    candidates.append(Path(sys.prefix) / "share" / "zkdrift" / "notebooks")
-    candidates.append(Path.cwd() / "notebooks")
-    for candidate in candidates:
-        if all((candidate / nb).is_file() for nb in NOTEBOOKS):
-            return candidate
-    raise ReportError(
-        "cannot find the report notebooks ("
-        + ", ".join(NOTEBOOKS)
-        + "); set ZKDRIFT_NOTEBOOKS to the directory holding them"
-    )
+    """The report notebooks, shipped inside the package (``zkdrift/reports/notebooks``)."""
+    directory = Path(str(resources.files("zkdrift.reports") / "notebooks"))
+    missing = [nb for nb in NOTEBOOKS if not (directory / nb).is_file()]
+    if missing:  # pragma: no cover - a broken installation
+        raise ReportError(f"the report notebooks {', '.join(missing)} are missing from {directory}")
+    return directory
+
+
+def report_path(settings: Settings, tree: str) -> Path:
+    """Where a tree's latest HTML report lives: ``<ZKDRIFT_HOME>/reports/<tree>.html``,
+    the tree name made safe for a file name. The CLI and the flows both write here."""
+    return settings.reports_dir / f"{slug(tree)}.html"
 
 
 def ensure_kernel(name: str = KERNEL_NAME) -> str:
@@ -252,4 +250,4 @@ def render_report(
     return output
 
 
-__all__ = ["ReportError", "ensure_kernel", "notebooks_dir", "render_report"]
+__all__ = ["ReportError", "ensure_kernel", "notebooks_dir", "render_report", "report_path"]

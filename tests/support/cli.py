@@ -1,4 +1,4 @@
-"""Helpers shared by integration and e2e tests."""
+"""Running the ``zkdrift`` command in tests: in-process (fast) or as a real subprocess."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-
-from kazoo.client import KazooClient
 
 
 @dataclass
@@ -76,12 +74,3 @@ def run_cli_process(
         check=False,
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
-
-
-def create_tree(client: KazooClient, nodes: dict[str, bytes]) -> None:
-    """Create nodes parents first (missing parents get empty data)."""
-    for path in sorted(nodes, key=lambda p: (p.count("/"), p)):
-        if client.exists(path) is None:
-            client.create(path, nodes[path], makepath=True)
-        else:
-            client.set(path, nodes[path])

@@ -1,0 +1,37 @@
+"""Reconciliation: plan, apply (push desired to live) and adopt (accept live as desired).
+
+The library behind ``zkdrift plan``, ``apply``, ``adopt``, ``lock`` and
+``audit``; the flows call the same functions.
+
+- :mod:`.planning`: read live, load desired, persist the plan;
+- :mod:`.apply`: resolve the plan, write it under the lock, verify;
+- :mod:`.adopt`: accept live (or a snapshot) as desired, under the lock;
+- :mod:`.audit`: the audited-run context and the audit log;
+- :mod:`.outcomes`: how runs end, and the result types;
+- :mod:`.locks`: lock status and breaking a stale lock.
+"""
+
+from zkdrift.reconcile.adopt import AdoptResult, adopt
+from zkdrift.reconcile.apply import DEFAULT_LOCK_WAIT, apply_tree
+from zkdrift.reconcile.audit import audit_detail, audit_log
+from zkdrift.reconcile.locks import break_tree_lock, tree_lock_status
+from zkdrift.reconcile.outcomes import ApplyResult, Direction, Outcome, PlanResult, PlanStatus
+from zkdrift.reconcile.planning import moved_paths, plan_tree
+
+__all__ = [
+    "DEFAULT_LOCK_WAIT",
+    "AdoptResult",
+    "ApplyResult",
+    "Direction",
+    "Outcome",
+    "PlanResult",
+    "PlanStatus",
+    "adopt",
+    "apply_tree",
+    "audit_detail",
+    "audit_log",
+    "break_tree_lock",
+    "moved_paths",
+    "plan_tree",
+    "tree_lock_status",
+]

@@ -1,0 +1,201 @@
+"""Adopt: accept live (or a recorded snapshot) as the desired state.
+
+The one operation behind ``zkdrift adopt``, ``zkdrift desired adopt`` and
+``seed --register``. It takes the tree's lock (so it never reads live
+halfway through somebody's apply), writes a desired-state revision, and is
+audited like an apply (direction ``adopt``). The new revision is recorded as
+applied only when live, read under the lock, equals it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from zkdrift.app import App
+from zkdrift.desired import RevisionResult, write_state
+from zkdrift.diff import diff
+from zkdrift.errors import InvalidInputError, RootNotFoundError
+from zkdrift.model import OpStatus, TreeState, Znode
+from zkdrift.paths import matches_self_or_ancestor
+from zkdrift.plan import make_plan
+from zkdrift.reconcile.apply import DEFAULT_LOCK_WAIT
+from zkdrift.reconcile.audit import audited_run
+from zkdrift.reconcile.outcomes import Direction, Outcome
+from zkdrift.reconcile.planning import load_desired, load_tree, read_live, record_live
+from zkdrift.store import audit as audit_store
+from zkdrift.store import desired as desired_store
+from zkdrift.store import snapshots as snapshot_store
+from zkdrift.store import trees as tree_store
+from zkdrift.store.models import Tree
+from zkdrift.zk import client as zk
+from zkdrift.zk.lock import held_lock, make_identifier
+
+
+@dataclass(frozen=True)
+class AdoptResult:
+    """An adopt: what it took as desired, the revision it wrote (None when desired
+    already equalled it) and the revision now recorded as applied (None when live
+    differs from the new desired state, e.g. after adopting an older snapshot)."""
+
+    apply_id: int
+    tree: str
+    snapshot_id: int
+    revision: RevisionResult | None
+    applied_revision: int | None
+    added: int
+    removed: int
+    modified: int
+    paths: tuple[str, ...]
+
+    @property
+    def changed(self) -> bool:
+        return self.revision is not None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "apply_id": self.apply_id,
+            "tree": self.tree,
+            "snapshot_id": self.snapshot_id,
+            "changed": self.changed,
+            "revision": None if self.revision is None else self.revision.as_json(),
+            "applied_revision": self.applied_revision,
+            "added": self.added,
+            "removed": self.removed,
+            "modified": self.modified,
+            "paths": list(self.paths),
+        }
+
+
+def _selected(
+    tree: Tree, current: dict[str, Znode], taken: dict[str, Znode], globs: Sequence[str]
+) -> dict[str, Znode]:
+    """``current`` with the paths matching ``globs`` replaced by what was ``taken``.
+
+    A glob matches a path when it matches the path or one of its ancestors,
+    so ``/app/db`` adopts that whole subtree.
+    """
+    candidates = set(current) | set(taken)
+    unmatched = [g for g in globs if not any(matches_self_or_ancestor(p, [g]) for p in candidates)]
+    if unmatched:
+        # A glob that matches nothing is a typo far more often than a no-op.
+        raise InvalidInputError(
+            f"--paths {', '.join(repr(g) for g in unmatched)} match no managed path of tree "
+            f"{tree.name!r}"
+        )
+    new = dict(current)
+    for p in candidates:
+        if matches_self_or_ancestor(p, globs):
+            if p in taken:
+                new[p] = taken[p]
+            else:
+                new.pop(p, None)
+    return new
+
+
+def adopt(
+    app: App,
+    name: str,
+    *,
+    paths: Sequence[str] = (),
+    snapshot_id: int | None = None,
+    message: str | None = None,
+    actor: str | None = None,
+    source: str = "adopt",
+    wait: float = DEFAULT_LOCK_WAIT,
+) -> AdoptResult:
+    """Desired := live for the paths matching ``paths`` (all managed paths when empty).
+
+    Live is read under the tree's lock and recorded as a snapshot. With
+    ``snapshot_id``, that recorded snapshot is adopted instead of live. Only
+    what the tree manages is adopted: no ephemeral, excluded, not-included
+    or zkdrift-owned nodes; ACLs when the tree captures them.
+    """
+    tree = load_tree(app, name)
+    who = app.actor(actor)
+    what = f"snapshot {snapshot_id}" if snapshot_id is not None else "live state"
+    reason = message or f"adopt {what}"
+    with audited_run(app, tree, direction=Direction.ADOPT, actor=who, reason=reason) as run:
+        identifier = make_identifier(uuid.uuid4().hex[:12], who, purpose=f"adopt {run.apply_id}")
+        run.lock_identifier = identifier
+        with (
+            zk.session(app.target(tree)) as client,
+            held_lock(client, app.lock_path(tree), identifier, wait=wait),
+        ):
+            live = read_live(client, tree)
+        if live is None:
+            raise RootNotFoundError(
+                f"the root {tree.root} of tree {tree.name!r} does not exist live: nothing to adopt"
+            )
+        live_id = record_live(app, tree, live, source)
+        assert live_id is not None  # live exists
+        taken_state = live if snapshot_id is None else _recorded(app, tree, snapshot_id)
+        scope = app.scope(tree)
+        taken = {
+            p: Znode(p, n.data, None, n.acl if tree.capture_acl else None)
+            for p, n in scope.managed(taken_state).items()
+        }
+        desired = load_desired(app, tree)
+        new = _selected(tree, dict(desired.state.nodes), taken, paths) if paths else taken
+        changes = diff(desired.state, new, compare_acl=tree.capture_acl)
+        # Live equals the new desired state: nothing an apply would do.
+        in_sync = make_plan(
+            tree.name,
+            new,
+            scope.plan_view(live.nodes),
+            prune=True,
+            compare_acl=tree.capture_acl,
+            root=tree.root,
+        ).empty
+        with app.db.session() as session:
+            attached = tree_store.get_tree(session, tree.name)
+            revision = write_state(
+                app,
+                session,
+                attached,
+                TreeState(tree.root, new),
+                author=who,
+                message=reason,
+                source=source,
+            )
+            latest = desired_store.latest_revision(session, attached)
+            applied = None
+            if in_sync and latest is not None:
+                desired_store.mark_applied(session, attached, latest)
+                applied = latest.number
+            run.revision_id = None if latest is None else latest.id
+        run.ops = [
+            audit_store.OpRecord(
+                kind=str(c.kind),
+                path=c.path,
+                expected_version=None,
+                before_digest=None if c.before is None else c.before.data_digest,
+                after_digest=None if c.after is None else c.after.data_digest,
+                outcome=str(OpStatus.ADOPTED),
+            )
+            for c in changes
+        ]
+        run.ops_total = run.ops_applied = len(run.ops)
+        if revision is None:
+            run.close(Outcome.NO_OP, "desired already equals " + what)
+        else:
+            run.close(Outcome.ADOPTED, f"desired-state revision {revision.revision}")
+        return AdoptResult(
+            apply_id=run.apply_id,
+            tree=tree.name,
+            snapshot_id=live_id if snapshot_id is None else snapshot_id,
+            revision=revision,
+            applied_revision=applied,
+            added=0 if revision is None else revision.added,
+            removed=0 if revision is None else revision.removed,
+            modified=0 if revision is None else revision.modified,
+            paths=tuple(sorted({c.path for c in changes})),
+        )
+
+
+def _recorded(app: App, tree: Tree, snapshot_id: int) -> TreeState:
+    with app.db.session() as session:
+        snap = snapshot_store.get_snapshot(session, tree, snapshot_id)
+        return snapshot_store.load_snapshot(session, tree, snap)

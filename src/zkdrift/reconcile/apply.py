@@ -1,0 +1,463 @@
+"""Apply: make live equal desired under the tree's lock, in three steps.
+
+1. **Resolve** the plan: a fresh one made under the lock, or a stored one
+   checked against live (refused, naming the paths, when its nodes moved,
+   unless ``replan`` asks for a fresh one).
+2. **Write** it with compare-and-set transactions fenced by the lock node.
+3. **Verify**: read live again and plan once more; a correct apply plans
+   nothing.
+
+The lock is held from before live is read until after it is verified, so
+concurrent applies of one tree run one after the other: the first one
+writes, the next ones find nothing to do.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from kazoo.client import KazooClient
+
+from zkdrift.app import App
+from zkdrift.errors import ZkDriftError
+from zkdrift.model import OpKind, Plan, TreeState
+from zkdrift.reconcile.audit import AuditedRun, audited_run
+from zkdrift.reconcile.outcomes import ApplyResult, Direction, Outcome, PlanResult, PlanStatus
+from zkdrift.reconcile.planning import (
+    DesiredView,
+    compute,
+    guards,
+    live_values,
+    load_desired,
+    load_tree,
+    moved_paths,
+    persist,
+    plan_result,
+    plan_with,
+    read_live,
+    record_live,
+)
+from zkdrift.store import desired as desired_store
+from zkdrift.store import plans as plan_store
+from zkdrift.store import trees as tree_store
+from zkdrift.store.models import DesiredRevision, Tree
+from zkdrift.zk import client as zk
+from zkdrift.zk.lock import LockHeldError, TreeLock, held_lock, make_identifier
+from zkdrift.zk.reader import ZkReadError
+from zkdrift.zk.writer import (
+    DEFAULT_BATCH_BYTES,
+    DEFAULT_BATCH_OPS,
+    BatchEvent,
+    OpOutcome,
+    write_ops,
+)
+
+DEFAULT_LOCK_WAIT = 30.0
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    """How one apply runs (everything but which tree and which plan)."""
+
+    prune: bool = False
+    force: bool = False
+    replan: bool = False
+    source: str = "cli"
+    actor: str = ""
+    wait: float = DEFAULT_LOCK_WAIT
+    batch_ops: int = DEFAULT_BATCH_OPS
+    batch_bytes: int = DEFAULT_BATCH_BYTES
+    between_batches: Callable[[BatchEvent], None] | None = None
+
+
+def _summary(paths: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(paths[:limit])
+    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+
+
+def apply_tree(
+    app: App,
+    name: str,
+    *,
+    plan_id: int | None = None,
+    yes: bool = False,
+    prune: bool = False,
+    force: bool = False,
+    replan: bool = False,
+    reason: str = "",
+    actor: str | None = None,
+    source: str = "cli",
+    wait: float = DEFAULT_LOCK_WAIT,
+    run_id: str | None = None,
+    batch_ops: int = DEFAULT_BATCH_OPS,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
+    between_batches: Callable[[BatchEvent], None] | None = None,
+) -> ApplyResult:
+    """Make live equal desired (or apply plan ``plan_id``), under the tree's lock.
+
+    Without ``yes`` nothing is written to ZooKeeper: the plan is made (or
+    the stored plan checked against live) and shown. Deletes need ``prune``;
+    ``force`` lifts the size guards. With ``plan_id``, nodes that moved since
+    the plan refuse the apply, naming them, unless ``replan`` asks for a
+    fresh plan made under the lock. ``wait`` is how long to wait for the
+    lock; ``between_batches`` is called after each committed transaction.
+    """
+    tree = load_tree(app, name)
+    options = ApplyOptions(
+        prune=prune,
+        force=force,
+        replan=replan,
+        source=source,
+        actor=app.actor(actor),
+        wait=wait,
+        batch_ops=batch_ops,
+        batch_bytes=batch_bytes,
+        between_batches=between_batches,
+    )
+    with audited_run(
+        app, tree, direction=Direction.PUSH, actor=options.actor, reason=reason, dry_run=not yes
+    ) as run:
+        if not yes:
+            return _dry_run(app, tree, run, plan_id, options)
+        return _apply_locked(app, tree, run, plan_id, options, run_id or uuid.uuid4().hex[:12])
+
+
+# -- resolve ------------------------------------------------------------------------
+
+
+def _stored_result(
+    stored: plan_store.StoredPlan, refusals: Sequence[str], live: TreeState | None
+) -> PlanResult:
+    return PlanResult(
+        plan_id=stored.id,
+        tree=stored.tree,
+        ops=stored.plan.ops,
+        warnings=stored.plan.warnings,
+        refusals=tuple(refusals),
+        snapshot_id=stored.snapshot_id,
+        prune=stored.prune,
+        live_values=live_values(stored.plan, live),
+    )
+
+
+def _stored_problems(stored: plan_store.StoredPlan, desired: DesiredView, prune: bool) -> list[str]:
+    problems: list[str] = []
+    if stored.status == PlanStatus.APPLIED:
+        problems.append(f"plan {stored.id} was already applied; make a new one with 'zkdrift plan'")
+    if stored.desired_revision_id != desired.revision_id:
+        problems.append(
+            f"the desired state changed since plan {stored.id} was made"
+            f" (now revision {desired.revision_number}); use --replan or make a new plan"
+        )
+    deletes = sum(1 for op in stored.plan.ops if op.kind is OpKind.DELETE)
+    if deletes and not prune:
+        problems.append(f"plan {stored.id} deletes {deletes} node(s): pass --prune to apply it")
+    return problems
+
+
+def _refuse_stored(
+    run: AuditedRun,
+    stored: plan_store.StoredPlan,
+    problems: Sequence[str],
+    moved: Sequence[str],
+    live: TreeState | None,
+    *,
+    update_status: bool,
+) -> ApplyResult:
+    """Refuse a stored plan: its own problems first, then the paths that moved."""
+    parts = list(problems)
+    if moved:
+        parts.append(
+            f"{len(moved)} planned path(s) moved since plan {stored.id} was made:"
+            f" {_summary(list(moved))} (use --replan for a fresh plan)"
+        )
+    status = PlanStatus.REFUSED if update_status and stored.status != PlanStatus.APPLIED else None
+    return run.close(
+        Outcome.REFUSED,
+        "; ".join(parts) + "; nothing was written",
+        plan=_stored_result(stored, problems, live),
+        moved=moved,
+        refusals=problems,
+        plan_status=status,
+    )
+
+
+def _load_stored(app: App, tree: Tree, plan_id: int) -> plan_store.StoredPlan:
+    with app.db.session() as session:
+        return plan_store.load_plan(session, tree, plan_id)
+
+
+def _dry_run(
+    app: App, tree: Tree, run: AuditedRun, plan_id: int | None, options: ApplyOptions
+) -> ApplyResult:
+    nothing_written = "nothing was written (apply with --yes)"
+    try:
+        with zk.session(app.target(tree)) as client:
+            if plan_id is None:
+                result, _live, desired = plan_with(
+                    app,
+                    tree,
+                    client,
+                    prune=options.prune,
+                    force=options.force,
+                    source=options.source,
+                    actor=options.actor,
+                )
+                run.plan_id, run.revision_id = result.plan_id, desired.revision_id
+                run.ops_total = result.op_count
+                if result.refusals:
+                    return run.close(
+                        Outcome.REFUSED,
+                        "; ".join(result.refusals),
+                        plan=result,
+                        refusals=result.refusals,
+                    )
+                if result.empty:
+                    return run.close(Outcome.NO_OP, "live already equals desired", plan=result)
+                return run.close(
+                    Outcome.DRY_RUN,
+                    f"{result.op_count} change(s) planned; {nothing_written}",
+                    plan=result,
+                )
+            live = read_live(client, tree)
+    except ZkReadError as exc:
+        return run.close(Outcome.REFUSED, f"the live read failed: {exc}")
+    desired = load_desired(app, tree)
+    stored = _load_stored(app, tree, plan_id)
+    run.plan_id, run.revision_id, run.ops_total = (
+        stored.id,
+        desired.revision_id,
+        len(stored.plan.ops),
+    )
+    problems = _stored_problems(stored, desired, options.prune) + guards(
+        app, tree, stored.plan, desired.state, live, force=options.force
+    )
+    moved = moved_paths(stored.plan, {} if live is None else live.nodes)
+    if moved or problems:
+        return _refuse_stored(run, stored, problems, moved, live, update_status=False)
+    result = _stored_result(stored, problems, live)
+    if result.empty:
+        return run.close(Outcome.NO_OP, f"plan {stored.id} has nothing to do", plan=result)
+    return run.close(
+        Outcome.DRY_RUN,
+        f"plan {stored.id}: {result.op_count} change(s); {nothing_written}",
+        plan=result,
+    )
+
+
+# -- write ----------------------------------------------------------------------------
+
+
+def _apply_locked(
+    app: App,
+    tree: Tree,
+    run: AuditedRun,
+    plan_id: int | None,
+    options: ApplyOptions,
+    run_id: str,
+) -> ApplyResult:
+    identifier = make_identifier(run_id, options.actor, purpose=f"apply {run.apply_id}")
+    run.lock_identifier = identifier
+    try:
+        client = zk.connect(app.target(tree))
+    except ZkDriftError as exc:
+        return run.close(Outcome.REFUSED, str(exc))
+    try:
+        with held_lock(client, app.lock_path(tree), identifier, wait=options.wait) as lock:
+            return _apply_held(app, tree, run, client, lock, plan_id, options)
+    except LockHeldError as exc:
+        holder = exc.holder.describe() if exc.holder is not None else None
+        return run.close(Outcome.REFUSED, str(exc), holder=holder)
+    finally:
+        zk.close(client)
+
+
+def _resolve(
+    app: App,
+    tree: Tree,
+    run: AuditedRun,
+    live: TreeState | None,
+    desired: DesiredView,
+    snapshot_id: int | None,
+    plan_id: int | None,
+    options: ApplyOptions,
+) -> tuple[Plan, bool, int | None] | ApplyResult:
+    """The plan to write (stored or fresh), its prune flag and the stale plan it replaced;
+    or the refusal of a stored plan that no longer fits live."""
+    prune = options.prune
+    if plan_id is not None:
+        stored = _load_stored(app, tree, plan_id)
+        run.plan_id, run.ops_total = stored.id, len(stored.plan.ops)
+        problems = _stored_problems(stored, desired, prune)
+        moved = moved_paths(stored.plan, {} if live is None else live.nodes)
+        stale = bool(moved or problems)
+        if stale and not (options.replan and stored.status != PlanStatus.APPLIED):
+            return _refuse_stored(run, stored, problems, moved, live, update_status=True)
+        if not stale:
+            return stored.plan, prune or stored.prune, None
+        replanned_from: int | None = stored.id
+    else:
+        replanned_from = None
+    plan = compute(app, tree, desired.state, live, prune=prune)
+    run.plan_id = persist(
+        app, tree, plan, desired, snapshot_id=snapshot_id, prune=prune, actor=options.actor
+    )
+    run.ops_total = len(plan.ops)
+    return plan, prune, replanned_from
+
+
+def _apply_held(
+    app: App,
+    tree: Tree,
+    run: AuditedRun,
+    client: KazooClient,
+    lock: TreeLock,
+    plan_id: int | None,
+    options: ApplyOptions,
+) -> ApplyResult:
+    try:
+        live = read_live(client, tree)
+    except ZkReadError as exc:
+        return run.close(Outcome.REFUSED, f"the live read failed: {exc}")
+    snapshot_id = record_live(app, tree, live, options.source)
+    desired = load_desired(app, tree)
+    run.revision_id = desired.revision_id
+    resolved = _resolve(app, tree, run, live, desired, snapshot_id, plan_id, options)
+    if isinstance(resolved, ApplyResult):
+        return resolved
+    plan, prune, replanned_from = resolved
+    refusals = guards(app, tree, plan, desired.state, live, force=options.force)
+    result = plan_result(
+        plan,
+        run.plan_id,
+        refusals,
+        snapshot_id=snapshot_id,
+        desired=desired,
+        prune=prune,
+        live=live,
+    )
+    if refusals:
+        return run.close(
+            Outcome.REFUSED,
+            "; ".join(refusals),
+            plan=result,
+            refusals=refusals,
+            plan_status=PlanStatus.REFUSED,
+        )
+    prefix = f"replanned (plan {replanned_from} was stale): " if replanned_from else ""
+    if plan.empty:
+        _mark_applied(app, tree, desired)
+        return run.close(
+            Outcome.NO_OP,
+            prefix + "live already equals desired",
+            plan=result,
+            plan_status=PlanStatus.APPLIED,
+        )
+
+    progress: list[OpOutcome] = []
+    try:
+        report = write_ops(
+            client,
+            plan.ops,
+            watch=lock.watch,
+            suspend_wait=app.settings.zk_session_timeout,
+            max_bytes=options.batch_bytes,
+            max_ops=options.batch_ops,
+            between_batches=options.between_batches,
+            progress=progress,
+            fence=lock.node_path,
+        )
+    except BaseException:
+        # Interrupted (Ctrl-C, a failing hook): the audit still says which
+        # batches committed before the failure is recorded.
+        run.record_outcomes(progress)
+        raise
+    run.record_outcomes(report.outcomes)
+    if not report.ok:
+        if report.conflicts:
+            message = (
+                f"{len(report.conflicts)} path(s) moved while applying; their batch was rolled"
+                f" back and nothing after it was sent: {_summary(list(report.conflicts))}"
+            )
+        else:
+            message = report.error or "the write failed"
+        message += (
+            f" ({report.ops_applied} of {len(plan.ops)} ops in"
+            f" {report.batches_committed} of {report.batches_total} batches were applied;"
+            " run apply again to converge)"
+        )
+        return run.close(
+            Outcome.FAILED,
+            prefix + message,
+            plan=result,
+            moved=report.conflicts,
+            plan_status=PlanStatus.FAILED,
+        )
+    return _verify(
+        app, tree, run, client, desired, result, prune, options, prefix, report.batches_total
+    )
+
+
+# -- verify ---------------------------------------------------------------------------
+
+
+def _verify(
+    app: App,
+    tree: Tree,
+    run: AuditedRun,
+    client: KazooClient,
+    desired: DesiredView,
+    result: PlanResult,
+    prune: bool,
+    options: ApplyOptions,
+    prefix: str,
+    transactions: int,
+) -> ApplyResult:
+    """Read live again and plan once more: a correct apply plans nothing."""
+    try:
+        after = read_live(client, tree)
+    except ZkReadError as exc:
+        return run.close(
+            Outcome.FAILED,
+            f"applied {run.ops_applied} ops but could not read them back: {exc}",
+            plan=result,
+            plan_status=PlanStatus.FAILED,
+        )
+    record_live(app, tree, after, options.source)
+    check = compute(app, tree, desired.state, after, prune=prune)
+    if not check.empty:
+        paths = sorted({op.path for op in check.ops})
+        return run.close(
+            Outcome.FAILED,
+            f"applied {run.ops_applied} ops but live still differs from desired at"
+            f" {len(paths)} path(s): {_summary(paths)}",
+            plan=result,
+            plan_status=PlanStatus.FAILED,
+        )
+    _mark_applied(app, tree, desired)
+    # Without --prune, nodes desired lacks stay; say so rather than claim equality.
+    kept = any("--prune" in warning for warning in check.warnings)
+    verdict = (
+        "live equals desired except for paths desired lacks (kept without --prune)"
+        if kept
+        else "live equals desired"
+    )
+    return run.close(
+        Outcome.APPLIED,
+        prefix + f"applied {run.ops_applied} ops in {transactions} transaction(s); {verdict}",
+        plan=result,
+        plan_status=PlanStatus.APPLIED,
+    )
+
+
+def _mark_applied(app: App, tree: Tree, desired: DesiredView) -> None:
+    with app.db.session() as session:
+        attached = tree_store.get_tree(session, tree.name)
+        revision = (
+            None
+            if desired.revision_id is None
+            else session.get(DesiredRevision, desired.revision_id)
+        )
+        desired_store.mark_applied(session, attached, revision)

@@ -1,0 +1,55 @@
+"""ZooKeeper helpers for tests: build and tear down trees, read them back, expire sessions,
+and start servers (the session's shared one and the ones fault tests kill)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kazoo.client import KazooClient
+
+from zkdrift.devtools.zkserver import ZooKeeperServer, free_port
+from zkdrift.zk.reader import read_tree
+
+
+def start_server(data_dir: Path) -> ZooKeeperServer:
+    """A real ZooKeeper (test mode: no fsync) on a free loopback port, started."""
+    server = ZooKeeperServer(data_dir=data_dir, port=free_port(), test_mode=True)
+    server.start()
+    return server
+
+
+def create_tree(client: KazooClient, nodes: dict[str, bytes]) -> None:
+    """Create nodes parents first (missing parents get empty data)."""
+    for path in sorted(nodes, key=lambda p: (p.count("/"), p)):
+        if client.exists(path) is None:
+            client.create(path, nodes[path], makepath=True)
+        else:
+            client.set(path, nodes[path])
+
+
+def delete_tree(client: KazooClient, root: str) -> None:
+    """Delete a subtree fast: one batched read, then deletes in transactions, deepest first."""
+    for _ in range(5):  # nodes created concurrently (ephemerals of closing sessions) need a retry
+        if client.exists(root) is None:
+            return
+        nodes = sorted(read_tree(client, root), key=lambda p: (-p.count("/"), p))
+        for i in range(0, len(nodes), 500):
+            tx = client.transaction()
+            for path in nodes[i : i + 500]:
+                tx.delete(path)
+            tx.commit()
+    client.delete(root, recursive=True)
+
+
+def live_values(client: KazooClient, root: str = "/app") -> dict[str, bytes]:
+    """Every value under ``root`` as ZooKeeper holds it now."""
+    return {p: n.data for p, n in read_tree(client, root).nodes.items()}
+
+
+def expire_session(client: KazooClient, hosts: str) -> None:
+    """Close ``client``'s session from a second client that takes it over (as kazoo's
+    test harness does): the server drops the session and its ephemeral nodes."""
+    thief = KazooClient(hosts=hosts, client_id=client.client_id, timeout=10)
+    thief.start(timeout=15)
+    thief.stop()
+    thief.close()

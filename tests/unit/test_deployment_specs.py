@@ -1,0 +1,59 @@
+"""Which Prefect deployments the registered trees get (no server involved)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from prefect.utilities.importtools import import_object
+
+from zkdrift.errors import InvalidInputError
+from zkdrift.flows.deployments import FLOWS, deployment_specs
+from zkdrift.policy import TreePolicy
+from zkdrift.trees import TreeInfo
+
+
+def tree(name: str, **policy: object) -> TreeInfo:
+    return TreeInfo(
+        name=name,
+        hosts="zk:2181",
+        root="/",
+        excludes=(),
+        includes=(),
+        capture_acl=False,
+        auth_env=None,
+        policy=TreePolicy.model_validate(policy),
+        created_at=dt.datetime(2026, 1, 1),
+    )
+
+
+def test_every_tree_gets_a_scheduled_pipeline_and_a_one_at_a_time_reconcile() -> None:
+    specs = deployment_specs([tree("search"), tree("billing", schedule={"cron": "*/5 * * * *"})])
+
+    names = [(s.flow, s.name) for s in specs]
+    assert names[:4] == [(k, "all-trees") for k in ("pipeline", "snapshot", "drift", "report")]
+    assert names[4:] == [
+        ("pipeline", "billing"),
+        ("reconcile", "billing"),
+        ("pipeline", "search"),
+        ("reconcile", "search"),
+    ]
+    by_name = {(s.flow, s.name): s for s in specs}
+    billing = by_name[("pipeline", "billing")]
+    assert billing.schedule is not None and billing.schedule.cron == "*/5 * * * *"
+    assert billing.parameters == {"params": {"trees": ["billing"]}}
+    assert "tree:billing" in billing.tags
+    assert by_name[("pipeline", "search")].schedule is None
+    assert by_name[("reconcile", "search")].concurrency_limit == 1
+    assert all(s.concurrency_limit is None for s in specs if s.flow != "reconcile")
+
+
+def test_a_tree_named_like_the_all_trees_deployments_is_refused() -> None:
+    with pytest.raises(InvalidInputError, match="clashes with the all-trees deployments"):
+        deployment_specs([tree("all-trees")])
+
+
+def test_every_entrypoint_loads_its_flow_by_module_path() -> None:
+    for ref in FLOWS.values():
+        assert ":" not in ref.entrypoint and not ref.entrypoint.endswith(".py")
+        assert import_object(ref.entrypoint) is ref.flow

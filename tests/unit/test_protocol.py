@@ -1,0 +1,94 @@
+"""multiRead (opcode 22) on the wire: the request zkdrift sends and the responses it reads.
+
+The expected bytes are written out from ZooKeeper's jute definitions
+(MultiHeader {int type; boolean done; int err}, GetDataRequest {ustring path;
+boolean watch}, GetDataResponse {buffer data; Stat stat}, GetChildrenResponse
+{vector<ustring> children}), independently of the code under test.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from kazoo.exceptions import NoAuthError, NoNodeError
+
+from zkdrift.zk.protocol import MultiRead, get_children_op, get_data_op
+
+GET_DATA, GET_CHILDREN, ERROR = 4, 8, -1
+
+
+def header(op_type: int, done: bool = False, err: int = -1) -> bytes:
+    return struct.pack("!iBi", op_type, 1 if done else 0, err)
+
+
+def ustring(text: str) -> bytes:
+    raw = text.encode("utf-8")
+    return struct.pack("!i", len(raw)) + raw
+
+
+def stat(version: int, num_children: int, data_length: int) -> bytes:
+    # czxid mzxid ctime mtime version cversion aversion ephemeralOwner dataLength numChildren pzxid
+    return struct.pack(
+        "!qqqqiiiqiiq", 10, 11, 1000, 2000, version, 3, 0, 0, data_length, num_children, 12
+    )
+
+
+def test_a_batch_of_reads_serializes_as_one_multi_read_with_an_end_marker() -> None:
+    request = MultiRead([get_data_op("/app/é"), get_children_op("/app")])
+
+    assert MultiRead.type == 22
+    assert bytes(request.serialize()) == (
+        header(GET_DATA)
+        + ustring("/app/é")
+        + b"\x00"  # no watch
+        + header(GET_CHILDREN)
+        + ustring("/app")
+        + b"\x00"
+        + header(-1, done=True, err=-1)
+    )
+
+
+def test_a_response_yields_data_and_stat_children_and_per_op_errors_in_order() -> None:
+    body = (
+        header(GET_DATA, err=0)
+        + struct.pack("!i", 3)
+        + b"\x00\xffx"
+        + stat(version=7, num_children=2, data_length=3)
+        + header(GET_CHILDREN, err=0)
+        + struct.pack("!i", 2)
+        + ustring("a")
+        + ustring("ü b")
+        + header(ERROR, err=-101)
+        + struct.pack("!i", -101)  # NONODE for this op alone
+        + header(ERROR, err=-102)
+        + struct.pack("!i", -102)  # NOAUTH
+        + header(GET_DATA, err=0)
+        + struct.pack("!i", -1)  # a null buffer: empty data
+        + stat(version=0, num_children=0, data_length=0)
+        + header(-1, done=True, err=-1)
+    )
+    prefix = b"junk"
+
+    results = MultiRead.deserialize(prefix + body, len(prefix))
+
+    assert len(results) == 5
+    data, st = results[0]
+    assert data == b"\x00\xffx"
+    assert (st.version, st.numChildren, st.dataLength, st.czxid, st.mzxid, st.pzxid) == (
+        7,
+        2,
+        3,
+        10,
+        11,
+        12,
+    )
+    assert results[1] == ["a", "ü b"]
+    assert isinstance(results[2], NoNodeError)
+    assert isinstance(results[3], NoAuthError)
+    empty, empty_stat = results[4]
+    assert empty in (None, b"") and empty_stat.version == 0
+
+
+def test_an_empty_batch_is_just_the_end_marker_both_ways() -> None:
+    assert bytes(MultiRead([]).serialize()) == header(-1, done=True, err=-1)
+    assert MultiRead.deserialize(header(-1, done=True, err=-1), 0) == []
