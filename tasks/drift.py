@@ -8,6 +8,7 @@ from prefect import task
 
 from zkdrift import drift as drift_lib
 from zkdrift.drift import DriftReport
+from zkdrift.redact import Redactor
 from zkdrift.store.snapshots import SnapshotResult
 from zkdrift.tasks.results import DriftRow, DriftSummary, short_digest
 from zkdrift.tasks.retry import retry_options
@@ -25,8 +26,9 @@ def _data(node: Any) -> bytes | None:
     return None if node is None else bytes(node.data)
 
 
-def summarise(tree: str, report: DriftReport) -> DriftSummary:
-    """A DriftReport reduced to counts and redacted rows (sizes and digests only)."""
+def summarise(tree: str, report: DriftReport, redactor: Redactor) -> DriftSummary:
+    """A DriftReport reduced to counts and redacted rows (sizes and short digests only,
+    keyed for secret paths)."""
     rows = []
     for item in report.items:
         desired, live = _data(item.desired), _data(item.live)
@@ -37,8 +39,8 @@ def summarise(tree: str, report: DriftReport) -> DriftSummary:
                 kind=_text(item.kind),
                 desired_size=None if desired is None else len(desired),
                 live_size=None if live is None else len(live),
-                desired_digest=short_digest(desired),
-                live_digest=short_digest(live),
+                desired_digest=short_digest(redactor, item.path, desired),
+                live_digest=short_digest(redactor, item.path, live),
             )
         )
     counts = {"drift": 0, "pending": 0, "conflict": 0}
@@ -61,7 +63,7 @@ def check_tree_drift(tree: str, snapshot: SnapshotResult | None = None) -> Drift
     with open_app() as app:
         log_endpoints(app, tree)
         report = drift_lib.check_drift(app, tree, source="flow", snapshot_id=snapshot_id)
-        summary = summarise(tree, report)
+        summary = summarise(tree, report, app.redactor())
     logger = run_logger()
     if not summary.has_differences:
         logger.info("tree %s: live matches desired (drift run %s)", tree, summary.run_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from zkdrift.model import digest
+from zkdrift.redact import Redactor
 from zkdrift.store.snapshots import SnapshotResult
 
 DIGEST_CHARS = 12
@@ -50,8 +50,9 @@ class DriftRow:
         }
 
 
-def short_digest(data: bytes | None) -> str | None:
-    return None if data is None else digest(data)[:DIGEST_CHARS]
+def short_digest(redactor: Redactor, path: str, data: bytes | None) -> str | None:
+    """The first characters of a value's digest as people may see it (keyed for secrets)."""
+    return None if data is None else redactor.digest(path, data)[:DIGEST_CHARS]
 
 
 @dataclass(frozen=True)

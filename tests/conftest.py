@@ -17,7 +17,8 @@ from kazoo.client import KazooClient
 from sqlalchemy import text
 
 from tests.support.db import MARIADB_ADMIN_URL, make_app, truncate
-from tests.support.zk import delete_tree, start_server
+from tests.support.secure import SaslServer, TlsServer, start_sasl_server, start_tls_server
+from tests.support.zk import SUPER_AUTH, delete_tree, start_server
 from zkdrift.app import App
 from zkdrift.devtools.zkserver import ZooKeeperServer
 from zkdrift.store.engine import Database, make_engine
@@ -49,7 +50,8 @@ def killable_zk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zoo
 def zk_chroot(zk_server: ZooKeeperServer) -> Iterator[str]:
     """A fresh chroot for this test; returns the connect string that lands in it."""
     chroot = f"/zkdrift-test-{uuid.uuid4().hex[:12]}"
-    admin = KazooClient(hosts=zk_server.connect_string, timeout=10)
+    # As the superuser: tests lock nodes with ACLs, and the chroot must still go.
+    admin = KazooClient(hosts=zk_server.connect_string, timeout=10, auth_data=[SUPER_AUTH])
     admin.start(timeout=15)
     admin.create(chroot)
     try:
@@ -140,3 +142,23 @@ def cli_env(db_url: str, tmp_path: Path) -> dict[str, str]:
         COLUMNS="200",
     )
     return env
+
+
+@pytest.fixture(scope="session")
+def tls_zk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]:
+    """A ZooKeeper that speaks only mutual TLS on its secure port (certificates made here)."""
+    server = start_tls_server(tmp_path_factory.mktemp("tls-zookeeper"))
+    try:
+        yield server
+    finally:
+        server.server.kill()
+
+
+@pytest.fixture(scope="session")
+def sasl_zk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SaslServer]:
+    """A ZooKeeper that takes SASL DIGEST-MD5 logins (a JAAS file made here)."""
+    server = start_sasl_server(tmp_path_factory.mktemp("sasl-zookeeper"))
+    try:
+        yield server
+    finally:
+        server.server.kill()

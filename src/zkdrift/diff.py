@@ -9,6 +9,7 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 
 from zkdrift.model import Change, ChangeKind, DriftClass, TreeState, Znode
+from zkdrift.paths import ancestors
 
 # Within one path, changes are reported in this order.
 _KIND_ORDER = {
@@ -162,3 +163,20 @@ def _classify_aspect(
 ) -> DriftClass:
     b = value(base)
     return _three_way(value(live) != b, value(desired) != b)
+
+
+def without_required_parents(
+    items: list[DriftItem], desired: TreeState | Mapping[str, Znode]
+) -> list[DriftItem]:
+    """``items`` less the live-only nodes that desired paths need as parents.
+
+    A desired ``/app/db/url`` needs ``/app/db`` to exist, listed or not: an
+    apply creates such a parent and never deletes it, so it is no drift.
+    """
+    needed: set[str] = set()
+    for path in _nodes(desired):
+        for parent in ancestors(path):
+            if parent in needed:
+                break
+            needed.add(parent)
+    return [i for i in items if not (i.kind is ChangeKind.REMOVED and i.path in needed)]

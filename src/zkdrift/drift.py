@@ -17,13 +17,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from zkdrift.app import App
-from zkdrift.diff import DriftItem, classify, diff
+from zkdrift.diff import DriftItem, classify, diff, without_required_parents
 from zkdrift.errors import InvalidInputError
 from zkdrift.model import Change, DriftClass, TreeState
 from zkdrift.redact import Redactor, node_json
@@ -153,6 +154,7 @@ class _Live:
     state: TreeState
     started: dt.datetime
     source: str
+    digest_of: Callable[[str, bytes], str]
 
 
 def _live_state(app: App, tree: Tree, snapshot_id: int | None, source: str) -> _Live:
@@ -171,10 +173,11 @@ def _live_state(app: App, tree: Tree, snapshot_id: int | None, source: str) -> _
             read_seconds=time.perf_counter() - t0,
             source=source,
         )
-        return _Live(result.snapshot_id, state, started, source)
+        return _Live(result.snapshot_id, state, started, source, app.redactor().digest)
     with app.db.session() as session:
         snap = snapshot_store.get_snapshot(session, tree, snapshot_id)
-        return _Live(snap.id, snapshot_store.load_snapshot(session, tree, snap), started, source)
+        state = snapshot_store.load_snapshot(session, tree, snap)
+        return _Live(snap.id, state, started, source, app.redactor().digest)
 
 
 def _record(
@@ -200,6 +203,7 @@ def _record(
         base_snapshot_id=reference_snapshot_id,
         started_at=live.started,
         source=live.source,
+        digest_of=live.digest_of,
     )
     return DriftReport(
         run_id=run.id,
@@ -256,11 +260,15 @@ def check_drift(
             if tree.applied_revision_id is None
             else session.get(DesiredRevision, tree.applied_revision_id)
         )
-        items = classify(
-            None if base is None else scope.managed(base),
-            scope.managed(desired),
-            scope.managed(live.state),
-            compare_acl=tree.capture_acl,
+        wanted = scope.managed(desired)
+        items = without_required_parents(
+            classify(
+                None if base is None else scope.managed(base),
+                wanted,
+                scope.managed(live.state),
+                compare_acl=tree.capture_acl,
+            ),
+            wanted,
         )
         report = _record(
             session,

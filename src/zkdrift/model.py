@@ -58,6 +58,9 @@ class Stat:
     data_length: int = 0
 
 
+READ = 1  # ZooKeeper's permission bit for reading a node's data and children
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class Acl:
     """One ACL entry: permission bits, scheme and id (e.g. ``31 world anyone``)."""
@@ -69,6 +72,22 @@ class Acl:
     def render(self) -> str:
         return f"{self.scheme}:{self.id}:{perms_to_text(self.perms)}"
 
+    @classmethod
+    def parse(cls, text: str) -> Acl:
+        """``scheme:id:perms``, as ZooKeeper's CLI writes it: ``world:anyone:r``,
+        ``digest:bob:<hash>:cdrwa``, ``x509:CN=app,O=acme:rwcda``, ``ip:10.0.0.0/8:r``.
+        The id may hold colons; the scheme is before the first, the perms after the last."""
+        scheme, sep, rest = text.strip().partition(":")
+        ident, sep2, perms = rest.rpartition(":")
+        if not sep or not sep2 or not scheme or not ident or not perms:
+            raise ValueError(f"ACL {text!r} must look like scheme:id:perms, e.g. world:anyone:r")
+        return cls(perms_from_text(perms), scheme, ident)
+
+    @property
+    def world_readable(self) -> bool:
+        """True for ``world:anyone`` with read permission: anybody may read the value."""
+        return self.scheme == "world" and self.id == "anyone" and bool(self.perms & READ)
+
 
 _PERM_LETTERS = (("r", 1), ("w", 2), ("c", 4), ("d", 8), ("a", 16))
 
@@ -78,6 +97,8 @@ def perms_to_text(perms: int) -> str:
 
 
 def perms_from_text(text: str) -> int:
+    if not text:
+        raise ValueError("ACL permissions are empty (use letters from rwcda)")
     bits = dict(_PERM_LETTERS)
     value = 0
     for ch in text.lower():

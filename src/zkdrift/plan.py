@@ -7,11 +7,11 @@ compare-and-set on the versions recorded here.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from zkdrift.diff import acl_differs
 from zkdrift.errors import InvalidInputError
-from zkdrift.model import Op, OpKind, Plan, TreeState, Znode, digest
+from zkdrift.model import Acl, Op, OpKind, Plan, TreeState, Znode, digest
 from zkdrift.paths import (
     ancestors,
     basename,
@@ -68,6 +68,8 @@ def make_plan(
     prune: bool = False,
     compare_acl: bool = False,
     root: str = "/",
+    parent_acls: Mapping[str, tuple[Acl, ...]] | None = None,
+    default_acl: tuple[Acl, ...] | None = None,
 ) -> Plan:
     """Plan the writes that make ``live`` equal ``desired`` under ``root``.
 
@@ -77,7 +79,12 @@ def make_plan(
        (by depth, then path). A missing parent that desired does not list is
        created with empty data and a warning; parents are created up to and
        including ``root``, never above it (those must exist). ``create``
-       carries the desired ACL, if any, and no expected version.
+       carries no expected version, and always an ACL: the desired node's
+       own, else ``default_acl``, else the ACL of its parent (one created
+       by the plan, or an existing one from ``parent_acls``, see
+       :func:`acl_sources`, or from ``live`` when it was read with ACLs).
+       A create whose ACL is unknown carries None, which
+       :func:`check_guards` refuses.
     2. ``SET`` where data differs, against the live data version.
     3. ``SET_ACL`` with ``compare_acl``, where both sides read an ACL and
        they differ as sets, against the live ACL version (``aversion``).
@@ -110,26 +117,10 @@ def make_plan(
             f" {_summarise(outside)}"
         )
 
-    # Everything live implies its ancestors; a reader that leaves out the
-    # root (or any parent) must not make us try to create it.
-    exists: set[str] = set(live_nodes)
-    exists.add("/")
-    for p in live_nodes:
-        for a in ancestors(p):
-            if a in exists:
-                break
-            exists.add(a)
+    exists = _existing(live_nodes)
 
     # -- creates --------------------------------------------------------
-    creates = {p for p in desired_nodes if p not in exists}
-    for p in creates:
-        validate_path(p)
-    intermediates: set[str] = set()
-    for p in creates:
-        for a in ancestors(p):
-            if a in exists or a in creates or a in intermediates or not is_under(a, root):
-                break
-            intermediates.add(a)
+    creates, intermediates = _creates(desired_nodes, exists, root)
     if intermediates:
         warnings.append(
             f"creating {_plural(len(intermediates), 'missing parent node')} with empty data"
@@ -146,18 +137,20 @@ def make_plan(
         )
 
     ops: list[Op] = []
+    known_acls: dict[str, tuple[Acl, ...] | None] = dict(parent_acls or {})
     for p in sorted(creates | intermediates, key=lambda p: (depth(p), p)):
         node = desired_nodes.get(p)
         data = b"" if node is None else node.data
-        ops.append(
-            Op(
-                OpKind.CREATE,
-                p,
-                data=data,
-                acl=None if node is None else node.acl,
-                after_digest=digest(data),
-            )
-        )
+        if node is not None and node.acl is not None:
+            acl: tuple[Acl, ...] | None = node.acl
+        elif default_acl is not None:
+            acl = default_acl
+        else:
+            parent = parent_of(p)
+            parent_node = live_nodes.get(parent)
+            acl = known_acls.get(parent, None if parent_node is None else parent_node.acl)
+        known_acls[p] = acl
+        ops.append(Op(OpKind.CREATE, p, data=data, acl=acl, after_digest=digest(data)))
 
     # -- sets and ACLs ----------------------------------------------------
     ephemeral_touched: list[str] = []
@@ -256,6 +249,48 @@ def make_plan(
     return Plan(tree=tree, ops=tuple(ops), warnings=tuple(warnings))
 
 
+def _existing(live: Mapping[str, Znode]) -> set[str]:
+    """Every path that exists live: the live nodes and all their ancestors (a reader
+    that leaves out the root, or any parent, must not make us try to create it)."""
+    exists: set[str] = set(live)
+    exists.add("/")
+    for p in live:
+        for a in ancestors(p):
+            if a in exists:
+                break
+            exists.add(a)
+    return exists
+
+
+def _creates(
+    desired: Mapping[str, Znode], exists: set[str], root: str
+) -> tuple[set[str], set[str]]:
+    """The desired paths missing live, and the missing parents they need below ``root``."""
+    creates = {p for p in desired if p not in exists}
+    for p in creates:
+        validate_path(p)
+    intermediates: set[str] = set()
+    for p in creates:
+        for a in ancestors(p):
+            if a in exists or a in creates or a in intermediates or not is_under(a, root):
+                break
+            intermediates.add(a)
+    return creates, intermediates
+
+
+def acl_sources(
+    desired: TreeState | Mapping[str, Znode],
+    live: TreeState | Mapping[str, Znode],
+    *,
+    root: str = "/",
+) -> set[str]:
+    """The existing nodes whose ACL the nodes a plan creates would inherit: the parent
+    of each topmost create (read them before planning, see :func:`make_plan`)."""
+    creates, intermediates = _creates(_nodes(desired), _existing(_nodes(live)), root)
+    made = creates | intermediates
+    return {parent_of(p) for p in made if parent_of(p) not in made}
+
+
 def _with_unseen_children(live: Mapping[str, Znode]) -> set[str]:
     """Live nodes whose stat counts more children than ``live`` holds below them."""
     seen: dict[str, int] = {}
@@ -336,6 +371,8 @@ def check_guards(
     force: bool = False,
     protected: Sequence[str] = (),
     max_op_bytes: int = MAX_OP_BYTES,
+    is_secret: Callable[[str], bool] | None = None,
+    allow_world_readable_secrets: bool = False,
 ) -> list[str]:
     """Reasons not to apply ``plan``, one human-readable line each; empty means go.
 
@@ -355,6 +392,11 @@ def check_guards(
       name a node re-created as ephemeral since). ``force`` does not allow it.
     - any op larger (see :func:`estimate_op_size`) than ``max_op_bytes``:
       ZooKeeper would drop the connection halfway through the apply.
+      ``force`` does not allow it.
+    - any create without an ACL: ZooKeeper (and kazoo) would make the node
+      readable and writable by anyone. ``force`` does not allow it.
+    - any create or ACL change that leaves a secret path (``is_secret``)
+      readable by ``world:anyone``, unless ``allow_world_readable_secrets``.
       ``force`` does not allow it.
     """
     if not 0.0 <= max_delete_fraction <= 1.0:
@@ -414,4 +456,28 @@ def check_guards(
             " for one ZooKeeper request (jute.maxbuffer, 1 MiB by default):"
             f" {_summarise(shown)}"
         )
+
+    no_acl = {op.path for op in plan.ops if op.kind is OpKind.CREATE and op.acl is None}
+    if no_acl:
+        refusals.append(
+            f"{_plural(len(no_acl), 'node')} would be created without a known ACL (ZooKeeper"
+            " would make them open to anyone): set one with 'zkdrift tree set --default-acl'"
+            f" or in the desired state: {_summarise(no_acl)}"
+        )
+    if is_secret is not None and not allow_world_readable_secrets:
+        exposed = {
+            op.path
+            for op in plan.ops
+            if op.kind in (OpKind.CREATE, OpKind.SET_ACL)
+            and op.acl is not None
+            and any(a.world_readable for a in op.acl)
+            and is_secret(op.path)
+        }
+        if exposed:
+            refusals.append(
+                f"{_plural(len(exposed), 'secret path')} would be readable by anyone"
+                " (world:anyone:r): give them an ACL (tree set --default-acl, or an acl in"
+                " the desired state) or allow it with 'zkdrift tree set"
+                f" --allow-world-readable-secrets': {_summarise(exposed)}"
+            )
     return refusals

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import enum
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from zkdrift.errors import InvalidInputError
+from zkdrift.model import Acl
 
 # The largest op that fits in one request under ZooKeeper's default
 # jute.maxbuffer (1 MiB, 0xfffff bytes), with room for the request header
@@ -98,6 +99,35 @@ class Schedule(BaseModel):
         return f"{what} ({self.timezone})" if self.timezone else what
 
 
+class TlsSettings(BaseModel):
+    """How to reach a tree's servers over TLS: files named here, key password from the
+    environment. Verification of the server's certificate (chain and host name) is on
+    unless turned off."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ca: str | None = Field(default=None, description="CA bundle (PEM) that signs the servers.")
+    cert: str | None = Field(default=None, description="Client certificate (PEM).")
+    key: str | None = Field(default=None, description="Client private key (PEM).")
+    key_password_env: str | None = Field(
+        default=None, description="Environment variable holding the key's password."
+    )
+    verify: bool = Field(default=True, description="Verify the server certificate and name.")
+
+    @model_validator(mode="after")
+    def _pair(self) -> Self:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("a client certificate and its key go together: give both or neither")
+        return self
+
+
+def parse_acl_list(entries: Sequence[str]) -> tuple[Acl, ...]:
+    """ACL entries as written (``scheme:id:perms``), parsed; ValueError names a bad one."""
+    if not entries:
+        raise ValueError("an ACL needs at least one entry (scheme:id:perms)")
+    return tuple(sorted(Acl.parse(e) for e in entries))
+
+
 class TreePolicy(BaseModel):
     """Everything a tree's owner decides about how zkdrift treats it."""
 
@@ -123,6 +153,28 @@ class TreePolicy(BaseModel):
         gt=0,
         description="Largest single write; raise it for servers with a larger jute.maxbuffer.",
     )
+    default_acl: tuple[str, ...] | None = Field(
+        default=None,
+        description="ACL of the nodes zkdrift creates (scheme:id:perms entries);"
+        " None: each inherits its nearest existing parent's ACL.",
+    )
+    allow_world_readable_secrets: bool = Field(
+        default=False,
+        description="Let zkdrift create secret paths that anyone may read (world:anyone:r).",
+    )
+    tls: TlsSettings | None = Field(default=None, description="Connect over TLS.")
+
+    @field_validator("default_acl")
+    @classmethod
+    def _acl(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        return tuple(a.render() for a in parse_acl_list(value))
+
+    @property
+    def default_acls(self) -> tuple[Acl, ...] | None:
+        """The default ACL as entries, or None to inherit from the nearest parent."""
+        return None if self.default_acl is None else parse_acl_list(self.default_acl)
 
     @property
     def applies(self) -> bool:

@@ -43,6 +43,19 @@ class Settings(BaseSettings):
         default=None,
         description="Default ZooKeeper auth 'scheme:credential' (e.g. digest:user:pass).",
     )
+    zk_tls_ca: str | None = Field(
+        default=None, description="CA bundle for trees that connect over TLS (tree set --tls)."
+    )
+    zk_tls_cert: str | None = Field(default=None, description="Client certificate for TLS.")
+    zk_tls_key: str | None = Field(default=None, description="Client private key for TLS.")
+    zk_tls_key_password: SecretStr | None = Field(
+        default=None, description="Password of the TLS client key, when it has one."
+    )
+    digest_key: SecretStr | None = Field(
+        default=None,
+        description="Key for the digests of secret values shown to people (any string);"
+        " default: a random key kept in ZKDRIFT_HOME/digest.key.",
+    )
     secret_globs: list[str] = Field(
         default_factory=list, description="Extra path globs whose values are redacted."
     )

@@ -116,7 +116,9 @@ def add_tree(app: App, spec: TreeSpec, *, check: bool = True) -> TreeInfo:
     connecting with the tree's own credentials (an unset ``auth_env`` fails here)."""
     spec.validate()
     if check:
-        target = app.target_for(spec.hosts, tree_name=spec.name, auth_env=spec.auth_env)
+        target = app.target_for(
+            spec.hosts, tree_name=spec.name, auth_env=spec.auth_env, tls=spec.policy.tls
+        )
         with zk.session(target) as client:
             if client.exists(spec.root) is None:
                 raise RootNotFoundError(
@@ -174,12 +176,15 @@ def update_tree(
     *,
     hosts: str | None = None,
     excludes: Sequence[str] | None = None,
+    auth_env: str | None = None,
+    no_auth: bool = False,
     **policy_changes: Any,
 ) -> TreeInfo:
-    """Change a tree's connect string, exclude globs and policy fields, all or nothing.
+    """Change a tree's connect string, credentials' variable, exclude globs and policy
+    fields, all or nothing.
 
     ``policy_changes`` name :class:`~zkdrift.policy.TreePolicy` fields
-    (``schedule=None`` removes the schedule).
+    (``schedule=None`` removes the schedule). ``no_auth`` drops the credentials.
     """
     with app.db.session() as session:
         tree = tree_store.get_tree(session, name)
@@ -188,6 +193,10 @@ def update_tree(
             tree.hosts = zk.validate_hosts(hosts)
         if excludes is not None:
             tree.excludes = list(excludes)
+        if auth_env is not None:
+            tree.auth_env = check_auth_env(auth_env)
+        elif no_auth:
+            tree.auth_env = None
         tree.policy = policy
         session.flush()
         return TreeInfo.of(tree)

@@ -270,7 +270,7 @@ def test_secrets_never_reach_cli_output_logs_or_recorded_rows(
     assert [r.exit_code for r in outputs] == [0, 0, 2, 2, 2, 0, 0]
     diff_text = outputs[2].stdout
     assert "/app/db_password  (data changed, conflict)" in diff_text
-    assert "<redacted sha256:" in diff_text
+    assert "<redacted hmac:" in diff_text
     for result in outputs:
         for secret in (SECRET, CUSTOM_SECRET):
             assert secret.decode() not in result.stdout + result.stderr

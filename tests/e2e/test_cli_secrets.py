@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from kazoo.client import KazooClient
-from kazoo.security import make_acl
+from kazoo.security import make_acl, make_digest_acl
 from sqlalchemy import select, text
 
 from tests.support.cli import CliResult, run_cli
@@ -23,6 +23,7 @@ from tests.support.db import MARIADB_ADMIN_URL, make_app
 from tests.support.zk import create_tree
 from zkdrift.app import App
 from zkdrift.model import TreeState
+from zkdrift.policy import TreePolicy
 from zkdrift.snapshot import take_snapshot
 from zkdrift.store import desired as desired_store
 from zkdrift.store import trees as tree_store
@@ -82,7 +83,13 @@ def test_plan_apply_and_audit_at_vv_never_show_secret_values_or_the_zookeeper_au
     caplog.set_level(logging.DEBUG)
     env = cli_env | {"ZKDRIFT_ZK_AUTH": f"digest:{AUTH_CREDENTIAL}"}
     create_tree(zk, {"/app": b"", "/app/db_password": LIVE_SECRET, "/app/url": b"jdbc:old"})
-    add_tree(app, TreeSpec(name="app", hosts=zk_chroot, root="/app"), check=False)
+    # Nodes zkdrift creates are readable by its own identity alone (a secret among them).
+    user, password = AUTH_CREDENTIAL.split(":")
+    owner = f"digest:{make_digest_acl(user, password).id.id}:cdrwa"
+    spec = TreeSpec(
+        name="app", hosts=zk_chroot, root="/app", policy=TreePolicy(default_acl=(owner,))
+    )
+    add_tree(app, spec, check=False)
     set_desired(
         app,
         {

@@ -37,6 +37,7 @@ def test_tree_set_records_schedule_and_reconcile_policy(
         "protected": ["/svc/locked/**"],
         "max_delete_fraction": 0.25,
         "max_op_bytes": MAX_OP_BYTES,
+        "allow_world_readable_secrets": False,
     }
 
 

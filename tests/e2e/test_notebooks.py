@@ -178,7 +178,7 @@ def test_the_report_never_shows_code_secret_values_or_the_database_password(
     html = rendered.html + rendered.cli_html
 
     assert "reports.notebook_app" not in html  # code is hidden
-    assert "&lt;redacted sha256:" in html  # the secret path's changes are shown redacted
+    assert "&lt;redacted hmac:" in html  # the secret path's changes are shown redacted
     for secret in (SECRET_1.decode(), SECRET_2.decode(), DB_PASSWORD, rendered.database_url):
         assert secret not in html
     assert f"{DB_USER}:***@" in html  # the database, as safe_url shows it

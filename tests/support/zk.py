@@ -6,14 +6,26 @@ from __future__ import annotations
 from pathlib import Path
 
 from kazoo.client import KazooClient
+from kazoo.security import make_digest_acl_credential
 
 from zkdrift.devtools.zkserver import ZooKeeperServer, free_port
 from zkdrift.zk.reader import read_tree
 
+# The servers' superuser: the fixtures clean up trees whose ACLs lock everyone else out.
+SUPER_AUTH = ("digest", "super:zkdrift-tests-superuser")
+
 
 def start_server(data_dir: Path) -> ZooKeeperServer:
     """A real ZooKeeper (test mode: no fsync) on a free loopback port, started."""
-    server = ZooKeeperServer(data_dir=data_dir, port=free_port(), test_mode=True)
+    server = ZooKeeperServer(
+        data_dir=data_dir,
+        port=free_port(),
+        test_mode=True,
+        jvm_flags=(
+            "-Dzookeeper.DigestAuthenticationProvider.superDigest="
+            + make_digest_acl_credential(*SUPER_AUTH[1].split(":", 1)),
+        ),
+    )
     server.start()
     return server
 

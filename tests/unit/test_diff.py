@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from zkdrift.diff import DriftItem, acl_differs, classify, diff
+from zkdrift.diff import DriftItem, acl_differs, classify, diff, without_required_parents
 from zkdrift.model import Acl, Change, ChangeKind, DriftClass, Stat, TreeState, Znode
 
 WORLD = Acl(31, "world", "anyone")
@@ -351,3 +351,12 @@ def test_classify_results_are_sorted_by_path() -> None:
     live = nodes({"/z": b"1", "/a": b"edited", "/b": b"x"})
     paths = [i.path for i in classify(base, desired, live)]
     assert paths == ["/a", "/b", "/m m", "/z"]
+
+
+def test_live_parents_that_desired_paths_need_are_not_drift() -> None:
+    live = nodes({"/app": b"", "/app/db": b"", "/app/db/url": b"x", "/app/old": b""})
+    desired = nodes({"/app/db/url": b"x"})
+
+    items = without_required_parents(classify(None, desired, live), desired)
+
+    assert [(i.path, i.kind) for i in items] == [("/app/old", ChangeKind.REMOVED)]

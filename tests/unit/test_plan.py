@@ -10,6 +10,7 @@ from zkdrift.paths import InvalidPathError
 from zkdrift.plan import (
     ACL_ENTRY_OVERHEAD,
     OP_OVERHEAD,
+    acl_sources,
     batch_ops,
     check_guards,
     estimate_op_size,
@@ -19,6 +20,10 @@ from zkdrift.plan import (
 
 WORLD = Acl(31, "world", "anyone")
 READ_ONLY = Acl(1, "world", "anyone")
+
+
+# An ACL for the nodes guard tests create: only the operators may read them.
+OPS_ONLY = (Acl(31, "digest", "ops:c2VjcmV0"),)
 
 
 def want(values: dict[str, bytes]) -> dict[str, Znode]:
@@ -498,7 +503,7 @@ def deleting(*paths: str) -> Plan:
 def test_guards_pass_a_harmless_plan() -> None:
     live = ten_live()
     desired = want({p: b"" for p in live} | {"/app/n0": b"x", "/app/new": b""})
-    plan = make_plan("t", desired, live, root="/app")
+    plan = make_plan("t", desired, live, root="/app", default_acl=OPS_ONLY)
     assert shape(plan) == [(OpKind.CREATE, "/app/new"), (OpKind.SET, "/app/n0")]
     assert check_guards(plan, desired, live) == []
 
@@ -509,7 +514,7 @@ def test_guards_pass_an_empty_plan_on_empty_trees() -> None:
 
 def test_guards_refuse_when_live_is_empty_but_desired_is_not() -> None:
     desired = want({"/app": b"", "/app/a": b""})
-    plan = make_plan("t", desired, {}, root="/app")
+    plan = make_plan("t", desired, {}, root="/app", default_acl=OPS_ONLY)
     refusals = check_guards(plan, desired, {})
     assert len(refusals) == 1
     assert "live tree is empty" in refusals[0]
@@ -518,7 +523,7 @@ def test_guards_refuse_when_live_is_empty_but_desired_is_not() -> None:
 
 def test_guards_refuse_a_missing_root_when_desired_is_not_empty() -> None:
     desired = want({"/app": b"", "/app/a": b""})
-    plan = make_plan("t", desired, {}, root="/app")
+    plan = make_plan("t", desired, {}, root="/app", default_acl=OPS_ONLY)
     refusals = check_guards(plan, desired, None, root="/app")
     assert refusals == [
         "the tree root /app does not exist live but desired has 2 nodes: was the tree read"
@@ -530,14 +535,14 @@ def test_guards_refuse_a_missing_root_when_desired_is_not_empty() -> None:
 def test_guards_refuse_a_live_tree_holding_only_its_root() -> None:
     desired = want({"/app": b"", "/app/a": b""})
     live = live_of({"/app": b""})
-    plan = make_plan("t", desired, live, root="/app")
+    plan = make_plan("t", desired, live, root="/app", default_acl=OPS_ONLY)
     (refusal,) = check_guards(plan, desired, live, root="/app")
     assert refusal.startswith("live tree is empty (only its root /app) but desired has 1 node")
 
 
 def test_guards_allow_an_empty_live_tree_with_force() -> None:
     desired = want({"/app": b""})
-    plan = make_plan("t", desired, {}, root="/app")
+    plan = make_plan("t", desired, {}, root="/app", default_acl=OPS_ONLY)
     assert check_guards(plan, desired, {}, force=True) == []
 
 
@@ -576,7 +581,7 @@ def test_guards_refuse_ops_on_protected_paths_and_their_descendants_even_with_fo
         "t",
         (
             Op(OpKind.SET, "/app/n1", data=b"x", expected_version=3),
-            Op(OpKind.CREATE, "/app/n2/child", data=b""),
+            Op(OpKind.CREATE, "/app/n2/child", data=b"", acl=OPS_ONLY),
             Op(OpKind.SET, "/app/n3", data=b"x", expected_version=3),
         ),
     )
@@ -618,7 +623,9 @@ def test_guards_pass_a_plan_made_with_prune_for_a_small_removal() -> None:
 
 def test_plan_warnings_use_the_singular_for_one_path() -> None:
     live = live_of({"/app": b"", "/app/a": b""})
-    plan = make_plan("t", want({"/app": b"", "/app/q0000000001": b""}), live, root="/app")
+    plan = make_plan(
+        "t", want({"/app": b"", "/app/q0000000001": b""}), live, root="/app", default_acl=OPS_ONLY
+    )
     assert any("creating 1 path with a 10-digit suffix" in w for w in plan.warnings)
     assert any(w.startswith("1 path exists live but not in desired") for w in plan.warnings)
 
@@ -628,7 +635,7 @@ def test_guards_refuse_a_value_too_large_for_one_request_even_with_force() -> No
     plan = Plan(
         "t",
         (
-            Op(OpKind.CREATE, "/app/fits", data=b"x" * 1_000_000),
+            Op(OpKind.CREATE, "/app/fits", data=b"x" * 1_000_000, acl=OPS_ONLY),
             Op(OpKind.SET, "/app/n0", data=b"x" * 1_100_000, expected_version=0),
         ),
     )
@@ -670,3 +677,78 @@ def test_prune_keeps_the_ancestors_of_a_node_with_unseen_children() -> None:
     assert plan.ops == ()
     (warning,) = [w for w in plan.warnings if "does not manage" in w]
     assert "/app/a, /app/a/b" in warning
+
+
+# -- ACLs of created nodes --------------------------------------------------------
+
+WORLD_READ = (Acl(1, "world", "anyone"),)
+BOB = (Acl(31, "digest", "bob:aGFzaA=="),)
+
+
+def test_created_nodes_inherit_the_acl_of_their_nearest_existing_parent() -> None:
+    live = {"/app": have("/app")}
+    desired = want({"/app": b"", "/app/db": b"", "/app/db/url": b"x"})
+
+    assert acl_sources(desired, live, root="/app") == {"/app"}
+    plan = make_plan("t", desired, live, root="/app", parent_acls={"/app": BOB})
+
+    assert [(op.path, op.acl) for op in plan.ops] == [("/app/db", BOB), ("/app/db/url", BOB)]
+
+
+def test_a_desired_acl_wins_over_the_default_and_its_children_inherit_it() -> None:
+    live = {"/app": have("/app")}
+    desired = want({"/app": b""}) | {
+        "/app/open": Znode("/app/open", b"", acl=WORLD_READ),
+        "/app/open/x": Znode("/app/open/x", b"1"),
+        "/app/db": Znode("/app/db", b""),
+    }
+
+    plan = make_plan("t", desired, live, root="/app", parent_acls={"/app": BOB})
+    acls = {op.path: op.acl for op in plan.ops}
+
+    assert acls == {"/app/db": BOB, "/app/open": WORLD_READ, "/app/open/x": WORLD_READ}
+
+
+def test_the_tree_default_acl_replaces_inheritance_for_created_nodes_and_missing_parents() -> None:
+    live = {"/app": have("/app")}
+    desired = want({"/app": b"", "/app/a/b": b"1"})
+
+    plan = make_plan("t", desired, live, root="/app", parent_acls={}, default_acl=OPS_ONLY)
+
+    assert [(op.path, op.acl) for op in plan.ops] == [("/app/a", OPS_ONLY), ("/app/a/b", OPS_ONLY)]
+
+
+def test_a_create_whose_acl_is_unknown_is_refused_never_sent_open() -> None:
+    plan = make_plan("t", want({"/app": b"", "/app/a": b""}), {"/app": have("/app")}, root="/app")
+
+    assert plan.ops[0].acl is None
+    (refusal,) = check_guards(plan, want({"/app": b"", "/app/a": b""}), {"/app": have("/app")})
+    assert refusal.startswith("1 node would be created without a known ACL")
+
+
+def test_a_secret_path_is_never_created_world_readable_unless_the_policy_allows_it() -> None:
+    live = {"/app": have("/app", version=0), "/app/x": have("/app/x")}
+    desired = want({"/app": b"", "/app/x": b"", "/app/db_password": b"s3cret", "/app/host": b"h"})
+    plan = make_plan("t", desired, live, root="/app", parent_acls={"/app": WORLD_READ})
+
+    def secret(path: str) -> bool:
+        return "password" in path
+
+    (refusal,) = check_guards(plan, desired, live, root="/app", is_secret=secret, force=True)
+    assert refusal.startswith("1 secret path would be readable by anyone (world:anyone:r)")
+    assert refusal.endswith(": /app/db_password")
+    allowed = check_guards(
+        plan, desired, live, root="/app", is_secret=secret, allow_world_readable_secrets=True
+    )
+    assert allowed == []
+
+
+def test_acl_parsing_reads_what_zookeeper_s_cli_writes() -> None:
+    assert Acl.parse("world:anyone:r") == Acl(1, "world", "anyone")
+    assert Acl.parse("digest:bob:abc=:cdrwa") == Acl(31, "digest", "bob:abc=")
+    assert Acl.parse("x509:CN=app,O=acme:rw") == Acl(3, "x509", "CN=app,O=acme")
+    assert Acl.parse("world:anyone:r").world_readable
+    assert not Acl.parse("world:anyone:w").world_readable
+    for bad in ("world", "world:anyone", "world:anyone:", ":x:r", "world:anyone:z"):
+        with pytest.raises(ValueError, match=r"ACL|permission"):
+            Acl.parse(bad)

@@ -4,21 +4,29 @@ import hashlib
 
 import pytest
 
+from zkdrift.model import Znode
 from zkdrift.redact import (
     DEFAULT_SECRET_GLOBS,
     Redactor,
     binary_placeholder,
-    secret_placeholder,
+    keyed_digest,
+    node_json,
 )
+
+KEY = b"installation-key"
 
 
 def short(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:8]
 
 
+def keyed(data: bytes) -> str:
+    return keyed_digest(KEY, data)[:8]
+
+
 @pytest.fixture
 def redactor() -> Redactor:
-    return Redactor()
+    return Redactor(key=KEY)
 
 
 @pytest.mark.parametrize(
@@ -35,6 +43,21 @@ def redactor() -> Redactor:
         "/app/apikey",
         "/app/stripe_api_key",
         "/password",
+        "/app/db/pwd",
+        "/app/smtp_pass",
+        "/app/pass",
+        "/app/ssh-passphrase",
+        "/app/private-key",
+        "/app/privatekey",
+        "/app/api-key",
+        "/app/API_KEY",
+        "/app/tls/server.pem",
+        "/app/tls/server.key",
+        "/app/kafka/keystore",
+        "/app/kafka/ssl.truststore.location",
+        "/app/kafka/jaas.conf",
+        "/app/kafka/sasl.mechanism",
+        "/app/Db-PassWord",
     ],
 )
 def test_default_globs_mark_secret_looking_paths_as_secret(redactor: Redactor, path: str) -> None:
@@ -43,7 +66,16 @@ def test_default_globs_mark_secret_looking_paths_as_secret(redactor: Redactor, p
 
 @pytest.mark.parametrize(
     "path",
-    ["/app/db/host", "/app/pass", "/app/key", "/app/api", "/", "/app/with space", "/app/ünï"],
+    [
+        "/app/db/host",
+        "/app/key",
+        "/app/api",
+        "/",
+        "/app/with space",
+        "/app/ünï",
+        "/app/passenger_count",
+        "/app/keyspace",
+    ],
 )
 def test_default_globs_leave_ordinary_paths_alone(redactor: Redactor, path: str) -> None:
     assert not redactor.is_secret(path)
@@ -60,10 +92,10 @@ def test_children_of_a_secret_node_are_secret_too(redactor: Redactor) -> None:
 
 
 def test_extra_globs_are_added_to_the_defaults() -> None:
-    redactor = Redactor(["/app/keys/**", "*.pem"])
-    assert redactor.globs == (*DEFAULT_SECRET_GLOBS, "/app/keys/**", "*.pem")
+    redactor = Redactor(["/app/keys/**", "**/*vault_addr*"])
+    assert redactor.globs == (*DEFAULT_SECRET_GLOBS, "/app/keys/**", "**/*vault_addr*")
     assert redactor.is_secret("/app/keys/a")
-    assert redactor.is_secret("/tls/server.PEM")
+    assert redactor.is_secret("/app/VAULT_ADDR")  # matched with its separators too
     assert redactor.is_secret("/app/password")
 
 
@@ -83,19 +115,35 @@ def test_a_redactor_without_globs_marks_nothing_secret() -> None:
     assert redactor.render("/app/password", b"hunter2") == "hunter2"
 
 
-def test_render_replaces_a_secret_with_digest_and_length(redactor: Redactor) -> None:
+def test_render_replaces_a_secret_with_a_keyed_digest_and_length(redactor: Redactor) -> None:
     rendered = redactor.render("/app/db/password", b"hunter2")
-    assert rendered == f"<redacted sha256:{short(b'hunter2')}… 7 bytes>"
+    assert rendered == f"<redacted hmac:{keyed(b'hunter2')}… 7 bytes>"
     assert "hunter2" not in rendered
+    assert short(b"hunter2") not in rendered  # a plain digest would confirm a guess
+
+
+def test_secret_digests_depend_on_the_installation_key() -> None:
+    one = Redactor(key=b"one").render("/app/token", b"hunter2")
+    two = Redactor(key=b"two").render("/app/token", b"hunter2")
+    assert one != two
+    assert Redactor(key=b"one").render("/app/token", b"hunter2") == one
 
 
 def test_render_redacts_binary_secrets_as_secrets(redactor: Redactor) -> None:
     data = b"\x00\xff\xfe"
-    assert redactor.render("/app/token", data) == f"<redacted sha256:{short(data)}… 3 bytes>"
+    assert redactor.render("/app/token", data) == f"<redacted hmac:{keyed(data)}… 3 bytes>"
 
 
 def test_render_redacts_an_empty_secret(redactor: Redactor) -> None:
-    assert redactor.render("/app/token", b"") == f"<redacted sha256:{short(b'')}… 0 bytes>"
+    assert redactor.render("/app/token", b"") == f"<redacted hmac:{keyed(b'')}… 0 bytes>"
+
+
+def test_node_json_gives_secret_values_only_a_keyed_digest(redactor: Redactor) -> None:
+    secret = node_json(redactor, Znode("/app/token", b"hunter2"))
+    plain = node_json(redactor, Znode("/app/host", b"db"))
+    assert secret is not None and plain is not None
+    assert secret["hmac"] == keyed_digest(KEY, b"hunter2") and "sha256" not in secret
+    assert plain["sha256"] == hashlib.sha256(b"db").hexdigest() and "hmac" not in plain
 
 
 def test_render_says_one_byte_in_the_singular(redactor: Redactor) -> None:
@@ -135,9 +183,11 @@ def test_render_marks_truncated_utf8_as_binary(redactor: Redactor) -> None:
     assert redactor.render("/app/x", data).startswith("<binary 5 bytes sha256:")
 
 
-def test_placeholders_for_equal_values_are_equal_and_for_different_values_differ() -> None:
-    assert secret_placeholder(b"a") == secret_placeholder(b"a")
-    assert secret_placeholder(b"a") != secret_placeholder(b"b")
+def test_placeholders_for_equal_values_are_equal_and_for_different_values_differ(
+    redactor: Redactor,
+) -> None:
+    assert redactor.secret_placeholder(b"a") == redactor.secret_placeholder(b"a")
+    assert redactor.secret_placeholder(b"a") != redactor.secret_placeholder(b"b")
     assert binary_placeholder(b"\xff") != binary_placeholder(b"\xfe")
 
 

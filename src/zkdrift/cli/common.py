@@ -43,7 +43,8 @@ PathGlobs = Annotated[
 ]
 
 console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False)
+# soft_wrap: an error stays one line however wide the terminal, for scripts to grep.
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class _State:
@@ -76,7 +77,7 @@ state = _State()
 
 def redactor() -> Redactor:
     """How values are shown to people: secrets as placeholders."""
-    return Redactor(state.app.settings.secret_globs)
+    return state.app.redactor()
 
 
 def emit_json(payload: Any) -> None:

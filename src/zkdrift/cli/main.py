@@ -10,6 +10,8 @@ from collections.abc import Callable
 from typing import TextIO
 
 import typer
+from kazoo.exceptions import KazooException
+from kazoo.handlers.threading import KazooTimeoutError
 from rich.markup import escape
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -17,6 +19,7 @@ from zkdrift import __version__
 from zkdrift.cli import db, desired, drift, reconcile, report, run, seed, snapshots, status, trees
 from zkdrift.cli.common import console, err_console, state
 from zkdrift.errors import ZkDriftError
+from zkdrift.zk.client import describe_error
 
 app = typer.Typer(
     name="zkdrift",
@@ -120,6 +123,9 @@ def run_command(argv: list[str] | None = None) -> int:
         return code if isinstance(code, int) else (0 if code is None else 1)
     except ZkDriftError as exc:
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        return 1
+    except (KazooException, KazooTimeoutError) as exc:
+        err_console.print(f"[bold red]error:[/] {escape(describe_error(exc))}", highlight=False)
         return 1
     except SQLAlchemyError as exc:
         # The database went away mid-command. Bound values are never part of the

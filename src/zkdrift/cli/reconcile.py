@@ -50,7 +50,11 @@ def _value(redactor: Redactor, path: str, data: bytes | None) -> str:
 def _op_line(op: Op, result: PlanResult, redactor: Redactor) -> str:
     path = escape(op.path)
     if op.kind is OpKind.CREATE:
-        return f"  [green]+[/] {path} = {_value(redactor, op.path, op.data)}"
+        acl = "no ACL" if op.acl is None else ", ".join(a.render() for a in op.acl)
+        return (
+            f"  [green]+[/] {path} = {_value(redactor, op.path, op.data)}"
+            f"  [dim](acl {escape(acl)})[/]"
+        )
     if op.kind is OpKind.SET:
         before = _value(redactor, op.path, result.live_values.get(op.path))
         after = _value(redactor, op.path, op.data)

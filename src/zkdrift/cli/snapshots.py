@@ -27,7 +27,7 @@ from zkdrift.errors import InvalidInputError
 from zkdrift.formats.zkjson import dump_export
 from zkdrift.model import Znode
 from zkdrift.paths import is_under, validate_path
-from zkdrift.redact import Redactor
+from zkdrift.redact import Redactor, node_json
 from zkdrift.snapshot import list_snapshots, load_snapshot, take_snapshot
 
 
@@ -77,15 +77,13 @@ def snapshots(name: TreeName, limit: Limit = 50, as_json: AsJson = False) -> Non
 
 def _node_json(node: Znode, rd: Redactor) -> dict[str, Any]:
     stat = node.stat
+    shown = node_json(rd, node) or {}
     return {
         "path": node.path,
-        "value": rd.render(node.path, node.data),
-        "size": len(node.data),
-        "sha256": node.data_digest,
+        **shown,
         "version": stat.version if stat else None,
         "mtime": stat.mtime if stat else None,
         "ephemeral": node.ephemeral,
-        "acl": [a.render() for a in node.acl] if node.acl is not None else None,
     }
 
 

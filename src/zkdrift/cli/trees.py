@@ -11,6 +11,8 @@ from rich.table import Table
 from zkdrift import trees as trees_lib
 from zkdrift.cli.common import AsJson, TreeName, console, emit_json, state
 from zkdrift.errors import InvalidInputError
+from zkdrift.policy import TreePolicy
+from zkdrift.trees import check_auth_env
 
 tree_app = typer.Typer(
     help="Register and list the ZooKeeper trees zkdrift manages.", no_args_is_help=True
@@ -19,6 +21,50 @@ tree_app = typer.Typer(
 Excludes = Annotated[
     list[str], typer.Option("--exclude", help="Glob of paths to ignore (repeatable).")
 ]
+DefaultAcl = Annotated[
+    list[str],
+    typer.Option(
+        "--default-acl",
+        help="ACL entry scheme:id:perms for the nodes zkdrift creates (repeatable);"
+        " without it, they inherit their parent's ACL.",
+    ),
+]
+Tls = Annotated[
+    bool | None, typer.Option("--tls/--no-tls", help="Connect over TLS (or stop doing so).")
+]
+TlsCa = Annotated[str | None, typer.Option("--tls-ca", help="CA bundle (PEM) of the servers.")]
+TlsCert = Annotated[str | None, typer.Option("--tls-cert", help="Client certificate (PEM).")]
+TlsKey = Annotated[str | None, typer.Option("--tls-key", help="Client private key (PEM).")]
+TlsKeyPasswordEnv = Annotated[
+    str | None,
+    typer.Option("--tls-key-password-env", help="Environment variable holding the key's password."),
+]
+TlsNoVerify = Annotated[
+    bool,
+    typer.Option("--tls-no-verify", help="Do not verify the server's certificate (tests only)."),
+]
+
+
+def _tls(
+    tls: bool | None,
+    ca: str | None,
+    cert: str | None,
+    key: str | None,
+    key_password_env: str | None,
+    no_verify: bool,
+) -> dict[str, Any] | None:
+    """The TLS settings the options ask for; None when they say nothing about TLS."""
+    files = {"ca": ca, "cert": cert, "key": key, "key_password_env": key_password_env}
+    given = {k: v for k, v in files.items() if v is not None}
+    if tls is False:
+        if given or no_verify:
+            raise InvalidInputError("--no-tls turns TLS off: drop the other --tls-* options")
+        return None
+    if tls is None and not given and not no_verify:
+        return None
+    if key_password_env is not None:
+        check_auth_env(key_password_env)
+    return {**given, "verify": not no_verify}
 
 
 @tree_app.command("add")
@@ -41,12 +87,21 @@ def add(
             "--auth-env", help="Environment variable holding 'scheme:credential' for this tree."
         ),
     ] = None,
+    default_acl: DefaultAcl = [],  # noqa: B006
+    tls: Tls = None,
+    tls_ca: TlsCa = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
+    tls_key_password_env: TlsKeyPasswordEnv = None,
+    tls_no_verify: TlsNoVerify = False,
     check: Annotated[
         bool, typer.Option("--check/--no-check", help="Verify the root exists first.")
     ] = True,
     as_json: AsJson = False,
 ) -> None:
     """Register a ZooKeeper subtree under NAME."""
+    tls_settings = _tls(tls, tls_ca, tls_cert, tls_key, tls_key_password_env, tls_no_verify)
+    policy = TreePolicy().changed(name, default_acl=list(default_acl) or None, tls=tls_settings)
     spec = trees_lib.TreeSpec(
         name=name,
         hosts=hosts,
@@ -55,6 +110,7 @@ def add(
         includes=tuple(include),
         capture_acl=acl,
         auth_env=auth_env,
+        policy=policy,
     )
     info = trees_lib.add_tree(state.app, spec, check=check)
     if as_json:
@@ -102,6 +158,15 @@ def show_tree(name: TreeName, as_json: AsJson = False) -> None:
 def set_policy(
     name: TreeName,
     hosts: Annotated[str | None, typer.Option("--hosts", help="New connect string.")] = None,
+    auth_env: Annotated[
+        str | None,
+        typer.Option(
+            "--auth-env", help="Environment variable holding 'scheme:credential' for this tree."
+        ),
+    ] = None,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="Connect without credentials from now on.")
+    ] = False,
     cron: Annotated[
         str | None, typer.Option("--cron", help="Schedule the pipeline with a cron line.")
     ] = None,
@@ -137,9 +202,27 @@ def set_policy(
     exclude: Annotated[
         list[str], typer.Option("--exclude", help="Replace the exclude globs (repeatable).")
     ] = [],  # noqa: B006
+    default_acl: DefaultAcl = [],  # noqa: B006
+    inherit_acl: Annotated[
+        bool,
+        typer.Option("--inherit-acl", help="Drop the default ACL: created nodes inherit again."),
+    ] = False,
+    allow_world_readable_secrets: Annotated[
+        bool | None,
+        typer.Option(
+            "--allow-world-readable-secrets/--no-allow-world-readable-secrets",
+            help="Let applies create secret paths anyone may read (off by default).",
+        ),
+    ] = None,
+    tls: Tls = None,
+    tls_ca: TlsCa = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
+    tls_key_password_env: TlsKeyPasswordEnv = None,
+    tls_no_verify: TlsNoVerify = False,
     as_json: AsJson = False,
 ) -> None:
-    """Change a tree's connection, schedule and reconcile policy."""
+    """Change a tree's connection, schedule, reconcile policy, ACL policy and TLS."""
     if cron is not None and interval is not None:
         raise InvalidInputError("give either --cron or --interval, not both")
     if no_schedule and (cron is not None or interval is not None):
@@ -161,8 +244,31 @@ def set_policy(
         changes["max_delete_fraction"] = max_delete_fraction
     if max_op_bytes is not None:
         changes["max_op_bytes"] = max_op_bytes
+    if default_acl and inherit_acl:
+        raise InvalidInputError("give either --default-acl or --inherit-acl, not both")
+    if default_acl:
+        changes["default_acl"] = list(default_acl)
+    elif inherit_acl:
+        changes["default_acl"] = None
+    if allow_world_readable_secrets is not None:
+        changes["allow_world_readable_secrets"] = allow_world_readable_secrets
+    tls_settings = _tls(tls, tls_ca, tls_cert, tls_key, tls_key_password_env, tls_no_verify)
+    if tls_settings is not None:
+        current = trees_lib.get_tree(state.app, name).policy.tls
+        base = {} if current is None else current.model_dump(exclude_none=True)
+        changes["tls"] = {**base, **tls_settings}
+    elif tls is False:
+        changes["tls"] = None
+    if auth_env is not None and no_auth:
+        raise InvalidInputError("give either --auth-env or --no-auth, not both")
     info = trees_lib.update_tree(
-        state.app, name, hosts=hosts, excludes=list(exclude) or None, **changes
+        state.app,
+        name,
+        hosts=hosts,
+        excludes=list(exclude) or None,
+        auth_env=auth_env,
+        no_auth=no_auth,
+        **changes,
     )
     if as_json:
         emit_json(info.as_json())

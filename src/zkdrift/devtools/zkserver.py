@@ -91,6 +91,10 @@ class ZooKeeperServer:
     process: subprocess.Popen[bytes] | None = None
     server_id: int | None = None
     ensemble: tuple[tuple[int, int, int], ...] = ()  # (client, peer, election) per member
+    # zoo.cfg lines, JVM flags and jars beyond the defaults: TLS, SASL and the like.
+    extra_config: tuple[str, ...] = ()
+    jvm_flags: tuple[str, ...] = ()
+    extra_classpath: tuple[Path, ...] = ()
 
     @property
     def connect_string(self) -> str:
@@ -124,6 +128,7 @@ class ZooKeeperServer:
         if self.ensemble:
             for i, (_client, peer, election) in enumerate(self.ensemble, start=1):
                 lines.append(f"server.{i}={self.host}:{peer}:{election}")
+        lines.extend(self.extra_config)
         (self.data_dir / "data").mkdir(exist_ok=True)
         if self.server_id is not None:
             (self.data_dir / "data" / "myid").write_text(f"{self.server_id}\n")
@@ -139,7 +144,9 @@ class ZooKeeperServer:
         java = shutil.which("java")
         if java is None:
             raise ZooKeeperServerError("java not found; the zookeeper package needs a JRE")
-        classpath = f"{ZK_CONF_DIR}:{jar}" if ZK_CONF_DIR.is_dir() else str(jar)
+        parts = [str(ZK_CONF_DIR)] if ZK_CONF_DIR.is_dir() else []
+        parts += [str(jar), *(str(p) for p in self.extra_classpath)]
+        classpath = ":".join(parts)
         log = open(self.data_dir / "zookeeper.log", "ab")  # noqa: SIM115 - owned by the child
         self.process = subprocess.Popen(
             [
@@ -148,6 +155,7 @@ class ZooKeeperServer:
                 "-Dzookeeper.log.dir=" + str(self.data_dir),
                 "-Dzookeeper.root.logger=WARN,CONSOLE",
                 "-Dzookeeper.jmx.log4j.disable=true",
+                *self.jvm_flags,
                 "-cp",
                 classpath,
                 "org.apache.zookeeper.server.quorum.QuorumPeerMain",

@@ -166,13 +166,14 @@ def adopt(
                 desired_store.mark_applied(session, attached, latest)
                 applied = latest.number
             run.revision_id = None if latest is None else latest.id
+        shown = app.redactor().digest
         run.ops = [
             audit_store.OpRecord(
                 kind=str(c.kind),
                 path=c.path,
                 expected_version=None,
-                before_digest=None if c.before is None else c.before.data_digest,
-                after_digest=None if c.after is None else c.after.data_digest,
+                before_digest=None if c.before is None else shown(c.path, c.before.data),
+                after_digest=None if c.after is None else shown(c.path, c.after.data),
                 outcome=str(OpStatus.ADOPTED),
             )
             for c in changes

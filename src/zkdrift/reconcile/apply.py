@@ -45,7 +45,7 @@ from zkdrift.store import trees as tree_store
 from zkdrift.store.models import DesiredRevision, Tree
 from zkdrift.zk import client as zk
 from zkdrift.zk.lock import LockHeldError, TreeLock, held_lock, make_identifier
-from zkdrift.zk.reader import ZkReadError
+from zkdrift.zk.reader import ZkReadError, read_acls
 from zkdrift.zk.writer import (
     DEFAULT_BATCH_BYTES,
     DEFAULT_BATCH_OPS,
@@ -278,6 +278,7 @@ def _resolve(
     app: App,
     tree: Tree,
     run: AuditedRun,
+    client: KazooClient,
     live: TreeState | None,
     desired: DesiredView,
     snapshot_id: int | None,
@@ -300,7 +301,7 @@ def _resolve(
         replanned_from: int | None = stored.id
     else:
         replanned_from = None
-    plan = compute(app, tree, desired.state, live, prune=prune)
+    plan = compute(app, tree, desired.state, live, prune=prune, client=client)
     run.plan_id = persist(
         app, tree, plan, desired, snapshot_id=snapshot_id, prune=prune, actor=options.actor
     )
@@ -324,7 +325,7 @@ def _apply_held(
     snapshot_id = record_live(app, tree, live, options.source)
     desired = load_desired(app, tree)
     run.revision_id = desired.revision_id
-    resolved = _resolve(app, tree, run, live, desired, snapshot_id, plan_id, options)
+    resolved = _resolve(app, tree, run, client, live, desired, snapshot_id, plan_id, options)
     if isinstance(resolved, ApplyResult):
         return resolved
     plan, prune, replanned_from = resolved
@@ -372,9 +373,9 @@ def _apply_held(
     except BaseException:
         # Interrupted (Ctrl-C, a failing hook): the audit still says which
         # batches committed before the failure is recorded.
-        run.record_outcomes(progress)
+        run.record_outcomes(progress, result.live_values)
         raise
-    run.record_outcomes(report.outcomes)
+    run.record_outcomes(report.outcomes, result.live_values)
     if not report.ok:
         if report.conflicts:
             message = (
@@ -436,6 +437,15 @@ def _verify(
             plan=result,
             plan_status=PlanStatus.FAILED,
         )
+    wrong_acl = _created_with_other_acl(app, client, result)
+    if wrong_acl:
+        return run.close(
+            Outcome.FAILED,
+            f"applied {run.ops_applied} ops but {len(wrong_acl)} created node(s) hold another"
+            f" ACL than planned: {_summary(wrong_acl)}",
+            plan=result,
+            plan_status=PlanStatus.FAILED,
+        )
     _mark_applied(app, tree, desired)
     # Without --prune, nodes desired lacks stay; say so rather than claim equality.
     kept = any("--prune" in warning for warning in check.warnings)
@@ -450,6 +460,17 @@ def _verify(
         plan=result,
         plan_status=PlanStatus.APPLIED,
     )
+
+
+def _created_with_other_acl(app: App, client: KazooClient, result: PlanResult) -> list[str]:
+    """Created nodes whose ACL, read back, is not the one the plan gave them."""
+    planned = {
+        op.path: set(op.acl) for op in result.ops if op.kind is OpKind.CREATE and op.acl is not None
+    }
+    if not planned:
+        return []
+    actual = read_acls(client, sorted(planned), app.settings.zk_session_timeout)
+    return sorted(p for p, acl in planned.items() if p in actual and set(actual[p]) != acl)
 
 
 def _mark_applied(app: App, tree: Tree, desired: DesiredView) -> None:

@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from zkdrift.app import App
 from zkdrift.errors import InvalidInputError
 from zkdrift.model import OpStatus
-from zkdrift.reconcile.outcomes import ApplyResult, Direction, Outcome, PlanResult, PlanStatus
+from zkdrift.reconcile.outcomes import (
+    ApplyResult,
+    Direction,
+    Outcome,
+    PlanResult,
+    PlanStatus,
+    shown_digests,
+)
 from zkdrift.store import audit as audit_store
 from zkdrift.store import plans as plan_store
 from zkdrift.store import trees as tree_store
@@ -40,21 +47,27 @@ class AuditedRun:
         self.ops_total = 0
         self.ops_applied = 0
         self.closed = False
+        self.redactor = app.redactor()
 
-    def record_outcomes(self, outcomes: Sequence[OpOutcome]) -> None:
-        """What the writer reports for each op, as audit records (digests only)."""
-        self.ops = [
-            audit_store.OpRecord(
-                kind=str(o.op.kind),
-                path=o.op.path,
-                expected_version=o.op.expected_version,
-                before_digest=o.op.before_digest,
-                after_digest=o.op.after_digest,
-                outcome=str(o.status),
-                error=o.error,
+    def record_outcomes(
+        self, outcomes: Sequence[OpOutcome], live_values: Mapping[str, bytes]
+    ) -> None:
+        """What the writer reports for each op, as audit records: digests only,
+        keyed for secret paths (``live_values`` are the values the ops replace)."""
+        self.ops = []
+        for o in outcomes:
+            before, after = shown_digests(o.op, live_values, self.redactor)
+            self.ops.append(
+                audit_store.OpRecord(
+                    kind=str(o.op.kind),
+                    path=o.op.path,
+                    expected_version=o.op.expected_version,
+                    before_digest=before,
+                    after_digest=after,
+                    outcome=str(o.status),
+                    error=o.error,
+                )
             )
-            for o in outcomes
-        ]
         self.ops_applied = sum(1 for o in outcomes if o.status is OpStatus.APPLIED)
 
     def close(

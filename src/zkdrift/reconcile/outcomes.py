@@ -47,6 +47,20 @@ class Direction(enum.StrEnum):
     ADOPT = "adopt"  # live -> desired
 
 
+def shown_digests(
+    op: Op, live_values: Mapping[str, bytes], redactor: Redactor
+) -> tuple[str | None, str | None]:
+    """An op's before/after digests as people may see them: keyed for secret paths
+    (from the values themselves), the plan's own SHA-256 otherwise."""
+    if not redactor.is_secret(op.path):
+        return op.before_digest, op.after_digest
+    before = live_values.get(op.path)
+    return (
+        None if before is None else redactor.digest(op.path, before),
+        None if op.data is None else redactor.digest(op.path, op.data),
+    )
+
+
 def _counts(ops: tuple[Op, ...]) -> dict[str, int]:
     out = {str(k): 0 for k in OpKind}
     for op in ops:
@@ -83,14 +97,16 @@ class PlanResult:
 
     def op_json(self, op: Op, redactor: Redactor) -> dict[str, Any]:
         before = self.live_values.get(op.path)
+        before_digest, after_digest = shown_digests(op, self.live_values, redactor)
+        kind = "hmac" if redactor.is_secret(op.path) else "sha256"
         return {
             "kind": str(op.kind),
             "path": op.path,
             "expected_version": op.expected_version,
             "before": None if before is None else redactor.render(op.path, before),
             "after": None if op.data is None else redactor.render(op.path, op.data),
-            "before_sha256": op.before_digest,
-            "after_sha256": op.after_digest,
+            f"before_{kind}": before_digest,
+            f"after_{kind}": after_digest,
             "acl": None if op.acl is None else [a.render() for a in op.acl],
         }
 

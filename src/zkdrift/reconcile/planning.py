@@ -14,8 +14,8 @@ from kazoo.client import KazooClient
 
 from zkdrift.app import App
 from zkdrift.errors import RootNotFoundError
-from zkdrift.model import OpKind, Plan, TreeState, Znode
-from zkdrift.plan import check_guards, make_plan
+from zkdrift.model import Acl, OpKind, Plan, TreeState, Znode
+from zkdrift.plan import acl_sources, check_guards, make_plan
 from zkdrift.reconcile.outcomes import PlanResult, PlanStatus
 from zkdrift.snapshot import record_snapshot
 from zkdrift.store import desired as desired_store
@@ -23,7 +23,7 @@ from zkdrift.store import plans as plan_store
 from zkdrift.store import trees as tree_store
 from zkdrift.store.models import Tree
 from zkdrift.zk import client as zk
-from zkdrift.zk.reader import read_tree
+from zkdrift.zk.reader import read_acls, read_tree
 
 
 @dataclass(frozen=True)
@@ -65,17 +65,43 @@ def record_live(app: App, tree: Tree, live: TreeState | None, source: str) -> in
 
 
 def compute(
-    app: App, tree: Tree, desired: TreeState, live: TreeState | None, *, prune: bool
+    app: App,
+    tree: Tree,
+    desired: TreeState,
+    live: TreeState | None,
+    *,
+    prune: bool,
+    client: KazooClient | None = None,
 ) -> Plan:
-    """The plan that makes what zkdrift manages of ``live`` equal ``desired``."""
+    """The plan that makes what zkdrift manages of ``live`` equal ``desired``.
+
+    With ``client``, the ACLs that created nodes inherit (their nearest
+    existing parent's) are read from ZooKeeper when the tree's policy sets
+    no default ACL and live was read without them.
+    """
     scope = app.scope(tree)
+    policy = tree.policy
+    wanted = scope.managed(desired)
+    view = scope.plan_view({} if live is None else live.nodes)
+    parent_acls: dict[str, tuple[Acl, ...]] = {}
+    if policy.default_acls is None:
+        sources = acl_sources(wanted, view, root=tree.root)
+        for path in sources:
+            node = None if live is None else live.nodes.get(path)
+            if node is not None and node.acl is not None:
+                parent_acls[path] = node.acl
+        missing = sources - parent_acls.keys()
+        if missing and client is not None:
+            parent_acls.update(read_acls(client, sorted(missing), app.settings.zk_session_timeout))
     return make_plan(
         tree.name,
-        scope.managed(desired),
-        scope.plan_view({} if live is None else live.nodes),
+        wanted,
+        view,
         prune=prune,
         compare_acl=tree.capture_acl,
         root=tree.root,
+        parent_acls=parent_acls,
+        default_acl=policy.default_acls,
     )
 
 
@@ -94,6 +120,8 @@ def guards(
         force=force,
         protected=policy.protected,
         max_op_bytes=policy.max_op_bytes,
+        is_secret=app.redactor().is_secret,
+        allow_world_readable_secrets=policy.allow_world_readable_secrets,
     )
 
 
@@ -169,7 +197,7 @@ def plan_with(
     live = read_live(client, tree)
     snapshot_id = record_live(app, tree, live, source)
     desired = load_desired(app, tree)
-    plan = compute(app, tree, desired.state, live, prune=prune)
+    plan = compute(app, tree, desired.state, live, prune=prune, client=client)
     refusals = guards(app, tree, plan, desired.state, live, force=force)
     plan_id = persist(app, tree, plan, desired, snapshot_id=snapshot_id, prune=prune, actor=actor)
     result = plan_result(

@@ -39,7 +39,7 @@ def redactor_of(source: Source, redactor: Redactor | None = None) -> Redactor:
     if redactor is not None:
         return redactor
     if isinstance(source, App):
-        return Redactor(source.settings.secret_globs)
+        return source.redactor()
     return Redactor()
 
 

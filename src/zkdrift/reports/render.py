@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-from sqlalchemy.engine import make_url
 
 from zkdrift.app import App
 from zkdrift.errors import InvalidInputError, ZkDriftError
@@ -29,7 +28,7 @@ from zkdrift.model import slug
 from zkdrift.reports.common import require_tree
 from zkdrift.reports.window import When, describe_window, parse_when
 from zkdrift.settings import Settings
-from zkdrift.store.engine import safe_url
+from zkdrift.store.engine import safe_url, url_secrets
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +85,7 @@ def ensure_kernel(name: str = KERNEL_NAME) -> str:
 def _secrets_of(database_url: str) -> list[str]:
     if not database_url:
         return []
-    password = make_url(database_url).password
-    return [database_url, str(password)] if password else [database_url]
+    return [database_url, *url_secrets(database_url)]
 
 
 def _scrub(text: str, secrets: Sequence[str], replacement: str) -> str:

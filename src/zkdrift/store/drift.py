@@ -7,7 +7,7 @@ show to anyone who may read reports, secrets included.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -16,10 +16,6 @@ from zkdrift.diff import DriftItem as DriftDifference
 from zkdrift.model import DriftClass, Znode, digest, path_digest
 from zkdrift.store.bulk import bulk_insert
 from zkdrift.store.models import DriftItem, DriftRun, Tree, utcnow
-
-
-def _digest(node: Znode | None) -> str | None:
-    return None if node is None else digest(node.data)
 
 
 def _size(node: Znode | None) -> int | None:
@@ -37,8 +33,17 @@ def record_run(
     base_snapshot_id: int | None = None,
     started_at: dt.datetime | None = None,
     source: str = "cli",
+    digest_of: Callable[[str, bytes], str] = lambda _path, data: digest(data),
 ) -> DriftRun:
-    """Record one drift check and its items in the session's transaction."""
+    """Record one drift check and its items in the session's transaction.
+
+    ``digest_of(path, data)`` is the digest recorded for a value: pass the
+    redactor's, so secret values get keyed digests that no guess confirms.
+    """
+
+    def value_digest(node: Znode | None) -> str | None:
+        return None if node is None else digest_of(node.path, node.data)
+
     counts = {cls: 0 for cls in DriftClass}
     for item in items:
         counts[item.classification] += 1
@@ -65,9 +70,9 @@ def record_run(
             "path": item.path,
             "kind": str(item.kind),
             "classification": str(item.classification),
-            "desired_digest": _digest(item.desired),
-            "live_digest": _digest(item.live),
-            "base_digest": _digest(item.base),
+            "desired_digest": value_digest(item.desired),
+            "live_digest": value_digest(item.live),
+            "base_digest": value_digest(item.base),
             "desired_size": _size(item.desired),
             "live_size": _size(item.live),
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,12 +22,36 @@ if TYPE_CHECKING:  # alembic is imported only when migrations run (CLI start-up 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # The newest migration. Checking a database against it needs no Alembic import,
 # which keeps every command's start-up fast; a test keeps it equal to Alembic's head.
-SCHEMA_HEAD = "0001"
+SCHEMA_HEAD = "0002"
+
+
+# Query parameters that carry credentials (pymysql's ?password=, ssl_key passwords,
+# tokens): masked like the password in the URL's user part.
+_SENSITIVE_QUERY = re.compile(r"pass|pwd|secret|token|key|credential", re.IGNORECASE)
+
+
+def _secret_query(parsed: URL) -> dict[str, str | tuple[str, ...]]:
+    return {k: v for k, v in parsed.query.items() if _SENSITIVE_QUERY.search(k)}
 
 
 def safe_url(url: str | URL) -> str:
-    """The URL with its password masked: the only form that may be logged."""
-    return make_url(url).render_as_string(hide_password=True)
+    """The URL with its password, and any credential in its query, masked: the only
+    form that may be logged or shown."""
+    parsed = make_url(url)
+    masked = {k: "redacted" for k in _secret_query(parsed)}
+    if masked:
+        parsed = parsed.update_query_dict(masked)
+    return parsed.render_as_string(hide_password=True)
+
+
+def url_secrets(url: str | URL) -> list[str]:
+    """Every credential a database URL holds (its password and sensitive query
+    values), longest first, for scrubbing text that may have echoed one."""
+    parsed = make_url(url)
+    found = [parsed.password] if parsed.password else []
+    for value in _secret_query(parsed).values():
+        found.extend([value] if isinstance(value, str) else value)
+    return sorted({str(v) for v in found if v}, key=len, reverse=True)
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -56,7 +81,8 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     else:
         kwargs["pool_pre_ping"] = True
         kwargs["pool_recycle"] = 1800
-    if parsed.get_backend_name() == "mysql" and "charset" not in parsed.query:
+    if parsed.get_backend_name() in ("mysql", "mariadb") and "charset" not in parsed.query:
+        # Whatever the server's default, talk utf8mb4: paths are Unicode.
         parsed = parsed.update_query_dict({"charset": "utf8mb4"})
     try:
         engine = create_engine(parsed, **kwargs)

@@ -189,7 +189,7 @@ class _TreeRead:
         return walk.data
 
 
-def _read_acls(
+def read_acls(
     client: KazooClient, paths: Sequence[str], timeout: float
 ) -> dict[str, tuple[Acl, ...]]:
     """ACLs have no batched read: one pipelined getACL per node."""
@@ -234,9 +234,13 @@ def read_tree(
             found = read.batched()
         except UnimplementedError:
             found = read.per_node()
-        acls = _read_acls(client, list(found), timeout) if with_acl else {}
+        acls = read_acls(client, list(found), timeout) if with_acl else {}
     except KazooException as exc:
         raise ZkReadError(f"reading {root!r} failed: {exc!r}") from exc
+    except client.handler.timeout_exception as exc:
+        raise ZkReadError(
+            f"reading {root!r} failed: ZooKeeper did not answer within {timeout:g}s"
+        ) from exc
     if root not in found:
         raise RootNotFoundError(f"root path {root!r} was deleted while it was being read")
     nodes: dict[str, Znode] = {}

@@ -7,7 +7,11 @@
   well under ``jute.maxbuffer`` and all-or-nothing. The plan's order is kept:
   parents are created before children, children deleted before parents.
 - ``setACL`` cannot be part of a ``multi``; each one is sent on its own,
-  versioned against the ACL version.
+  versioned against the ACL version, right after checking that the lock
+  node still exists and belongs to this session.
+- Every ``create`` carries an explicit ACL: an op without one is refused
+  before anything is sent (kazoo would otherwise make the node open to
+  anyone).
 - Each transaction is fenced by the lock: with ``fence`` (the path of the
   caller's lock node) it starts with a ``check`` that the node exists, so a
   batch commits only while the lock is held. A session that expired, or a
@@ -159,6 +163,9 @@ def write_ops(
     ``progress`` (when given) is filled with every op's outcome so far: the
     committed batches applied, the one in flight unknown, the rest not sent.
     """
+    open_creates = [op.path for op in ops if op.kind is OpKind.CREATE and op.acl is None]
+    if open_creates:
+        raise ValueError(f"refusing to create nodes without an ACL: {', '.join(open_creates[:5])}")
     batches = _segments(ops, max_bytes, max_ops)
     outcomes: list[OpOutcome] = []
     in_flight: list[Op] = []
@@ -208,6 +215,10 @@ def _write(
         except ConnectionLostError as exc:
             error, aborted = str(exc), True
             break
+        if fence is not None and batch[0].kind is OpKind.SET_ACL and not _holds(client, fence):
+            # setACL cannot join a transaction with the lock check: check first.
+            error, aborted = _fence_lost(fence, index, len(batches), "not sent"), True
+            break
         in_flight[:] = batch
         try:
             result = _send(client, batch, fence).get(timeout=timeout)
@@ -240,11 +251,7 @@ def _write(
             fenced, result = result[0], result[1:]
             if isinstance(fenced, Exception) and not isinstance(fenced, RolledBackError):
                 outcomes.extend(OpOutcome(op, OpStatus.ROLLED_BACK, None) for op in batch)
-                error = (
-                    f"the lock node {fence} is gone (session expired or lock broken):"
-                    f" batch {index + 1} of {len(batches)} was rolled back and nothing"
-                    " more was sent"
-                )
+                error = _fence_lost(fence, index, len(batches), "rolled back")
                 aborted = True
                 break
         failures = (
@@ -281,6 +288,23 @@ def _write(
         conflicts=tuple(conflicts),
         error=error,
         aborted=aborted,
+    )
+
+
+def _holds(client: KazooClient, fence: str) -> bool:
+    """True when the lock node exists and belongs to this client's session."""
+    try:
+        stat = client.exists(fence)
+    except KazooException:
+        return False
+    session_id = (client.client_id or (None,))[0]
+    return stat is not None and stat.ephemeralOwner == session_id
+
+
+def _fence_lost(fence: str, index: int, total: int, what: str) -> str:
+    return (
+        f"the lock node {fence} is gone (session expired or lock broken):"
+        f" batch {index + 1} of {total} was {what} and nothing more was sent"
     )
 
 
