@@ -28,7 +28,7 @@ from pathlib import Path
 
 from zkdrift.model import TreeState
 
-from ._common import StateBuilder, check_root
+from ._common import MAX_NESTING, StateBuilder, check_root
 from ._json import parse_json
 from .directory import NODE_DATA_FILE, dump_directory, load_directory
 from .errors import FormatError
@@ -54,6 +54,7 @@ from .zkshell import (
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "MAX_NESTING",
     "NODE_DATA_FILE",
     "VALUE_KEY",
     "ExportDocument",
