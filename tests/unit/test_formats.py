@@ -30,6 +30,7 @@ from zkdrift.formats import (
     write_export,
 )
 from zkdrift.model import Acl, Stat, TreeState, Znode, digest
+from zkdrift.policy import MAX_OP_BYTES
 
 ROOT = "/app"
 ONE_MIB = random.Random(7).randbytes(1024 * 1024)
@@ -721,13 +722,16 @@ def test_a_directory_tree_round_trips_awkward_values_exactly(tmp_path: Path) -> 
     nodes = dict(AWKWARD_VALUES)
     nodes["/app/caf\u00e9"] = b""
     nodes["/app/with space"] = b"dir data \xff"
+    # A directory refuses files larger than one request carries; the largest
+    # value it accepts round-trips.
+    nodes["/app/large"] = ONE_MIB[:MAX_OP_BYTES]
     state = TreeState.of(ROOT, nodes)
 
     dump_directory(state, tmp_path / "out")
     loaded = load_desired(tmp_path / "out", root=ROOT)
 
     assert loaded == state
-    assert (tmp_path / "out" / "large").read_bytes() == ONE_MIB
+    assert (tmp_path / "out" / "large").read_bytes() == ONE_MIB[:MAX_OP_BYTES]
     assert (tmp_path / "out" / "with space" / ".zkdata").read_bytes() == b"dir data \xff"
 
 

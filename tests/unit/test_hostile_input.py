@@ -1,9 +1,11 @@
 """Hostile desired-state input: a FormatError naming the file and the limit, in bounded
-time, without echoing the source."""
+time, without reading anything outside the imported directory or echoing the source."""
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import sys
 import time
@@ -16,11 +18,13 @@ from zkdrift.formats import (
     FormatError,
     dump_export,
     load_desired,
+    load_directory,
     load_yaml,
 )
 from zkdrift.formats.yamlfmt import MAX_ALIASES, MAX_NODES
 from zkdrift.formats.zkjson import STAT_FIELDS
 from zkdrift.model import TreeState
+from zkdrift.policy import MAX_OP_BYTES
 
 ROOT = "/app"
 SECRET = "hunter2-planted-secret"
@@ -45,6 +49,203 @@ def refused(source: Path, **kwargs: int) -> FormatError:
 def write(path: Path, content: str | bytes) -> Path:
     path.write_bytes(content.encode() if isinstance(content, str) else content)
     return path
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A valid directory tree, with a secret file next to it (outside it)."""
+    (tmp_path / "outside").mkdir()
+    write(tmp_path / "outside" / "secret", SECRET)
+    tree = tmp_path / "tree"
+    (tree / "db").mkdir(parents=True)
+    write(tree / "db" / "host", "db.internal")
+    return tree
+
+
+# --- directories: links -------------------------------------------------------------
+
+
+def test_a_symlink_to_an_absolute_path_outside_the_directory_is_refused(tree: Path) -> None:
+    os.symlink(tree.parent / "outside" / "secret", tree / "db" / "password")
+
+    error = refused(tree)
+
+    assert error.source == str(tree / "db" / "password")
+    assert error.entry == "db/password"
+    assert f"symbolic link leads outside the imported directory {tree}" in str(error)
+
+
+def test_a_symlink_to_the_process_environment_is_refused(tree: Path) -> None:
+    os.symlink("/proc/self/environ", tree / "env")
+
+    error = refused(tree)
+
+    assert error.source == str(tree / "env")
+    assert "leads outside the imported directory" in error.problem
+
+
+@pytest.mark.parametrize(
+    "target", ["../outside/secret", "db/../../outside/secret", "../tree/../outside/secret"]
+)
+def test_a_relative_symlink_climbing_out_with_dotdot_is_refused(tree: Path, target: str) -> None:
+    os.symlink(target, tree / "link")
+
+    error = refused(tree)
+
+    assert error.source == str(tree / "link")
+    assert "leads outside the imported directory" in error.problem
+
+
+def test_a_symlinked_directory_pointing_outside_is_refused(tree: Path) -> None:
+    os.symlink(tree.parent / "outside", tree / "conf")
+
+    error = refused(tree)
+
+    assert error.source == str(tree / "conf")
+    assert "leads outside the imported directory" in error.problem
+
+
+def test_a_link_through_a_symlinked_parent_directory_is_refused(tree: Path) -> None:
+    # 'a' is checked before 'z', so it is the link through 'z' that is refused.
+    os.symlink(tree.parent / "outside", tree / "z")
+    os.symlink("z/secret", tree / "a")
+
+    error = refused(tree)
+
+    assert error.source == str(tree / "a")
+    assert "leads outside the imported directory" in error.problem
+
+
+def test_a_link_to_a_link_that_leads_outside_is_refused(tree: Path) -> None:
+    os.symlink(tree.parent / "outside" / "secret", tree / "z")
+    os.symlink("z", tree / "a")
+
+    error = refused(tree)
+
+    assert error.source == str(tree / "a")
+
+
+def test_symlinks_that_stay_inside_the_directory_are_followed(tree: Path) -> None:
+    os.symlink("db/host", tree / "relative")
+    os.symlink("../db/./host", tree / "db" / "sibling")
+    os.symlink(tree / "db" / "host", tree / "absolute")
+    os.symlink("db/../relative", tree / "chained")
+
+    state = load_directory(tree, root=ROOT)
+
+    for path in ("/app/relative", "/app/db/sibling", "/app/absolute", "/app/chained"):
+        assert state[path].data == b"db.internal", path
+
+
+def test_a_symlink_to_a_directory_inside_is_refused(tree: Path) -> None:
+    os.symlink("db", tree / "alias")
+
+    error = refused(tree)
+
+    assert error.source == str(tree / "alias")
+    assert "symbolic links to directories are not supported" in error.problem
+
+
+def test_a_symlink_loop_and_a_broken_symlink_are_refused(tree: Path) -> None:
+    os.symlink("b", tree / "a")
+    os.symlink("a", tree / "b")
+    assert "symbolic link loop" in refused(tree).problem
+
+    (tree / "a").unlink()
+    (tree / "b").unlink()
+    os.symlink("nowhere", tree / "a")
+    assert "broken symbolic link" in refused(tree).problem
+
+
+# --- directories: special and large files ---------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["pipe", ".zkdata"])
+def test_a_fifo_is_refused_without_blocking(tree: Path, name: str) -> None:
+    os.mkfifo(tree / "db" / name)
+
+    error = refused(tree)
+
+    assert error.source == str(tree / "db" / name)
+    assert "not a regular file or directory (a FIFO)" in error.problem
+
+
+def test_a_symlink_to_a_fifo_inside_is_refused_without_blocking(tree: Path) -> None:
+    os.mkfifo(tree / "pipe")
+    os.symlink("pipe", tree / "a")
+
+    error = refused(tree)
+
+    assert error.source == str(tree / "a")
+    assert "(a FIFO)" in error.problem
+
+
+def test_a_socket_is_refused(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Bound by a relative name: socket paths are limited to about 100 bytes.
+    monkeypatch.chdir(tree)
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind("sock")
+
+        error = refused(tree)
+
+    assert error.source == str(tree / "sock")
+    assert "(a socket)" in error.problem
+
+
+def test_a_symlink_to_dev_zero_is_refused_as_outside_and_never_read(tree: Path) -> None:
+    os.symlink("/dev/zero", tree / "zero")
+
+    error = refused(tree)
+
+    # Refused for where it leads, not for what reading it gave.
+    assert "leads outside the imported directory" in error.problem
+    assert "larger than" not in error.problem
+
+
+def test_a_file_one_byte_over_max_op_bytes_is_refused_by_its_size(tree: Path) -> None:
+    with open(tree / "db" / "blob", "wb") as sparse:
+        sparse.truncate(MAX_OP_BYTES + 1)
+
+    error = refused(tree)
+
+    assert error.source == str(tree / "db" / "blob")
+    assert f"file is larger than {MAX_OP_BYTES:,} bytes" in error.problem
+
+
+def test_a_file_of_exactly_max_op_bytes_is_read(tree: Path) -> None:
+    with open(tree / "db" / "blob", "wb") as sparse:
+        sparse.truncate(MAX_OP_BYTES)
+
+    state = load_directory(tree, root=ROOT)
+
+    assert state["/app/db/blob"].data == bytes(MAX_OP_BYTES)
+
+
+def test_a_larger_file_limit_reads_a_larger_file(tree: Path) -> None:
+    with open(tree / "blob", "wb") as sparse:
+        sparse.truncate(MAX_OP_BYTES + 1)
+
+    state = load_desired(tree, root=ROOT, max_file_bytes=2 * MAX_OP_BYTES)
+
+    assert len(state["/app/blob"].data) == MAX_OP_BYTES + 1
+
+
+def test_directories_nested_deeper_than_the_limit_are_refused(tree: Path) -> None:
+    tree.joinpath(*["d"] * MAX_NESTING).mkdir(parents=True)
+    assert len(load_directory(tree, root=ROOT)) == 3 + MAX_NESTING
+
+    tree.joinpath(*["d"] * (MAX_NESTING + 1)).mkdir()
+    error = refused(tree)
+
+    assert error.source == str(tree.joinpath(*["d"] * (MAX_NESTING + 1)))
+    assert f"directories nest deeper than {MAX_NESTING} levels" in error.problem
+
+
+def test_a_device_given_as_the_file_to_import_is_refused() -> None:
+    error = refused(Path("/dev/zero"))
+
+    assert error.source == "/dev/zero"
+    assert "a device or socket" in error.problem
 
 
 # --- YAML ------------------------------------------------------------------------------
