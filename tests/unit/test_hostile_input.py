@@ -443,6 +443,7 @@ def test_errors_name_the_file_and_line_but_never_echo_the_source(
     error = refused(source)  # checks the secret is not in the message
 
     assert error.source == str(source)
+    assert error.line is not None
     # PyYAML's own rendering (a snippet with a caret under it) never gets through.
     assert "^" not in str(error)
 

@@ -35,6 +35,12 @@ keys of the top-level mapping: all absolute means flat, none absolute means
 nested, a mix is an error. An empty mapping is an empty state. Merge keys
 (``<<: *anchor``) work in the nested layout.
 
+A document is refused, naming the limit, line and column, when it nests
+deeper than :data:`MAX_NESTING` (100) levels, holds more than
+:data:`MAX_NODES` nodes once aliases are expanded, uses more than
+:data:`MAX_ALIASES` aliases, or has an alias inside its own anchor. Error
+messages never quote the source.
+
 :func:`dump_yaml` writes the flat layout, sorted by path: UTF-8 text as
 strings, anything else (non-UTF-8, control characters) as ``!!binary``. The
 output means the same thing to any standard YAML loader.
