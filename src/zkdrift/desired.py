@@ -30,6 +30,7 @@ from zkdrift.app import App
 from zkdrift.errors import InvalidInputError
 from zkdrift.formats import load_desired
 from zkdrift.model import TreeState, Znode
+from zkdrift.policy import MAX_OP_BYTES
 from zkdrift.store import desired as desired_store
 from zkdrift.store import trees as tree_store
 from zkdrift.store.models import DesiredRevision, Tree
@@ -164,8 +165,11 @@ def import_desired(
     """
     with app.db.session() as session:
         tree = tree_store.get_tree(session, name)
+    # Files of a directory tree are refused above one request's size, or the
+    # tree's own limit when its servers take larger requests.
+    max_file_bytes = max(MAX_OP_BYTES, tree.policy.max_op_bytes)
     try:
-        state = load_desired(source, root=tree.root)
+        state = load_desired(source, root=tree.root, max_file_bytes=max_file_bytes)
     except OSError as exc:
         raise InvalidInputError(f"cannot read {source}: {exc.strerror or exc}") from None
     _check_state(app, tree, state, str(source))

@@ -16,12 +16,13 @@ from zkdrift.app import App
 from zkdrift.errors import InvalidInputError
 from zkdrift.formats import dump_directory, dump_export, dump_yaml, dump_zkshell_json
 from zkdrift.model import TreeState
+from zkdrift.policy import MAX_OP_BYTES
 from zkdrift.reconcile import adopt
 from zkdrift.snapshot import take_snapshot
 from zkdrift.store import desired as desired_store
 from zkdrift.store import trees as tree_store
 from zkdrift.store.models import Apply, Configuration, DesiredRevision
-from zkdrift.trees import TreeSpec, add_tree
+from zkdrift.trees import TreeSpec, add_tree, update_tree
 
 STATE = {
     "/app": b"",
@@ -160,6 +161,24 @@ def test_a_path_under_an_excluded_glob_is_refused_naming_the_glob(
         desired.set_value(app, "app", "/app/runtime/x", b"1")
 
     assert revision_count(app) == 0
+
+
+def test_a_directory_file_larger_than_one_request_is_refused_unless_the_tree_allows_it(
+    app: App, zk_chroot: str, tmp_path: Path
+) -> None:
+    register(app, zk_chroot)
+    tree = tmp_path / "dir"
+    tree.mkdir()
+    (tree / "blob").write_bytes(b"x" * (MAX_OP_BYTES + 1))
+
+    with pytest.raises(InvalidInputError, match=f"larger than {MAX_OP_BYTES:,} bytes"):
+        desired.import_desired(app, "app", tree, message="too big")
+    assert revision_count(app) == 0
+
+    # A tree whose servers take larger requests says so in its policy.
+    update_tree(app, "app", max_op_bytes=2 * MAX_OP_BYTES)
+    desired.import_desired(app, "app", tree, message="allowed")
+    assert current(app)["/app/blob"] == b"x" * (MAX_OP_BYTES + 1)
 
 
 def test_an_unreadable_source_is_a_clear_error(app: App, zk_chroot: str, tmp_path: Path) -> None:

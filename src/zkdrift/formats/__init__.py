@@ -14,7 +14,8 @@ Desired-state import: :func:`load_desired` looks at ``source`` and reads
   JSON: a zkdrift export when it has ``"format": "zkdrift-export"``, a
   zk-shell backup when the first entry is an object with ``"content"``
   (:mod:`.zkshell`), else a flat mapping of path to value (:mod:`.flatjson`);
-- anything else as YAML.
+- anything else as YAML;
+- a device or a socket not at all (``/dev/zero`` would never end).
 
 Every importer returns nodes with ``stat=None``, sorted by path, and either
 returns a complete state or raises :class:`FormatError` naming the file, the
@@ -24,11 +25,13 @@ out: zkdrift never manages them.
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 from zkdrift.model import TreeState
+from zkdrift.policy import MAX_OP_BYTES
 
-from ._common import StateBuilder, check_root
+from ._common import MAX_NESTING, StateBuilder, check_root
 from ._json import parse_json
 from .directory import NODE_DATA_FILE, dump_directory, load_directory
 from .errors import FormatError
@@ -54,6 +57,7 @@ from .zkshell import (
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "MAX_NESTING",
     "NODE_DATA_FILE",
     "VALUE_KEY",
     "ExportDocument",
@@ -111,14 +115,21 @@ def _looks_like_json(data: bytes) -> bool:
     return head.startswith(b"{")
 
 
-def load_desired(source: Path, *, root: str) -> TreeState:
+def load_desired(source: Path, *, root: str, max_file_bytes: int = MAX_OP_BYTES) -> TreeState:
     """Read a desired state from a directory, YAML or JSON file (see module docs).
 
-    OSErrors from reading propagate unchanged; bad content raises FormatError.
+    ``max_file_bytes`` bounds each file of a directory tree (see
+    :mod:`.directory`). OSErrors from reading propagate unchanged; bad content
+    raises FormatError.
     """
     check_root(root)
     if source.is_dir():
-        return load_directory(source, root=root)
+        return load_directory(source, root=root, max_file_bytes=max_file_bytes)
+    mode = source.stat().st_mode
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISSOCK(mode):
+        # /dev/zero and friends never end. A pipe is read (process
+        # substitution hands one over), as is any regular file.
+        raise FormatError(str(source), "not a file or a pipe (a device or socket)")
     data = source.read_bytes()
     suffix = source.suffix.lower()
     if suffix == ".json" or (suffix not in _YAML_SUFFIXES and _looks_like_json(data)):

@@ -10,6 +10,13 @@ from zkdrift.paths import InvalidPathError, is_under, validate_path
 
 from .errors import FormatError
 
+# Deepest nesting any reader accepts: mappings and lists in YAML and JSON,
+# directories in a directory tree. Real configuration nests a handful of
+# levels; the bound keeps every reader's recursion (and PyYAML's and json's)
+# far inside Python's stack, so hostile input gets a FormatError, not a
+# RecursionError.
+MAX_NESTING = 100
+
 
 def b64decode_strict(text: object) -> bytes:
     """Decode standard base64 with padding; anything else raises ``ValueError``."""
@@ -71,8 +78,11 @@ class StateBuilder:
         try:
             return value.encode("utf-8")
         except UnicodeEncodeError as exc:
+            # The codec's message quotes the character; the position is enough.
             raise self.error(
-                f"value is not encodable as UTF-8: {exc}", line=line, entry=entry
+                f"value is not encodable as UTF-8 (a lone surrogate at character {exc.start})",
+                line=line,
+                entry=entry,
             ) from None
 
     def add(

@@ -10,12 +10,15 @@ scan only runs when an error is being reported.
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._common import MAX_NESTING
 from .errors import FormatError
 
 Loc = tuple[str | int, ...]
@@ -152,12 +155,41 @@ class JsonDocument:
         return FormatError(exc.source, exc.problem, line=self.line(*loc), entry=exc.entry)
 
 
-def _line_excerpt(text: str, lineno: int) -> str:
-    lines = text.splitlines()
-    if not 1 <= lineno <= len(lines):
-        return ""
-    excerpt = lines[lineno - 1].strip()
-    return excerpt if len(excerpt) <= 80 else excerpt[:77] + "..."
+# json.loads recurses once per level of arrays and objects, so a document is
+# measured before it is parsed: 100,000 '[' would otherwise end in a
+# RecursionError. With escapes removed, a string is a plain "..." pair.
+_ESCAPE = re.compile(r"\\.", re.DOTALL)
+_PLAIN_STRING = re.compile(r'"[^"]*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+# The same reading, one token at a time, for the error path.
+_TOKEN = re.compile(r'\\.|"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def _check_nesting(text: str, source: str) -> None:
+    """Raise FormatError when arrays and objects nest deeper than MAX_NESTING.
+
+    Strings pair their quotes as json does, so up to the first syntax error
+    json would report, the depth counted here is the depth json would reach.
+    The common case runs in C (regular expressions, accumulate) at about the
+    speed of json itself; only a document that is too deep is walked again,
+    token by token, to find the line and column.
+    """
+    if text.count("[") + text.count("{") <= MAX_NESTING:
+        return
+    brackets = _NOT_BRACKET.sub("", _PLAIN_STRING.sub("", _ESCAPE.sub("", text)))
+    if max(itertools.accumulate(map(_STEP.__getitem__, brackets)), default=0) <= MAX_NESTING:
+        return
+    problem = f"nesting too deep: more than {MAX_NESTING} levels of arrays and objects"
+    depth = 0
+    for match in _TOKEN.finditer(text):
+        depth += _STEP.get(match.group(), 0)
+        if depth > MAX_NESTING:
+            pos = match.start()
+            line = text.count("\n", 0, pos) + 1
+            column = pos - text.rfind("\n", 0, pos)
+            raise FormatError(source, f"{problem} (column {column})", line=line)
+    raise FormatError(source, problem)
 
 
 def parse_json(data: bytes, source: str) -> JsonDocument:
@@ -167,14 +199,14 @@ def parse_json(data: bytes, source: str) -> JsonDocument:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise FormatError(source, f"not valid UTF-8 (byte offset {exc.start})", line=line) from None
+    _check_nesting(text, source)
     try:
         value = json.loads(text, object_pairs_hook=_reject_duplicates)
     except json.JSONDecodeError as exc:
+        # exc.msg names the problem only; str(exc) and the document do not
+        # leave this function, since the offending line may hold a secret.
         raise FormatError(
-            source,
-            f"malformed JSON: {exc.msg} (column {exc.colno})",
-            line=exc.lineno,
-            entry=_line_excerpt(text, exc.lineno),
+            source, f"malformed JSON: {exc.msg} (column {exc.colno})", line=exc.lineno
         ) from None
     except _DuplicateKeyError as exc:
         found = _scan(text).duplicates
@@ -184,4 +216,11 @@ def parse_json(data: bytes, source: str) -> JsonDocument:
                 source, f"duplicate key (first at line {first})", line=line, entry=key
             ) from None
         raise FormatError(source, "duplicate key", entry=exc.key) from None
+    except ValueError:
+        # The only other ValueError json raises: an integer longer than
+        # Python converts (sys.get_int_max_str_digits()).
+        raise FormatError(
+            source,
+            f"malformed JSON: a number has more than {sys.get_int_max_str_digits()} digits",
+        ) from None
     return JsonDocument(text, value, source)

@@ -35,6 +35,12 @@ keys of the top-level mapping: all absolute means flat, none absolute means
 nested, a mix is an error. An empty mapping is an empty state. Merge keys
 (``<<: *anchor``) work in the nested layout.
 
+A document is refused, naming the limit, line and column, when it nests
+deeper than :data:`MAX_NESTING` (100) levels, holds more than
+:data:`MAX_NODES` nodes once aliases are expanded, uses more than
+:data:`MAX_ALIASES` aliases, or has an alias inside its own anchor. Error
+messages never quote the source.
+
 :func:`dump_yaml` writes the flat layout, sorted by path: UTF-8 text as
 strings, anything else (non-UTF-8, control characters) as ``!!binary``. The
 output means the same thing to any standard YAML loader.
@@ -42,17 +48,26 @@ output means the same thing to any standard YAML loader.
 
 from __future__ import annotations
 
+import ast
 import re
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
 import yaml
-from yaml.nodes import MappingNode, Node
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.error import Mark
+from yaml.events import AliasEvent, Event, NodeEvent
+from yaml.nodes import MappingNode, Node, ScalarNode
+from yaml.parser import Parser
+from yaml.reader import Reader
+from yaml.resolver import Resolver
+from yaml.scanner import Scanner
 
 from zkdrift.model import TreeState
 from zkdrift.paths import join
 
-from ._common import StateBuilder
+from ._common import MAX_NESTING, StateBuilder
 from .errors import FormatError
 
 VALUE_KEY = "_value"
@@ -72,13 +87,157 @@ class _Mapping(dict[Any, Any]):
         self.lines = {}
 
 
-_Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Limits on what one document may expand to. Aliases make YAML a compression
+# format: nine lines of nine aliases each describe 9**9 nodes ("billion
+# laughs"). The composer below counts nodes as if every alias were expanded,
+# which is the work the loaders do when they walk the result, and stops as
+# soon as a limit is passed, so a bomb costs a few thousand events, not hours.
+# A flat file of 250,000 entries (two nodes each) still fits.
+MAX_NODES = 500_000
+# Merge keys (``<<: *defaults``) are the real use of aliases; a file with
+# more than this many references is not hand-written configuration.
+MAX_ALIASES = 10_000
+
+_TOO_DEEP = f"nesting too deep: more than {MAX_NESTING} levels of mappings and lists"
+# libyaml's scanner stops at 1000 levels of flow collections, and may get
+# there before the composer sees level 100 (it reads ahead for keys).
+_LIBYAML_TOO_DEEP = "exceeded maximum nesting depth"
 
 
-class _Loader(_Base):  # type: ignore[misc, valid-type]
-    """SafeLoader that keeps plain scalars as text, tracks lines, rejects duplicate keys."""
+class _Position(Protocol):
+    """Where an event or node starts: PyYAML's and libyaml's marks both have these."""
 
-    source = "<yaml>"
+    line: int
+    column: int
+
+
+class _BoundedComposer(Composer):
+    """PyYAML's composer with limits on nesting, expanded size and alias use.
+
+    Every limit is checked while events arrive, before the next one is read.
+    A node's expanded size and height are recorded when its anchor can be
+    referred to, so an alias costs what its target costs; an alias to a node
+    that is still being composed (``a: &a [*a]``) is refused, because
+    walking it would never end.
+    """
+
+    source: str
+    # Provided by the event source the loader combines this with.
+    peek_event: Callable[[], Event]
+
+    def __init__(self, source: str) -> None:
+        super().__init__()
+        self.source = source
+        self._depth = 0
+        self._deepest = 0
+        self._nodes = 0
+        self._aliases = 0
+        self._extent: dict[Node, tuple[int, int]] = {}
+
+    def _error(self, problem: str, mark: _Position | None) -> FormatError:
+        if mark is None:
+            return FormatError(self.source, problem)
+        return FormatError(self.source, f"{problem} (column {mark.column + 1})", line=mark.line + 1)
+
+    def _reach(self, level: int, mark: _Position | None) -> None:
+        if level > MAX_NESTING:
+            raise self._error(_TOO_DEEP, mark)
+        if level > self._deepest:
+            self._deepest = level
+
+    def _count(self, nodes: int, mark: _Position | None) -> None:
+        self._nodes += nodes
+        if self._nodes > MAX_NODES:
+            raise self._error(
+                f"too many nodes: more than {MAX_NODES:,} with aliases expanded", mark
+            )
+
+    def _alias(self, event: AliasEvent) -> None:
+        self._aliases += 1
+        if self._aliases > MAX_ALIASES:
+            raise self._error(f"too many aliases: more than {MAX_ALIASES:,}", event.start_mark)
+        target = self.anchors.get(event.anchor)
+        if target is None:  # an undefined alias: PyYAML reports it
+            return
+        extent = self._extent.get(target)
+        if extent is None:
+            raise self._error(
+                "recursive alias: it refers to a node that contains it", event.start_mark
+            )
+        nodes, height = extent
+        self._count(nodes, event.start_mark)
+        self._reach(self._depth + height, event.start_mark)
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        event = self.peek_event()
+        if isinstance(event, AliasEvent):
+            self._alias(event)
+            return super().compose_node(parent, index)
+        assert isinstance(event, NodeEvent)
+        depth = self._depth = self._depth + 1
+        self._reach(depth, event.start_mark)
+        self._count(1, event.start_mark)
+        if event.anchor is None:
+            node = super().compose_node(parent, index)
+        else:
+            # Measure this node on its own: its size and its height are what
+            # each alias to it adds.
+            before, outer_deepest = self._nodes - 1, self._deepest
+            self._deepest = depth
+            node = super().compose_node(parent, index)
+            if node is not None:
+                self._extent[node] = (self._nodes - before, self._deepest - depth + 1)
+            self._deepest = max(outer_deepest, self._deepest)
+        self._depth = depth - 1
+        return node
+
+
+class _PurePythonEvents(Reader, Scanner, Parser):
+    """PyYAML's own parser, for installations without libyaml."""
+
+    def __init__(self, stream: bytes) -> None:
+        Reader.__init__(self, stream)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+
+
+def _event_source() -> type[Any]:
+    # libyaml's parser hands over the same events, much faster; only the
+    # composing (where the limits live) happens in Python either way.
+    try:
+        from yaml._yaml import CParser
+    except ImportError:
+        return _PurePythonEvents
+    return CParser
+
+
+_Events = _event_source()
+
+_YAML_TAG_PREFIX = "tag:yaml.org,2002:"
+
+
+class _Loader(_BoundedComposer, _Events, SafeConstructor, Resolver):  # type: ignore[misc, valid-type]
+    """A safe loader that keeps plain scalars as text, tracks lines, rejects
+    duplicate keys and enforces the limits of :class:`_BoundedComposer`."""
+
+    def __init__(self, stream: bytes, source: str) -> None:
+        _Events.__init__(self, stream)
+        _BoundedComposer.__init__(self, source)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
+
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except FormatError:
+            raise
+        except (ValueError, KeyError, TypeError, OverflowError):
+            if not isinstance(node, ScalarNode):
+                raise
+            # PyYAML's constructors for explicit scalar tags (!!int, !!bool,
+            # !!timestamp, ...) fail with builtin errors that quote the value.
+            tag = node.tag.replace(_YAML_TAG_PREFIX, "!!")
+            raise self._error(f"a value tagged {tag} cannot be read", node.start_mark) from None
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> _Mapping:
         seen: dict[Any, int] = {}
@@ -135,38 +294,60 @@ _Loader.yaml_implicit_resolvers = {
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 
+# A Python repr in PyYAML's messages: the character, tag, anchor or handle it
+# found. One character helps ("found character '\\t' that cannot start any
+# token"); anything longer may be a piece of a file that was never YAML (a key
+# file, an environment dump), so it is left out.
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'" + r'|"(?:[^"\\]|\\.)*"')
+
+
+def _keep_single_characters(text: str) -> str:
+    def shown(match: re.Match[str]) -> str:
+        try:
+            value = ast.literal_eval(match.group())
+        except (ValueError, SyntaxError):
+            return ""
+        return match.group() if isinstance(value, str) and len(value) == 1 else ""
+
+    return re.sub(r" ([;,:])", r"\1", " ".join(_QUOTED.sub(shown, text).split()))
+
+
+def _mark_text(mark: Mark) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}"
+
+
+def _describe(exc: yaml.MarkedYAMLError) -> tuple[str, int | None]:
+    """The problem and its line, from PyYAML's parts: never its rendered message,
+    which quotes the source line around the mark."""
+    mark = exc.problem_mark or exc.context_mark
+    if exc.problem == _LIBYAML_TOO_DEEP:
+        where = "" if mark is None else f" (column {mark.column + 1})"
+        return f"{_TOO_DEEP}{where}", None if mark is None else mark.line + 1
+    problem = _keep_single_characters(exc.problem or "") or "malformed YAML"
+    if exc.problem_mark is not None:
+        problem = f"{problem} (column {exc.problem_mark.column + 1})"
+    if exc.context:
+        context = _keep_single_characters(exc.context)
+        if exc.context_mark is not None and exc.context_mark is not exc.problem_mark:
+            context = f"{context} ({_mark_text(exc.context_mark)})"
+        problem = f"{context}: {problem}"
+    return f"malformed YAML: {problem}", None if mark is None else mark.line + 1
+
 
 def _parse(data: bytes, source: str) -> object:
-    loader = _Loader(data)
-    loader.source = source
+    loader = _Loader(data, source)
     try:
         return loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = None if mark is None else mark.line + 1
-        problem = exc.problem or "malformed YAML"
-        if exc.context:
-            problem = f"{exc.context}, {problem}"
-        raise FormatError(
-            source, f"malformed YAML: {problem}", line=line, entry=_excerpt(data, line)
-        ) from None
+        problem, line = _describe(exc)
+        raise FormatError(source, problem, line=line) from None
     except yaml.reader.ReaderError as exc:
         line = data.count(b"\n", 0, exc.position) + 1
         raise FormatError(source, f"unreadable YAML: {exc.reason}", line=line) from None
     except yaml.YAMLError as exc:
-        raise FormatError(source, f"malformed YAML: {exc}") from None
+        raise FormatError(source, f"malformed YAML ({type(exc).__name__})") from None
     finally:
         loader.dispose()
-
-
-def _excerpt(data: bytes, line: int | None) -> str | None:
-    if line is None:
-        return None
-    lines = data.decode("utf-8", "replace").splitlines()
-    if not 1 <= line <= len(lines):
-        return None
-    text = lines[line - 1].strip()
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _value_bytes(builder: StateBuilder, value: object, *, line: int, entry: str) -> bytes:

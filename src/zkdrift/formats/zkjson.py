@@ -200,7 +200,7 @@ def write_export(
 
 def _int_field(doc: JsonDocument, value: object, name: str, *loc: str | int, entry: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise doc.error(f"{name} must be an integer, got {value!r}", *loc, entry=entry)
+        raise doc.error(f"{name} must be an integer, got {type(value).__name__}", *loc, entry=entry)
     return value
 
 
@@ -231,15 +231,15 @@ def _parse_acl(doc: JsonDocument, raw: object, i: int, path: str) -> tuple[Acl, 
             raise doc.error(f"acl[{j}] must be an object", *loc, entry=path)
         perms, scheme, ident = item.get("perms"), item.get("scheme"), item.get("id")
         if not (isinstance(perms, str) and isinstance(scheme, str) and isinstance(ident, str)):
-            raise doc.error(
-                f"acl[{j}] needs string fields perms, scheme and id, got {item!r}",
-                *loc,
-                entry=path,
-            )
+            raise doc.error(f"acl[{j}] needs string fields perms, scheme and id", *loc, entry=path)
         try:
             bits = perms_from_text(perms)
-        except ValueError as exc:
-            raise doc.error(f"acl[{j}]: {exc}", *loc, entry=path) from None
+        except ValueError:
+            # The model's message quotes the field; an ACL id may be a credential
+            # digest, so messages here name the field, not what it holds.
+            raise doc.error(
+                f"acl[{j}]: perms must be letters from r, w, c, d, a", *loc, entry=path
+            ) from None
         acls.append(Acl(bits, scheme, ident))
     return tuple(acls)
 
@@ -273,7 +273,7 @@ def _parse_node(doc: JsonDocument, raw: object, i: int, root: str) -> Znode:
     actual = digest(data)
     if not isinstance(sha, str) or sha.lower() != actual:
         raise doc.error(
-            f"sha256 mismatch: file says {sha!r}, data hashes to {actual!r}",
+            f"sha256 mismatch: the data hashes to {actual}, not to the file's sha256",
             "nodes",
             i,
             "sha256",
@@ -303,8 +303,9 @@ def export_from_document(doc: JsonDocument) -> ExportDocument:
         raise doc.error(f'not a zkdrift export (expected "format": {FORMAT_NAME!r})', "format")
     version = top.get("version")
     if version != FORMAT_VERSION or isinstance(version, bool):
+        shown = f" {version}" if type(version) is int else ""
         raise doc.error(
-            f"unsupported export version {version!r} (this reader knows {FORMAT_VERSION})",
+            f"unsupported export version{shown} (this reader knows {FORMAT_VERSION})",
             "version",
         )
     tree = top.get("tree")
@@ -326,16 +327,17 @@ def export_from_document(doc: JsonDocument) -> ExportDocument:
     if snapshot_id is not None and (
         isinstance(snapshot_id, bool) or not isinstance(snapshot_id, int)
     ):
-        raise doc.error(f"snapshot id must be an integer or null, got {snapshot_id!r}", "snapshot")
+        raise doc.error(
+            f"snapshot id must be an integer or null, got {type(snapshot_id).__name__}",
+            "snapshot",
+        )
     raw_taken = snapshot.get("taken_at")
     taken_at = None
     if raw_taken is not None:
         try:
             taken_at = datetime.fromisoformat(raw_taken)
         except (TypeError, ValueError):
-            raise doc.error(
-                f"taken_at must be an ISO 8601 timestamp or null, got {raw_taken!r}", "snapshot"
-            ) from None
+            raise doc.error("taken_at must be an ISO 8601 timestamp or null", "snapshot") from None
     raw_nodes = top.get("nodes")
     if not isinstance(raw_nodes, list):
         raise doc.error("'nodes' must be a list", "nodes")

@@ -64,7 +64,13 @@ def _acls(doc: JsonDocument, raw: object, path: str) -> tuple[Acl, ...] | None:
             or not isinstance(scheme, str)
             or not isinstance(id_value, str)
         ):
-            raise doc.error(f"acls[{j}] is not a valid ACL: {item!r}", path, "acls", j, entry=path)
+            raise doc.error(
+                f"acls[{j}] is not a valid ACL (perms 0-31, string scheme and id)",
+                path,
+                "acls",
+                j,
+                entry=path,
+            )
         acls.append(Acl(perms, scheme, id_value))
     return tuple(acls) or None
 
