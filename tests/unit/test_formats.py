@@ -873,3 +873,46 @@ def test_load_desired_rejects_an_invalid_root(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="not absolute"):
         load_desired(source, root="app")
+
+
+# -- ACLs in YAML ------------------------------------------------------------------------
+
+OPS_ACL = "digest:ops:x3Qm0aSCQ4Yw1bD2sKDuTOG0kcQ=:cdrwa"
+
+
+def test_yaml_nested_nodes_carry_an_acl_under_the_reserved_key() -> None:
+    state = load_yaml(
+        b"db:\n"
+        b"  _acl: ['" + OPS_ACL.encode() + b"']\n"
+        b"  password:\n"
+        b"    _value: hunter2\n"
+        b"    _acl: ['" + OPS_ACL.encode() + b"', 'world:anyone:r']\n"
+        b"  host: db.internal\n",
+        root="/app",
+    )
+
+    ops = Acl.parse(OPS_ACL)
+    assert state["/app/db"].acl == (ops,)
+    assert state["/app/db/password"].data == b"hunter2"
+    assert set(state["/app/db/password"].acl or ()) == {ops, Acl.parse("world:anyone:r")}
+    assert state["/app/db/host"].acl is None
+
+
+def test_yaml_flat_values_may_be_a_mapping_of_value_and_acl_and_dump_round_trips() -> None:
+    source = b"/app/a: plain\n/app/b: {_value: secret, _acl: ['" + OPS_ACL.encode() + b"']}\n"
+    state = load_yaml(source, root="/app")
+
+    assert state["/app/a"].acl is None
+    assert state["/app/b"].data == b"secret" and state["/app/b"].acl == (Acl.parse(OPS_ACL),)
+    assert load_yaml(dump_yaml(state).encode(), root="/app") == state
+
+
+@pytest.mark.parametrize(
+    ("acl", "problem"),
+    [("[]", "non-empty list"), ("'world:anyone:r'", "non-empty list"), ("['world']", "scheme:id")],
+)
+def test_a_malformed_yaml_acl_names_the_entry_and_line(acl: str, problem: str) -> None:
+    with pytest.raises(FormatError) as caught:
+        load_yaml(f"db:\n  _value: x\n  _acl: {acl}\n".encode(), root="/app", source="d.yaml")
+    assert caught.value.line == 3 and caught.value.entry == "db"
+    assert problem in str(caught.value)

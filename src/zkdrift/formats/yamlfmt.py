@@ -19,6 +19,20 @@ always part of a nested state (with ``_value`` at the top level as its data)::
       port: 5432
     flags: {}          # a node with no data and no children
 
+A node's ACL, when the desired state should say it, is the reserved key
+``_acl``: a list of ``scheme:id:perms`` entries, next to ``_value``. In the
+flat layout the value is then a mapping of the two keys::
+
+    db:
+      _acl: [digest:ops:x3Qm0aSCQ4Yw1bD2sKDuTOG0kcQ=:cdrwa]
+      password:
+        _value: hunter2
+        _acl: [digest:ops:x3Qm0aSCQ4Yw1bD2sKDuTOG0kcQ=:cdrwa]
+
+    /app/db/password: {_value: hunter2, _acl: ["digest:ops:x3Q…=:cdrwa"]}
+
+Nodes without ``_acl`` get the tree's ACL policy when an apply creates them.
+
 Values in both layouts:
 
 - A string is stored as its UTF-8 bytes. Scalars are taken as the text you
@@ -64,13 +78,16 @@ from yaml.reader import Reader
 from yaml.resolver import Resolver
 from yaml.scanner import Scanner
 
-from zkdrift.model import TreeState
+from zkdrift.model import Acl, TreeState
 from zkdrift.paths import join
+from zkdrift.policy import parse_acl_list
 
 from ._common import MAX_NESTING, StateBuilder
 from .errors import FormatError
 
 VALUE_KEY = "_value"
+ACL_KEY = "_acl"
+_RESERVED = {VALUE_KEY, ACL_KEY}
 
 _NULL_TAG = "tag:yaml.org,2002:null"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -363,16 +380,40 @@ def _value_bytes(builder: StateBuilder, value: object, *, line: int, entry: str)
     )
 
 
+def _acl_of(
+    builder: StateBuilder, mapping: _Mapping, *, line: int | None, entry: str
+) -> tuple[Acl, ...] | None:
+    """The ``_acl`` of a node's mapping, parsed; None when it has none."""
+    if ACL_KEY not in mapping:
+        return None
+    raw = mapping[ACL_KEY]
+    at = mapping.lines.get(ACL_KEY, line or 0)
+    if not isinstance(raw, list) or not raw or not all(isinstance(a, str) for a in raw):
+        raise builder.error(
+            f"{ACL_KEY} must be a non-empty list of scheme:id:perms entries", line=at, entry=entry
+        )
+    try:
+        return parse_acl_list(raw)
+    except ValueError as exc:
+        raise builder.error(f"{ACL_KEY}: {exc}", line=at, entry=entry) from None
+
+
 def _load_flat(top: _Mapping, builder: StateBuilder) -> None:
     for key, value in top.items():
         line = top.lines[key]
+        acl = None
+        if isinstance(value, _Mapping) and value and set(value) <= _RESERVED:
+            acl = _acl_of(builder, value, line=line, entry=key)
+            value = value.get(VALUE_KEY)
         if isinstance(value, dict | list):
             raise builder.error(
-                "in the flat layout a value must be a string, !!binary or null",
+                "in the flat layout a value must be a string, !!binary, null or a mapping"
+                f" of {VALUE_KEY} and {ACL_KEY}",
                 line=line,
                 entry=key,
             )
-        builder.add(key, _value_bytes(builder, value, line=line, entry=key), line=line)
+        data = _value_bytes(builder, value, line=line, entry=key)
+        builder.add(key, data, line=line, acl=acl)
 
 
 def _load_nested(
@@ -391,9 +432,10 @@ def _load_nested(
         _value_bytes(builder, own, line=own_line, entry=rel or path),
         line=line,
         entry=rel or path,
+        acl=_acl_of(builder, mapping, line=line, entry=rel or path),
     )
     for key, value in mapping.items():
-        if key == VALUE_KEY:
+        if key in _RESERVED:
             continue
         key_line = mapping.lines[key]
         child_rel = f"{rel}/{key}" if rel else key
@@ -467,12 +509,17 @@ _Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def dump_yaml(state: TreeState) -> str:
-    """Write ``state`` as flat YAML: ``/abs/path: value``, sorted by path."""
-    mapping: dict[str, str | bytes] = {}
+    """Write ``state`` as flat YAML: ``/abs/path: value``, sorted by path; a node with
+    an ACL as ``/abs/path: {_value: value, _acl: [...]}``."""
+    mapping: dict[str, Any] = {}
     for path in sorted(state):
-        data = state[path].data
-        text = _as_text(data)
-        mapping[path] = data if text is None else text
+        node = state[path]
+        text = _as_text(node.data)
+        value: str | bytes = node.data if text is None else text
+        if node.acl is None:
+            mapping[path] = value
+        else:
+            mapping[path] = {VALUE_KEY: value, ACL_KEY: [a.render() for a in node.acl]}
     if not mapping:
         return "{}\n"
     return yaml.dump(
