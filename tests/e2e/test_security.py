@@ -11,9 +11,11 @@ import base64
 import hashlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from kazoo.client import KazooClient
@@ -22,6 +24,7 @@ from kazoo.security import make_acl, make_digest_acl
 from sqlalchemy import select
 
 from tests.support.cli import CliResult, run_cli
+from tests.support.hostile import ECHOED_SECRET, hostile_sources
 from tests.support.prefect import artifacts_of
 from tests.support.secure import CLIENT_X509_ID, SASL_USER, SaslServer, TlsServer
 from tests.support.zk import create_tree
@@ -290,6 +293,50 @@ def test_wrong_sasl_credentials_fail_in_one_line_without_echoing_them(
     line = one_error_line(run_cli("snapshot", "w", env=env))
 
     assert "wrong-Pa55word" not in line
+
+
+# -- hostile input ------------------------------------------------------------------------
+
+
+def table_rows(db_url: str) -> dict[str, list[object]]:
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return {
+                t.name: list(conn.execute(select(t)).all()) for t in Base.metadata.sorted_tables
+            }
+    finally:
+        engine.dispose()
+
+
+def test_hostile_imports_are_one_error_line_naming_the_file_and_write_nothing(
+    zk: KazooClient, zk_chroot: str, cli_env: dict[str, str], db_url: str, tmp_path: Path
+) -> None:
+    env = cli_env
+    create_tree(zk, {"/app": b"", "/app/a": b"1"})
+    ok(run_cli("tree", "add", "app", "--hosts", zk_chroot, "--root", "/app", env=env))
+    ok(run_cli("desired", "set", "app", "/app/a", "2", env=env))
+    log = run_cli("desired", "log", "app", "--json", env=env)
+    assert log.exit_code == 0, log.stderr
+    before = table_rows(db_url)
+
+    for source, named in hostile_sources(tmp_path / "hostile").items():
+        start = time.monotonic()
+        result = run_cli("desired", "import", "app", str(source), env=env)
+        elapsed = time.monotonic() - start
+
+        assert result.exit_code == 1, (source, result.stdout, result.stderr)
+        assert result.stdout == ""
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), (source, result.stderr)
+        assert str(named) in lines[0], (source, lines)
+        assert "Traceback" not in result.stderr
+        assert ECHOED_SECRET not in result.stderr
+        assert elapsed < 3, (source, elapsed)
+
+    assert table_rows(db_url) == before
+    after = run_cli("desired", "log", "app", "--json", env=env)
+    assert after.stdout == log.stdout
 
 
 # -- ZooKeeper refusals -----------------------------------------------------------------

@@ -6,17 +6,21 @@ from __future__ import annotations
 import pytest
 from kazoo.client import KazooClient
 from kazoo.protocol.states import ZnodeStat
+from kazoo.security import make_acl
 
 from tests.support.data import set_desired
 from tests.support.zk import create_tree, live_values
 from zkdrift.app import App
-from zkdrift.model import Op, OpKind, OpStatus
+from zkdrift.model import READ, Acl, Op, OpKind, OpStatus, TreeState, Znode
 from zkdrift.plan import batch_ops
 from zkdrift.reconcile import apply_tree, audit_detail, audit_log, plan_tree
+from zkdrift.store import desired as desired_store
+from zkdrift.store import trees as tree_store
 from zkdrift.trees import TreeSpec, add_tree
 from zkdrift.zk.lock import break_lock, lock_path
 from zkdrift.zk.writer import DEFAULT_BATCH_BYTES, BatchEvent
 
+ALL = 31  # rwcda
 NEAR_LIMIT = 1_000_000  # bytes: just under jute.maxbuffer (1 MiB) with the request around it
 
 
@@ -164,3 +168,41 @@ def test_a_value_too_large_for_zookeeper_is_refused_before_anything_is_written(
     assert result.outcome == "refused" and "/app/huge (1100000 bytes)" in result.message
     assert sorted(live_values(zk)) == ["/app", "/app/keep"]
     assert apply_tree(app, "app", yes=True, wait=0).outcome == "refused"  # the lock is free
+
+
+def test_an_acl_change_is_not_sent_once_the_lock_node_is_gone(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    open_acl = [make_acl("world", "anyone", all=True)]
+    narrow = (Acl(ALL, "world", "anyone"), Acl(READ, "ip", "127.0.0.1"))
+    create_tree(zk, {"/app": b"", "/app/a": b"old"})
+    zk.create("/app/b", b"", acl=open_acl)
+    add_tree(app, TreeSpec(name="app", hosts=zk_chroot, root="/app", capture_acl=True))
+    with app.db.session() as session:
+        tree = tree_store.get_tree(session, "app")
+        desired_store.write_revision(
+            session,
+            tree,
+            TreeState(
+                "/app",
+                {
+                    "/app": Znode("/app", b"", acl=(Acl(ALL, "world", "anyone"),)),
+                    "/app/a": Znode("/app/a", b"new", acl=(Acl(ALL, "world", "anyone"),)),
+                    "/app/b": Znode("/app/b", b"", acl=narrow),
+                },
+            ),
+            author="test",
+            message="",
+            source="test",
+        )
+
+    def break_the_lock(event: BatchEvent) -> None:
+        if event.index == 0:  # the data batch committed; the setACL comes next, alone
+            break_lock(event.client, lock_path(app.settings.lock_root, "app"))
+
+    result = apply_tree(app, "app", yes=True, between_batches=break_the_lock)
+
+    assert result.outcome == "failed"
+    assert "is gone" in result.message and "not sent" in result.message
+    assert zk.get("/app/a")[0] == b"new"
+    assert zk.get_acls("/app/b")[0] == open_acl
