@@ -16,7 +16,7 @@ import pytest
 from kazoo.client import KazooClient
 from sqlalchemy import text
 
-from tests.support.db import MARIADB_ADMIN_URL, make_app, truncate
+from tests.support.db import MARIADB_ADMIN_URL, POSTGRES_ADMIN_URL, make_app, truncate
 from tests.support.secure import SaslServer, TlsServer, start_sasl_server, start_tls_server
 from tests.support.zk import SUPER_AUTH, delete_tree, start_server
 from zkdrift.app import App
@@ -110,6 +110,24 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         truncate(url)
         yield url
         truncate(url)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL database, empty (migrate it yourself)."""
+    name = f"zkdrift_test_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(POSTGRES_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {name}"))
+    except Exception as exc:  # the suite needs PostgreSQL: fail loudly, never skip
+        pytest.fail(f"PostgreSQL is required at {POSTGRES_ADMIN_URL}: {exc}", pytrace=False)
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
 
 
 @pytest.fixture

@@ -150,6 +150,9 @@ def write_state(
 
 
 def _current(session: Session, tree: Tree) -> dict[str, Znode]:
+    """The current desired state, read under the tree's write lock: a change made
+    from it cannot undo another writer's change made meanwhile."""
+    tree_store.lock_tree(session, tree)
     return dict(desired_store.load_desired(session, tree).nodes)
 
 

@@ -173,7 +173,10 @@ def _live_state(app: App, tree: Tree, snapshot_id: int | None, source: str) -> _
             read_seconds=time.perf_counter() - t0,
             source=source,
         )
-        return _Live(result.snapshot_id, state, started, source, app.redactor().digest)
+        if not result.superseded:
+            return _Live(result.snapshot_id, state, started, source, app.redactor().digest)
+        # A newer snapshot was recorded meanwhile: compare what it holds.
+        snapshot_id = result.snapshot_id
     with app.db.session() as session:
         snap = snapshot_store.get_snapshot(session, tree, snapshot_id)
         state = snapshot_store.load_snapshot(session, tree, snap)

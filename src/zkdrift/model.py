@@ -139,6 +139,9 @@ class TreeState(Mapping[str, Znode]):
 
     root: str
     nodes: Mapping[str, Znode] = field(default_factory=dict)
+    # The server's last zxid when a live read started and when it ended (0: not read live).
+    zxid_start: int = 0
+    zxid_end: int = 0
 
     def __getitem__(self, path: str) -> Znode:
         return self.nodes[path]
@@ -152,6 +155,16 @@ class TreeState(Mapping[str, Znode]):
     @property
     def total_bytes(self) -> int:
         return sum(len(n.data) for n in self.nodes.values())
+
+    @property
+    def fuzzy(self) -> bool:
+        """True when a node changed while the tree was read live: its data, children
+        or existence changed after the read's first zxid."""
+        start = self.zxid_start
+        return bool(start) and any(
+            n.stat is not None and max(n.stat.mzxid, n.stat.pzxid, n.stat.czxid) > start
+            for n in self.nodes.values()
+        )
 
     @classmethod
     def of(cls, root: str, nodes: Mapping[str, bytes] | list[Znode]) -> TreeState:

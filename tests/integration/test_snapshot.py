@@ -255,19 +255,3 @@ def test_nodes_deleted_during_the_walk_are_not_errors(zk: KazooClient) -> None:
     for state in states:
         assert set(CONFIG) <= set(state)
         assert all(state[p].data == b"x" for p in state if p.startswith("/app/churn/"))
-
-
-def test_a_server_without_multiread_is_read_node_by_node(
-    zk: KazooClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from kazoo.exceptions import UnimplementedError
-
-    create_tree(zk, CONFIG)
-
-    def old_server(*_a: object, **_k: object) -> list[object]:
-        raise UnimplementedError()  # what ZooKeeper < 3.6 answers to multiRead
-
-    monkeypatch.setattr("zkdrift.zk.reader.multi_read_async", old_server)
-    state = read_tree(zk, "/app")
-
-    assert {p: n.data for p, n in state.nodes.items()} == CONFIG

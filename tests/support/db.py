@@ -16,6 +16,9 @@ from zkdrift.store.models import Base
 MARIADB_ADMIN_URL = os.environ.get(
     "ZKDRIFT_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
 )
+POSTGRES_ADMIN_URL = os.environ.get(
+    "ZKDRIFT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def make_app(db_url: str, home: Path, **overrides: object) -> App:

@@ -40,11 +40,18 @@ def snapshot(name: TreeName, as_json: AsJson = False) -> None:
     if as_json:
         emit_json(result.as_json())
         return
+    if result.superseded:
+        console.print(
+            f"snapshot [bold]{result.snapshot_id}[/] of [bold]{escape(name)}[/], read at the same"
+            " time and seeing later changes, was recorded first; this read added nothing newer"
+        )
+        return
     duration = result.read_seconds + result.write_seconds
+    fuzzy = " (nodes changed while it was read)" if result.fuzzy else ""
     console.print(
         f"snapshot [bold]{result.snapshot_id}[/] of [bold]{escape(name)}[/]: "
         f"{result.node_count:,} nodes, {result.changed:,} changed since the last snapshot "
-        f"(+{result.added} -{result.removed} ~{result.modified}) in {duration:.2f}s"
+        f"(+{result.added} -{result.removed} ~{result.modified}) in {duration:.2f}s{fuzzy}"
     )
 
 

@@ -24,7 +24,7 @@ from zkdrift.plan import make_plan
 from zkdrift.reconcile.apply import DEFAULT_LOCK_WAIT
 from zkdrift.reconcile.audit import audited_run
 from zkdrift.reconcile.outcomes import Direction, Outcome
-from zkdrift.reconcile.planning import load_desired, load_tree, read_live, record_live
+from zkdrift.reconcile.planning import load_tree, read_live, record_live
 from zkdrift.store import audit as audit_store
 from zkdrift.store import desired as desired_store
 from zkdrift.store import snapshots as snapshot_store
@@ -137,20 +137,14 @@ def adopt(
             p: Znode(p, n.data, None, n.acl if tree.capture_acl else None)
             for p, n in scope.managed(taken_state).items()
         }
-        desired = load_desired(app, tree)
-        new = _selected(tree, dict(desired.state.nodes), taken, paths) if paths else taken
-        changes = diff(desired.state, new, compare_acl=tree.capture_acl)
-        # Live equals the new desired state: nothing an apply would do.
-        in_sync = make_plan(
-            tree.name,
-            new,
-            scope.plan_view(live.nodes),
-            prune=True,
-            compare_acl=tree.capture_acl,
-            root=tree.root,
-        ).empty
         with app.db.session() as session:
             attached = tree_store.get_tree(session, tree.name)
+            # Under the tree's write lock: a partial adopt keeps the rest of the
+            # desired state as it is now, not as it was a moment ago.
+            tree_store.lock_tree(session, attached)
+            current = desired_store.load_desired(session, attached)
+            new = _selected(tree, dict(current.nodes), taken, paths) if paths else taken
+            changes = diff(current, new, compare_acl=tree.capture_acl)
             revision = write_state(
                 app,
                 session,
@@ -161,6 +155,16 @@ def adopt(
                 source=source,
             )
             latest = desired_store.latest_revision(session, attached)
+            # Live (read under the ZooKeeper lock) equals the new desired state:
+            # nothing an apply would do, so it is applied.
+            in_sync = make_plan(
+                tree.name,
+                new,
+                scope.plan_view(live.nodes),
+                prune=True,
+                compare_acl=tree.capture_acl,
+                root=tree.root,
+            ).empty
             applied = None
             if in_sync and latest is not None:
                 desired_store.mark_applied(session, attached, latest)

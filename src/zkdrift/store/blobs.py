@@ -3,39 +3,58 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Insert, select
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from zkdrift.store.bulk import CHUNK, chunks
 from zkdrift.store.models import Blob
 
 
+def _insert_new(session: Session) -> Insert:
+    """An insert of values that skips a digest stored a moment ago by another
+    transaction (two trees, or two writers, holding the same new value)."""
+    dialect = session.get_bind().dialect.name
+    if dialect in ("mysql", "mariadb"):
+        statement = mysql.insert(Blob)
+        return statement.on_duplicate_key_update(digest=statement.inserted.digest)
+    if dialect == "postgresql":
+        return postgresql.insert(Blob).on_conflict_do_nothing(index_elements=["digest"])
+    return sqlite.insert(Blob).on_conflict_do_nothing(index_elements=["digest"])
+
+
 def store_blobs(session: Session, values: Mapping[str, bytes]) -> int:
-    """Insert the values whose digests are not stored yet; returns how many were new."""
+    """Insert the values whose digests are not stored yet; returns how many were new.
+
+    Digests are looked up first, so a value already stored is never sent
+    again; one that another transaction stores at the same time is skipped.
+    """
     if not values:
         return 0
     digests = list(values)
     existing: set[str] = set()
     for chunk in chunks(digests):
         existing.update(session.scalars(select(Blob.digest).where(Blob.digest.in_(chunk))))
-    missing = [
+    missing: list[dict[str, Any]] = [
         {"digest": d, "size": len(values[d]), "data": values[d]}
         for d in digests
         if d not in existing
     ]
     # Large values go in smaller groups so one statement stays well under
     # max_allowed_packet on MySQL.
-    batch: list[dict[str, object]] = []
+    insert = _insert_new(session)
+    batch: list[dict[str, Any]] = []
     size = 0
     for row in missing:
         batch.append(row)
-        size += int(row["size"])  # type: ignore[call-overload]
+        size += int(row["size"])
         if size > 4 * 1024 * 1024 or len(batch) >= CHUNK:
-            session.execute(insert(Blob), batch)
+            session.execute(insert, batch)
             batch, size = [], 0
     if batch:
-        session.execute(insert(Blob), batch)
+        session.execute(insert, batch)
     return len(missing)
 
 

@@ -24,10 +24,16 @@ def bulk_insert(session: Session, model: Any, rows: list[dict[str, Any]]) -> Non
         session.execute(insert(model), batch)
 
 
-def close_rows(session: Session, model: Any, ids: Sequence[int], valid_to: int) -> None:
-    """End the validity of temporal rows (``valid_to``) by primary key."""
+def close_rows(session: Session, model: Any, ids: Sequence[int], valid_to: int) -> int:
+    """End the validity of open temporal rows (``valid_to``) by primary key; returns
+    how many were open (a row another writer closed meanwhile is left alone)."""
+    closed = 0
     for batch in chunks(list(ids)):
-        session.execute(
-            update(model).where(model.id.in_(batch)).values(valid_to=valid_to),
+        result = session.execute(
+            update(model)
+            .where(model.id.in_(batch), model.valid_to.is_(None))
+            .values(valid_to=valid_to),
             execution_options={"synchronize_session": False},
         )
+        closed += result.rowcount  # type: ignore[attr-defined]
+    return closed

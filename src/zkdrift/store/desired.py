@@ -19,6 +19,7 @@ from zkdrift.store.blobs import load_blobs
 from zkdrift.store.models import Configuration, DesiredRevision, Tree
 from zkdrift.store.snapshots import acl_from_json, acl_to_json
 from zkdrift.store.temporal import UNCHANGED, TemporalWrite
+from zkdrift.store.trees import lock_tree
 
 
 class UnknownRevisionError(InvalidInputError):
@@ -117,6 +118,7 @@ def write_revision(
     Returns None (and writes nothing) when it equals the current desired
     state. Ephemeral nodes are never part of desired state.
     """
+    lock_tree(session, tree)
     write = TemporalWrite(session, Configuration, tree.id, "data_digest", "acl")
     added = modified = 0
     for path, node in desired.nodes.items():

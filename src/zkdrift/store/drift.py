@@ -16,6 +16,7 @@ from zkdrift.diff import DriftItem as DriftDifference
 from zkdrift.model import DriftClass, Znode, digest, path_digest
 from zkdrift.store.bulk import bulk_insert
 from zkdrift.store.models import DriftItem, DriftRun, Tree, utcnow
+from zkdrift.store.trees import lock_tree
 
 
 def _size(node: Znode | None) -> int | None:
@@ -44,6 +45,7 @@ def record_run(
     def value_digest(node: Znode | None) -> str | None:
         return None if node is None else digest_of(node.path, node.data)
 
+    lock_tree(session, tree)
     counts = {cls: 0 for cls in DriftClass}
     for item in items:
         counts[item.classification] += 1

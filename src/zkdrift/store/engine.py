@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # alembic is imported only when migrations run (CLI start-up 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # The newest migration. Checking a database against it needs no Alembic import,
 # which keeps every command's start-up fast; a test keeps it equal to Alembic's head.
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
 
 
 # Query parameters that carry credentials (pymysql's ?password=, ssl_key passwords,
@@ -81,6 +81,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     else:
         kwargs["pool_pre_ping"] = True
         kwargs["pool_recycle"] = 1800
+        # Each statement sees what is committed (PostgreSQL's default): a writer
+        # that waited for a tree's lock then reads what the writer before it wrote.
+        kwargs["isolation_level"] = "READ COMMITTED"
     if parsed.get_backend_name() in ("mysql", "mariadb") and "charset" not in parsed.query:
         # Whatever the server's default, talk utf8mb4: paths are Unicode.
         parsed = parsed.update_query_dict({"charset": "utf8mb4"})

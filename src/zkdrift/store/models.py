@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -123,6 +124,11 @@ class Snapshot(Base):
     modified: Mapped[int] = mapped_column(Integer, default=0)
     ephemeral_count: Mapped[int] = mapped_column(Integer, default=0)
     max_mzxid: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The server's last zxid when the read started and ended (None: not read live),
+    # and whether nodes changed within that span.
+    zxid_start: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    zxid_end: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    fuzzy: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     with_acl: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str] = mapped_column(String(50), default="cli")
     read_seconds: Mapped[float] = mapped_column(default=0.0)

@@ -23,6 +23,7 @@ from zkdrift.model import Acl, Stat, TreeState, Znode, digest
 from zkdrift.store.blobs import load_blobs
 from zkdrift.store.models import NodeState, Snapshot, Tree, utcnow
 from zkdrift.store.temporal import UNCHANGED, TemporalWrite
+from zkdrift.store.trees import lock_tree
 
 _STAT = struct.Struct(">iiiqqqqqqii")
 
@@ -71,6 +72,11 @@ class SnapshotResult:
     ephemeral: int
     read_seconds: float
     write_seconds: float
+    fuzzy: bool = False
+    # True when another snapshot, read after this one began and seeing later
+    # changes, was recorded first: this one was not recorded, and the result
+    # describes that newer snapshot instead.
+    superseded: bool = False
 
     @property
     def changed(self) -> int:
@@ -97,6 +103,8 @@ class SnapshotResult:
             "duration_seconds": round(self.read_seconds + self.write_seconds, 3),
             "read_seconds": round(self.read_seconds, 3),
             "write_seconds": round(self.write_seconds, 3),
+            "fuzzy": self.fuzzy,
+            "superseded": self.superseded,
         }
 
 
@@ -109,8 +117,27 @@ def write_snapshot(
     read_seconds: float,
     source: str = "cli",
 ) -> SnapshotResult:
-    """Record ``state`` as a new snapshot of ``tree`` in the session's transaction."""
+    """Record ``state`` as a new snapshot of ``tree`` in the session's transaction.
+
+    Writers of one tree take turns (:func:`~zkdrift.store.trees.lock_tree`).
+    When the snapshot recorded last was read after this one began and saw
+    later zxids, ``state`` is older than what the history already holds: it
+    is not recorded, and the result describes that newer snapshot
+    (``superseded``), so history never steps back in time.
+    """
     t0 = time.perf_counter()
+    lock_tree(session, tree)
+    latest = session.scalar(
+        select(Snapshot).where(Snapshot.tree_id == tree.id).order_by(Snapshot.id.desc()).limit(1)
+    )
+    if (
+        latest is not None
+        and state.zxid_end
+        and latest.zxid_end
+        and latest.started_at >= started_at
+        and latest.zxid_end > state.zxid_end
+    ):
+        return _result(tree, latest, read_seconds, superseded=True)
     with_acl = any(node.acl is not None for node in state.nodes.values())
     snap = Snapshot(
         tree_id=tree.id,
@@ -120,6 +147,9 @@ def write_snapshot(
         total_bytes=state.total_bytes,
         with_acl=with_acl,
         source=source,
+        zxid_start=state.zxid_start or None,
+        zxid_end=state.zxid_end or None,
+        fuzzy=state.fuzzy,
     )
     session.add(snap)
     session.flush()
@@ -171,20 +201,27 @@ def write_snapshot(
     snap.max_mzxid = max_mzxid
     snap.read_seconds = read_seconds
     snap.finished_at = utcnow()
-    write_seconds = time.perf_counter() - t0
-    snap.write_seconds = write_seconds
+    snap.write_seconds = time.perf_counter() - t0
     session.flush()
+    return _result(tree, snap, read_seconds)
+
+
+def _result(
+    tree: Tree, snap: Snapshot, read_seconds: float, *, superseded: bool = False
+) -> SnapshotResult:
     return SnapshotResult(
-        snapshot_id=sid,
+        snapshot_id=snap.id,
         tree=tree.name,
-        node_count=len(state),
-        total_bytes=state.total_bytes,
-        added=added,
-        removed=removed,
-        modified=modified,
-        ephemeral=ephemeral,
+        node_count=snap.node_count,
+        total_bytes=snap.total_bytes,
+        added=snap.added,
+        removed=snap.removed,
+        modified=snap.modified,
+        ephemeral=snap.ephemeral_count,
         read_seconds=read_seconds,
-        write_seconds=write_seconds,
+        write_seconds=snap.write_seconds,
+        fuzzy=snap.fuzzy,
+        superseded=superseded,
     )
 
 

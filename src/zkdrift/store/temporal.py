@@ -15,11 +15,18 @@ from typing import Any, Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from zkdrift.errors import ZkDriftError
 from zkdrift.model import path_digest
 from zkdrift.store.blobs import store_blobs
 from zkdrift.store.bulk import bulk_insert, close_rows
 
 Row = tuple[Any, ...]
+
+
+class ConcurrentWriteError(ZkDriftError):
+    """Two writers changed one tree's history at once; the later one wrote nothing."""
+
+
 # What put() returns for a path whose open row already holds what it was given.
 UNCHANGED: Final = ("unchanged",)
 
@@ -94,10 +101,20 @@ class TemporalWrite:
 
     def commit(self, version_id: int) -> None:
         """Close the replaced and vanished rows at ``version_id`` and open the new ones
-        from it, in the session's transaction."""
+        from it, in the session's transaction.
+
+        Raises :class:`ConcurrentWriteError` (the transaction must roll back) when a
+        row to close was not open any more: another writer got there first.
+        """
         self._close.extend(row[0] for row in self._open.values())
         self._open.clear()
-        close_rows(self.session, self.model, self._close, version_id)
+        closed = close_rows(self.session, self.model, self._close, version_id)
+        if closed != len(self._close):
+            raise ConcurrentWriteError(
+                f"another writer changed the {self.model.__tablename__} of this tree while"
+                f" it was being written ({closed} of {len(self._close)} rows were still"
+                " open); nothing was written, run it again"
+            )
         store_blobs(self.session, self._values)
         for row in self._rows:
             row["valid_from"] = version_id

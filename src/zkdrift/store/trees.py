@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from zkdrift.errors import TreeExistsError, UnknownTreeError
@@ -32,6 +32,27 @@ def get_tree(session: Session, name: str) -> Tree:
     if tree is None:
         raise UnknownTreeError(name, tree_names(session))
     return tree
+
+
+def lock_tree(session: Session, tree: Tree) -> None:
+    """Serialise the writers of one tree's history until the session's transaction ends.
+
+    A snapshot, a desired revision and a drift run each compare what they
+    write with what the tree's history holds; two of them at once would both
+    close the same rows and open duplicates. Call this before reading that
+    history. On MySQL/MariaDB and PostgreSQL it is a row lock on the tree
+    (the second writer waits, then reads what the first committed: the
+    engine reads committed data, see ``make_engine``). SQLite has one
+    writer at a time already; the update takes its write lock now, before
+    the history is read, instead of at the first insert.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            update(Tree).where(Tree.id == tree.id).values(id=Tree.id),
+            execution_options={"synchronize_session": False},
+        )
+    else:
+        session.execute(select(Tree.id).where(Tree.id == tree.id).with_for_update())
 
 
 def list_trees(session: Session) -> list[Tree]:

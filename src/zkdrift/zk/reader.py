@@ -1,24 +1,49 @@
-"""Pipelined tree reader.
+"""Pipelined tree reader that rides out what ZooKeeper rides out.
 
 One session, many requests in flight. On ZooKeeper >= 3.6 the walk goes level
 by level with batched ``multiRead`` requests (see :mod:`zkdrift.zk.protocol`):
 ``getData`` for every node of a level, then ``getChildren`` only where
-``numChildren > 0``. Older servers get the same walk with one asynchronous
-request per node, continued from the completion callbacks. Either way the
-cost is bounded by throughput, not by one round trip per node.
+``numChildren > 0``, with at most :data:`IN_FLIGHT` batches of :data:`BATCH`
+operations outstanding, so a wide level never makes the server serialise
+hundreds of megabytes at once. Older servers answer multiRead with
+UNIMPLEMENTED and close the connection; the reader then waits for the
+session to reconnect and walks with one asynchronous request per node,
+remembering the answer for that connection string.
+
+A read starts with ``sync`` on the root, so a follower that lags the leader
+catches up before it answers, and records the zxids it saw: the server's
+last zxid when the read started and when it ended. A connection lost during
+the read (a server killed, a network blip) is waited out while the session
+lives: the reader waits for the reconnect, syncs again (the new server may
+be another follower) and reads the interrupted level again, data and
+children. Levels read before the loss were true when they were read, and
+every level after it is read from a server at least as current; so the
+result is exactly what a read without the interruption, taken over the same
+span of zxids, would have returned. Nodes that changed within that span
+make the read *fuzzy* (see :attr:`zkdrift.model.TreeState.fuzzy`). The read fails only when the
+session is lost or the deadline passes.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from kazoo.client import KazooClient
-from kazoo.exceptions import KazooException, NoNodeError, UnimplementedError
+from kazoo.exceptions import (
+    ConnectionClosedError,
+    ConnectionLoss,
+    KazooException,
+    NoNodeError,
+    SessionExpiredError,
+    UnimplementedError,
+)
+from kazoo.protocol.states import KazooState
 
 from zkdrift.errors import RootNotFoundError, ZkDriftError
 from zkdrift.model import Acl, Stat, TreeState, Znode
@@ -105,6 +130,12 @@ class _Walk:
 
 
 BATCH = 500  # operations per multiRead; responses stream back in order
+IN_FLIGHT = 4  # multiRead batches outstanding at once
+
+# Connection strings whose servers do not know multiRead (ZooKeeper 3.4/3.5).
+_NO_MULTIREAD: set[str] = set()
+_LOST = (ConnectionLoss, ConnectionClosedError)
+T = TypeVar("T")
 
 
 def _prefix(chroot: str, path: str) -> str:
@@ -122,49 +153,113 @@ def _raise_unless_nonode(result: Any, path: str) -> bool:
     return True
 
 
-def _multi_read(
-    client: KazooClient, paths: Sequence[str], op: Callable[[str], Any], timeout: float
-) -> list[Any]:
-    chroot = client.chroot or ""
-    pending = [
-        multi_read_async(client, [op(_prefix(chroot, p)) for p in paths[i : i + BATCH]])
-        for i in range(0, len(paths), BATCH)
-    ]
-    results: list[Any] = []
-    for async_result in pending:
-        results.extend(async_result.get(timeout=timeout))
-    return results
+def connection_key(client: KazooClient) -> str:
+    """The servers a client talks to, as one string (chroot left out)."""
+    return ",".join(f"{host}:{port}" for host, port in sorted(client.hosts or ()))
 
 
-@dataclass(frozen=True)
+@dataclass
 class _TreeRead:
-    """One read of the tree under ``root``: either walk, the same inputs."""
+    """One read of the tree under ``root``, with the deadline and reconnects it had."""
 
     client: KazooClient
     root: str
     excludes: Sequence[str]
     progress: Callable[[int], None] | None
     timeout: float
+    deadline: float = field(init=False)
+    reconnects: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self.deadline = time.monotonic() + self.timeout
+
+    def _left(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise ZkReadError(f"reading {self.root!r} did not finish within {self.timeout:g}s")
+        return left
+
+    def await_session(self) -> None:
+        """Wait for the session to be connected again; fail once it is lost for good."""
+        while not self.client.connected:
+            if self.client.state == KazooState.LOST:
+                raise ZkReadError(f"reading {self.root!r} failed: the ZooKeeper session expired")
+            if self.deadline - time.monotonic() <= 0:
+                raise ZkReadError(
+                    f"reading {self.root!r} failed: ZooKeeper was unreachable until the deadline"
+                )
+            time.sleep(0.05)
+
+    def sync(self) -> int:
+        """``sync`` the root (retrying over reconnects); the server's zxid then."""
+        self.retrying(lambda: self.client.sync_async(self.root).get(timeout=self._left()))
+        return int(self.client.last_zxid)
+
+    def exists(self, path: str) -> bool:
+        stat = self.retrying(lambda: self.client.exists_async(path).get(timeout=self._left()))
+        return stat is not None
+
+    def retrying(self, step: Callable[[], T]) -> T:
+        """Run ``step``; after a lost connection, wait for the session, sync, run it again."""
+        while True:
+            try:
+                return step()
+            except SessionExpiredError as exc:
+                raise ZkReadError(
+                    f"reading {self.root!r} failed: the ZooKeeper session expired"
+                ) from exc
+            except _LOST:
+                self.reconnects += 1
+                self.await_session()
+                try:
+                    # A lagging follower catches up before it answers again.
+                    self.client.sync_async(self.root).get(timeout=self._left())
+                except _LOST:
+                    continue
+
+    def _multi(self, paths: Sequence[str], op: Callable[[str], Any]) -> list[Any]:
+        """One operation per path as multiRead batches, a few in flight at a time."""
+        chroot = self.client.chroot or ""
+        results: list[Any] = []
+        pending: deque[Any] = deque()
+        for i in range(0, len(paths), BATCH):
+            ops = [op(_prefix(chroot, p)) for p in paths[i : i + BATCH]]
+            pending.append(multi_read_async(self.client, ops))
+            if len(pending) >= IN_FLIGHT:
+                results.extend(pending.popleft().get(timeout=self._left()))
+        while pending:
+            results.extend(pending.popleft().get(timeout=self._left()))
+        return results
+
+    def run(self) -> dict[str, tuple[bytes, Any]]:
+        key = connection_key(self.client)
+        if key not in _NO_MULTIREAD:
+            try:
+                return self.batched()
+            except UnimplementedError:
+                # 3.4/3.5 answer UNIMPLEMENTED and then close the connection: the
+                # per-node walk below waits for the reconnect like any lost connection.
+                _NO_MULTIREAD.add(key)
+        return self.retrying(self.per_node)
 
     def batched(self) -> dict[str, tuple[bytes, Any]]:
         """Level by level: getData for a level, then getChildren where numChildren > 0."""
-        client, timeout, excludes = self.client, self.timeout, self.excludes
+        excludes = self.excludes
         found: dict[str, tuple[bytes, Any]] = {}
         level = [self.root]
         while level:
+            data = self.retrying(partial(self._multi, level, get_data_op))
             with_children: list[str] = []
-            for path, result in zip(
-                level, _multi_read(client, level, get_data_op, timeout), strict=True
-            ):
+            for path, result in zip(level, data, strict=True):
                 if _raise_unless_nonode(result, path):
-                    data, stat = result
-                    found[path] = (data or b"", stat)
+                    value, stat = result
+                    found[path] = (value or b"", stat)
                     if stat.numChildren > 0:
                         with_children.append(path)
             if self.progress is not None:
                 self.progress(len(found))
             level = []
-            listing = _multi_read(client, with_children, get_children_op, timeout)
+            listing = self.retrying(partial(self._multi, with_children, get_children_op))
             for path, result in zip(with_children, listing, strict=True):
                 if _raise_unless_nonode(result, path):
                     for child in sorted(result):
@@ -178,12 +273,12 @@ class _TreeRead:
         """One asynchronous request per node, for servers without multiRead."""
         walk = _Walk(self.client, self.excludes)
         walk.fetch(self.root)
-        deadline = time.monotonic() + self.timeout
         while not walk.done.wait(0.1):
             if self.progress is not None:
                 self.progress(len(walk.data))
-            if time.monotonic() > deadline:
-                raise ZkReadError(f"reading {self.root!r} did not finish within {self.timeout:g}s")
+            self._left()
+        if isinstance(walk.error, _LOST):
+            raise walk.error  # the whole walk again, after the reconnect
         if walk.error is not None:
             raise ZkReadError(f"reading {self.root!r} failed: {walk.error!r}") from walk.error
         return walk.data
@@ -200,6 +295,8 @@ def read_acls(
             value, _stat = async_result.get(timeout=timeout)
         except NoNodeError:
             continue
+        except (*_LOST, SessionExpiredError):
+            raise
         except Exception as exc:
             raise ZkReadError(f"reading the ACL of {path!r} failed: {exc!r}") from exc
         acls[path] = to_acl(value)
@@ -218,23 +315,26 @@ def read_tree(
     """Read every znode under ``root`` (inclusive) into a :class:`TreeState`.
 
     Raises :class:`RootNotFoundError` when ``root`` does not exist and
-    :class:`ZkReadError` when the walk cannot complete (connection loss,
-    authorisation failure, timeout): a partial tree is never returned. Nodes
-    deleted while the walk runs are simply absent.
+    :class:`ZkReadError` when the walk cannot complete (the session lost,
+    authorisation refused, the deadline passed): a partial tree is never
+    returned. Nodes deleted while the walk runs are simply absent; a lost
+    connection is waited out (see the module docs). The state carries the
+    zxids the read started and ended at.
     """
     try:
         validate_path(root)
     except InvalidPathError as exc:
         raise RootNotFoundError(f"invalid root path: {exc}") from exc
+    read = _TreeRead(client, root, excludes, progress, timeout)
     try:
-        if client.exists(root) is None:
+        zxid_start = read.sync()
+        if not read.exists(root):
             raise RootNotFoundError(f"root path {root!r} does not exist in ZooKeeper")
-        read = _TreeRead(client, root, excludes, progress, timeout)
-        try:
-            found = read.batched()
-        except UnimplementedError:
-            found = read.per_node()
-        acls = read_acls(client, list(found), timeout) if with_acl else {}
+        found = read.run()
+        acls = read.retrying(lambda: read_acls(client, list(found), timeout)) if with_acl else {}
+        zxid_end = int(client.last_zxid)
+    except NoNodeError as exc:  # the root itself, gone before the sync
+        raise RootNotFoundError(f"root path {root!r} does not exist in ZooKeeper") from exc
     except KazooException as exc:
         raise ZkReadError(f"reading {root!r} failed: {exc!r}") from exc
     except client.handler.timeout_exception as exc:
@@ -247,4 +347,4 @@ def read_tree(
     for path in sorted(found):
         data, stat = found[path]
         nodes[path] = Znode(path, data, to_stat(stat), acls.get(path) if with_acl else None)
-    return TreeState(root, nodes)
+    return TreeState(root, nodes, zxid_start=zxid_start, zxid_end=zxid_end)
