@@ -7,6 +7,7 @@ from typing import Any
 from prefect import flow
 from prefect.futures import PrefectFuture
 
+from zkdrift import stopping
 from zkdrift.flows.common import finish, upstream
 from zkdrift.flows.params import PipelineParams
 from zkdrift.flows.reconcile import should_apply
@@ -25,25 +26,27 @@ def pipeline_flow(params: PipelineParams = PipelineParams()) -> list[TreeOutcome
 
     Each tree runs its own chain of tasks concurrently with the others; a
     tree whose step fails stops there, and the run summary shows every tree.
+    Cancelled (SIGTERM), an apply stops cleanly after its batch in flight.
     """
-    refs = registered_trees(params.trees)
-    futures: dict[str, dict[str, PrefectFuture[Any]]] = {}
-    for ref in refs:
-        steps: dict[str, PrefectFuture[Any]] = {}
-        steps["snapshot"] = snapshot_tree.submit(ref.name)
-        steps["drift"] = check_tree_drift.submit(ref.name, snapshot=upstream(steps["snapshot"]))
-        steps["artifacts"] = publish_drift.submit(upstream(steps["drift"]))
-        steps["reconcile"] = reconcile_tree.submit(
-            ref.name,
-            apply=should_apply(ref, params.apply),
-            prune=params.prune,
-            reason=params.reason,
-            drift=upstream(steps["drift"]),
-        )
-        if params.report:
-            steps["report"] = render_tree_report.submit(
-                ref.name, since=params.since, wait_for=[steps["reconcile"]], return_state=False
+    with stopping.sigterm_handled():
+        refs = registered_trees(params.trees)
+        futures: dict[str, dict[str, PrefectFuture[Any]]] = {}
+        for ref in refs:
+            steps: dict[str, PrefectFuture[Any]] = {}
+            steps["snapshot"] = snapshot_tree.submit(ref.name)
+            steps["drift"] = check_tree_drift.submit(ref.name, snapshot=upstream(steps["snapshot"]))
+            steps["artifacts"] = publish_drift.submit(upstream(steps["drift"]))
+            steps["reconcile"] = reconcile_tree.submit(
+                ref.name,
+                apply=should_apply(ref, params.apply),
+                prune=params.prune,
+                reason=params.reason,
+                drift=upstream(steps["drift"]),
             )
-            steps["link"] = publish_report_link.submit(upstream(steps["report"]))
-        futures[ref.name] = steps
-    return finish("pipeline", "zkdrift pipeline", futures)
+            if params.report:
+                steps["report"] = render_tree_report.submit(
+                    ref.name, since=params.since, wait_for=[steps["reconcile"]], return_state=False
+                )
+                steps["link"] = publish_report_link.submit(upstream(steps["report"]))
+            futures[ref.name] = steps
+        return finish("pipeline", "zkdrift pipeline", futures)

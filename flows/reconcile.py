@@ -7,6 +7,7 @@ from typing import Any
 from prefect import flow
 from prefect.futures import PrefectFuture
 
+from zkdrift import stopping
 from zkdrift.flows.common import finish
 from zkdrift.flows.params import ReconcileParams
 from zkdrift.tasks.reconcile import reconcile_tree
@@ -21,17 +22,22 @@ def should_apply(ref: TreeRef, apply: bool | None) -> bool:
 
 @flow(name="zkdrift-reconcile")
 def reconcile_flow(params: ReconcileParams = ReconcileParams()) -> list[TreeOutcome]:
-    """Plan, or apply under each tree's ZooKeeper lock, the desired state of each tree."""
-    refs = registered_trees(params.trees)
-    futures: dict[str, dict[str, PrefectFuture[Any]]] = {
-        ref.name: {
-            "reconcile": reconcile_tree.submit(
-                ref.name,
-                apply=should_apply(ref, params.apply),
-                prune=params.prune,
-                reason=params.reason,
-            )
+    """Plan, or apply under each tree's ZooKeeper lock, the desired state of each tree.
+
+    Cancelled (SIGTERM), an apply finishes the transaction in flight, sends
+    nothing more and records how far it got before the run stops.
+    """
+    with stopping.sigterm_handled():
+        refs = registered_trees(params.trees)
+        futures: dict[str, dict[str, PrefectFuture[Any]]] = {
+            ref.name: {
+                "reconcile": reconcile_tree.submit(
+                    ref.name,
+                    apply=should_apply(ref, params.apply),
+                    prune=params.prune,
+                    reason=params.reason,
+                )
+            }
+            for ref in refs
         }
-        for ref in refs
-    }
-    return finish("reconcile", "zkdrift reconcile", futures)
+        return finish("reconcile", "zkdrift reconcile", futures)

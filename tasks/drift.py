@@ -12,7 +12,7 @@ from zkdrift.redact import Redactor
 from zkdrift.store.snapshots import SnapshotResult
 from zkdrift.tasks.results import DriftRow, DriftSummary, short_digest
 from zkdrift.tasks.retry import retry_options
-from zkdrift.tasks.runtime import log_endpoints, open_app, run_logger
+from zkdrift.tasks.runtime import log_endpoints, open_app, run_logger, tree_slot
 
 # How many drifted paths are named in the run log; the table artifact has them all.
 LOGGED_PATHS = 20
@@ -60,7 +60,7 @@ def summarise(tree: str, report: DriftReport, redactor: Redactor) -> DriftSummar
 def check_tree_drift(tree: str, snapshot: SnapshotResult | None = None) -> DriftSummary:
     """Drift of ``tree`` against ``snapshot`` when given, else against a fresh live read."""
     snapshot_id = snapshot.snapshot_id if snapshot is not None else None
-    with open_app() as app:
+    with open_app() as app, tree_slot(tree):
         log_endpoints(app, tree)
         report = drift_lib.check_drift(app, tree, source="flow", snapshot_id=snapshot_id)
         summary = summarise(tree, report, app.redactor())

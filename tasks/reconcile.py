@@ -12,7 +12,7 @@ from zkdrift.errors import ZkDriftError
 from zkdrift.model import Op
 from zkdrift.tasks.results import DriftSummary, ReconcileSummary
 from zkdrift.tasks.retry import retry_options
-from zkdrift.tasks.runtime import log_endpoints, open_app, run_logger
+from zkdrift.tasks.runtime import log_endpoints, open_app, run_logger, tree_slot
 
 LOGGED_OPS = 20
 
@@ -50,7 +50,7 @@ def reconcile_tree(
     if drift is not None and not drift.has_differences:
         logger.info("tree %s: live matches desired, nothing to reconcile", tree)
         return ReconcileSummary(tree=tree, mode=mode, operations=0, applied=0, outcome="in sync")
-    with open_app() as app:
+    with open_app() as app, tree_slot(tree):
         log_endpoints(app, tree)
         if apply:
             result = reconcile_lib.apply_tree(

@@ -213,6 +213,7 @@ class OpStatus(enum.StrEnum):
     ROLLED_BACK = "rolled-back"
     NOT_SENT = "not-sent"
     UNKNOWN = "unknown"  # sent, but the connection dropped before the answer
+    NOT_APPLIED = "not-applied"  # was unknown; read back later, its transaction had not committed
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,7 @@ from zkdrift.policy import TreePolicy
 from zkdrift.reconcile import adopt
 from zkdrift.reports.render import report_path
 from zkdrift.tasks.results import TreeOutcome
-from zkdrift.tasks.runtime import artifact_key
+from zkdrift.tasks.runtime import artifact_key, tree_limit_name, tree_slot
 from zkdrift.tasks.snapshot import snapshot_tree
 from zkdrift.trees import TreeSpec, add_tree
 
@@ -124,6 +126,36 @@ def test_pipeline_snapshots_checks_drift_and_plans_every_tree_with_redacted_arti
     text = artifact_text(artifacts)
     for value in (SECRET, NEW_SECRET, b"db.internal", b"db2.internal"):
         assert value.decode() not in text
+
+
+def test_a_write_step_waits_while_another_run_holds_the_trees_slot(
+    flow_app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    setup_tree(flow_app, zk, zk_chroot, "billing", "/billing")
+    before = len(snapshot_lib.list_snapshots(flow_app, "billing"))
+    holding, seen_while_held = threading.Event(), []
+
+    def other_run() -> None:  # another flow run's step writing the same tree
+        with tree_slot("billing"):
+            holding.set()
+            time.sleep(3)
+            seen_while_held.append(len(snapshot_lib.list_snapshots(flow_app, "billing")))
+
+    holder = threading.Thread(target=other_run)
+    holder.start()
+    assert holding.wait(60)
+    started = time.monotonic()
+    state = snapshot_flow(SnapshotParams(trees=["billing"]), return_state=True)
+    waited = time.monotonic() - started
+    holder.join(30)
+
+    assert state.is_completed(), state.message
+    assert seen_while_held == [before]  # nothing was written while the slot was held
+    assert len(snapshot_lib.list_snapshots(flow_app, "billing")) == before + 1
+    assert waited >= 2
+    with get_client(sync_client=True) as client:
+        limit = client.read_global_concurrency_limit_by_name(tree_limit_name("billing"))
+    assert limit.limit == 1 and limit.active_slots == 0
 
 
 def test_pipeline_applies_only_to_the_tree_whose_policy_says_apply(

@@ -129,7 +129,7 @@ def test_an_apply_interrupted_between_batches_audits_the_batches_it_committed(
         apply_tree(app, "app", yes=True, batch_ops=3, between_batches=interrupt)
 
     entry, ops = audit_detail(app, "app", max(e.id for e in audit_log(app, "app")))
-    assert entry.outcome == "failed"
+    assert entry.outcome == "interrupted"
     assert [o.outcome for o in ops] == [OpStatus.APPLIED] * 3 + [OpStatus.NOT_SENT] * 3
     assert entry.ops_applied == 3
     assert {p for p in live_values(zk) if "/n" in p} == {f"/app/n{i}" for i in range(3)}

@@ -15,7 +15,7 @@ from kazoo.handlers.threading import KazooTimeoutError
 from rich.markup import escape
 from sqlalchemy.exc import SQLAlchemyError
 
-from zkdrift import __version__
+from zkdrift import __version__, stopping
 from zkdrift.cli import db, desired, drift, reconcile, report, run, seed, snapshots, status, trees
 from zkdrift.cli.common import console, err_console, state
 from zkdrift.errors import ZkDriftError
@@ -117,7 +117,8 @@ def run_command(argv: list[str] | None = None) -> int:
     status 1; anything else is a bug and keeps its traceback.
     """
     try:
-        app(args=argv, prog_name="zkdrift")  # standalone: usage errors exit 2 by themselves
+        with stopping.sigterm_handled():
+            app(args=argv, prog_name="zkdrift")  # standalone: usage errors exit 2 by themselves
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
@@ -140,6 +141,9 @@ def run_command(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("[red]interrupted[/]")
         return 130
+    except stopping.Terminated:
+        err_console.print("[red]stopped by SIGTERM[/]")
+        return stopping.EXIT_STATUS
     finally:
         state.close()
     return 0

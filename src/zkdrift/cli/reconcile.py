@@ -24,7 +24,7 @@ from zkdrift.cli.common import (
 )
 from zkdrift.errors import InvalidInputError
 from zkdrift.model import Op, OpKind
-from zkdrift.reconcile import DEFAULT_LOCK_WAIT, PlanResult
+from zkdrift.reconcile import DEFAULT_BATCH_OPS, DEFAULT_LOCK_WAIT, PlanResult
 from zkdrift.redact import Redactor
 from zkdrift.store.audit import AuditEntry
 
@@ -129,9 +129,22 @@ def apply(
     reason: Annotated[str, typer.Option("--reason", help="Why: recorded in the audit.")] = "",
     author: Author = None,
     wait: Wait = DEFAULT_LOCK_WAIT,
+    batch_ops: Annotated[
+        int,
+        typer.Option(
+            "--batch-ops",
+            min=1,
+            help="Most ops per ZooKeeper transaction (each one commits whole or not at all).",
+        ),
+    ] = DEFAULT_BATCH_OPS,
     as_json: AsJson = False,
 ) -> None:
-    """Make live equal desired under the tree's lock (dry run unless --yes)."""
+    """Make live equal desired under the tree's lock (dry run unless --yes).
+
+    Stopped by SIGTERM, it lets the transaction in flight finish, sends
+    nothing more, releases the lock and exits 143; the audit says which
+    transactions were applied.
+    """
     result = reconcile_lib.apply_tree(
         state.app,
         name,
@@ -143,6 +156,7 @@ def apply(
         reason=reason,
         actor=author,
         wait=wait,
+        batch_ops=batch_ops,
     )
     if as_json:
         emit_json(result.as_json(redactor()))

@@ -17,8 +17,10 @@ from zkdrift.reconcile.audit import audit_detail, audit_log
 from zkdrift.reconcile.locks import break_tree_lock, tree_lock_status
 from zkdrift.reconcile.outcomes import ApplyResult, Direction, Outcome, PlanResult, PlanStatus
 from zkdrift.reconcile.planning import moved_paths, plan_tree
+from zkdrift.zk.writer import DEFAULT_BATCH_OPS
 
 __all__ = [
+    "DEFAULT_BATCH_OPS",
     "DEFAULT_LOCK_WAIT",
     "AdoptResult",
     "ApplyResult",

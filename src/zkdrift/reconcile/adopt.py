@@ -171,7 +171,7 @@ def adopt(
                 applied = latest.number
             run.revision_id = None if latest is None else latest.id
         shown = app.redactor().digest
-        run.ops = [
+        records = [
             audit_store.OpRecord(
                 kind=str(c.kind),
                 path=c.path,
@@ -182,7 +182,8 @@ def adopt(
             )
             for c in changes
         ]
-        run.ops_total = run.ops_applied = len(run.ops)
+        run.ops_total = len(records)
+        run.record(0, records)
         if revision is None:
             run.close(Outcome.NO_OP, "desired already equals " + what)
         else:

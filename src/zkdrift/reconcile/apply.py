@@ -20,10 +20,11 @@ from dataclasses import dataclass
 
 from kazoo.client import KazooClient
 
+from zkdrift import stopping
 from zkdrift.app import App
 from zkdrift.errors import ZkDriftError
 from zkdrift.model import OpKind, Plan, TreeState
-from zkdrift.reconcile.audit import AuditedRun, audited_run
+from zkdrift.reconcile.audit import AuditedRun, audited_run, settle_unfinished
 from zkdrift.reconcile.outcomes import ApplyResult, Direction, Outcome, PlanResult, PlanStatus
 from zkdrift.reconcile.planning import (
     DesiredView,
@@ -322,6 +323,9 @@ def _apply_held(
         live = read_live(client, tree)
     except ZkReadError as exc:
         return run.close(Outcome.REFUSED, f"the live read failed: {exc}")
+    settled = settle_unfinished(
+        app, tree, run.apply_id, TreeState(tree.root) if live is None else live
+    )
     snapshot_id = record_live(app, tree, live, options.source)
     desired = load_desired(app, tree)
     run.revision_id = desired.revision_id
@@ -347,7 +351,9 @@ def _apply_held(
             refusals=refusals,
             plan_status=PlanStatus.REFUSED,
         )
-    prefix = f"replanned (plan {replanned_from} was stale): " if replanned_from else ""
+    prefix = "".join(f"{note}; " for note in settled)
+    if replanned_from:
+        prefix += f"replanned (plan {replanned_from} was stale): "
     if plan.empty:
         _mark_applied(app, tree, desired)
         return run.close(
@@ -357,6 +363,32 @@ def _apply_held(
             plan_status=PlanStatus.APPLIED,
         )
 
+    run.live_values = result.live_values
+    with stopping.graceful() as stop:
+        return _write(
+            app, tree, run, client, lock, plan, result, desired, prune, options, prefix, stop
+        )
+
+
+def _write(
+    app: App,
+    tree: Tree,
+    run: AuditedRun,
+    client: KazooClient,
+    lock: TreeLock,
+    plan: Plan,
+    result: PlanResult,
+    desired: DesiredView,
+    prune: bool,
+    options: ApplyOptions,
+    prefix: str,
+    stop: Callable[[], bool],
+) -> ApplyResult:
+    """Send the plan, recording each batch as it goes, and say how it ended.
+
+    Runs in a graceful section: SIGTERM lets the batch in flight finish,
+    sends nothing more, and closes the audit row as interrupted.
+    """
     progress: list[OpOutcome] = []
     try:
         report = write_ops(
@@ -369,13 +401,27 @@ def _apply_held(
             between_batches=options.between_batches,
             progress=progress,
             fence=lock.node_path,
+            stop=stop,
+            journal=run.journal,
         )
     except BaseException:
         # Interrupted (Ctrl-C, a failing hook): the audit still says which
         # batches committed before the failure is recorded.
-        run.record_outcomes(progress, result.live_values)
+        run.record_outcomes(progress)
         raise
-    run.record_outcomes(report.outcomes, result.live_values)
+    run.record_outcomes(report.outcomes)
+    done = (
+        f"{report.ops_applied} of {len(plan.ops)} ops in"
+        f" {report.batches_committed} of {report.batches_total} batches were applied"
+    )
+    if report.stopped:
+        return run.close(
+            Outcome.INTERRUPTED,
+            prefix + f"stopped by SIGTERM: {done}; nothing more was sent (run apply again"
+            " to converge)",
+            plan=result,
+            plan_status=PlanStatus.FAILED,
+        )
     if not report.ok:
         if report.conflicts:
             message = (
@@ -384,17 +430,20 @@ def _apply_held(
             )
         else:
             message = report.error or "the write failed"
-        message += (
-            f" ({report.ops_applied} of {len(plan.ops)} ops in"
-            f" {report.batches_committed} of {report.batches_total} batches were applied;"
-            " run apply again to converge)"
-        )
         return run.close(
             Outcome.FAILED,
-            prefix + message,
+            prefix + message + f" ({done}; run apply again to converge)",
             plan=result,
             moved=report.conflicts,
             plan_status=PlanStatus.FAILED,
+        )
+    if stop():
+        return run.close(
+            Outcome.APPLIED,
+            prefix + f"applied {run.ops_applied} ops in {report.batches_total} transaction(s);"
+            " stopping on SIGTERM, so live was not read back to verify",
+            plan=result,
+            plan_status=PlanStatus.APPLIED,
         )
     return _verify(
         app, tree, run, client, desired, result, prune, options, prefix, report.batches_total

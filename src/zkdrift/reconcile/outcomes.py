@@ -25,6 +25,7 @@ class Outcome(enum.StrEnum):
     DRY_RUN = "dry-run"
     REFUSED = "refused"
     FAILED = "failed"
+    INTERRUPTED = "interrupted"  # stopped by SIGTERM or Ctrl-C, or found dead by a later apply
 
     @property
     def ok(self) -> bool:

@@ -1,19 +1,21 @@
 """The audit trail: every apply and adopt, who ran it, why, and what each op did.
 
-An apply is recorded in two steps: :func:`start` commits a ``running`` row
-before anything touches ZooKeeper, :func:`finish` fills in the outcome and
-the ops. A run that dies in between stays visible as ``running``. Values are
-never recorded, only their digests.
+An apply is recorded as it goes: :func:`start` commits a ``running`` row
+before anything touches ZooKeeper, :func:`put_ops` records ops as their
+fate is decided (each batch before it is sent and after it commits), and
+:func:`finish` fills in the outcome. A run that dies in between stays
+visible as ``running`` with every op it got to. Values are never recorded,
+only their digests.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from zkdrift.store.bulk import bulk_insert
@@ -109,7 +111,6 @@ def finish(
     lock_identifier: str | None = None,
     ops_total: int = 0,
     ops_applied: int = 0,
-    ops: Iterable[OpRecord] = (),
 ) -> None:
     row = session.get(Apply, apply_id)
     if row is None:  # pragma: no cover - the row was committed by start()
@@ -123,6 +124,43 @@ def finish(
     row.ops_total = ops_total
     row.ops_applied = ops_applied
     row.finished_at = utcnow()
+    session.flush()
+
+
+def progress(
+    session: Session,
+    apply_id: int,
+    *,
+    plan_id: int | None,
+    desired_revision_id: int | None,
+    lock_identifier: str | None,
+    ops_total: int,
+    ops_applied: int,
+) -> None:
+    """What a running apply has got to, recorded before it finishes."""
+    row = session.get(Apply, apply_id)
+    if row is None:  # pragma: no cover - the row was committed by start()
+        raise LookupError(f"apply {apply_id} is not recorded")
+    row.plan_id = plan_id
+    row.desired_revision_id = desired_revision_id
+    if lock_identifier is not None:
+        row.lock_identifier = lock_identifier[:500]
+    row.ops_total = ops_total
+    row.ops_applied = ops_applied
+    session.flush()
+
+
+def put_ops(session: Session, apply_id: int, first: int, ops: Sequence[OpRecord]) -> None:
+    """Record ``ops`` as the apply's ops ``first``, ``first + 1``, ...; replacing what
+    was recorded for them before."""
+    if not ops:
+        return
+    last = first + len(ops) - 1
+    session.execute(
+        delete(ApplyOp).where(
+            ApplyOp.apply_id == apply_id, ApplyOp.seq >= first, ApplyOp.seq <= last
+        )
+    )
     rows = [
         {
             "apply_id": apply_id,
@@ -135,10 +173,27 @@ def finish(
             "outcome": op.outcome,
             "error": op.error,
         }
-        for seq, op in enumerate(ops)
+        for seq, op in enumerate(ops, start=first)
     ]
     bulk_insert(session, ApplyOp, rows)
     session.flush()
+
+
+def unsettled(session: Session, tree: Tree, before: int) -> list[Apply]:
+    """The tree's applies (not dry runs) older than ``before`` whose outcome is not
+    settled: still ``running`` (the process died), or with ops of unknown fate."""
+    unknown = select(ApplyOp.apply_id).where(ApplyOp.outcome == "unknown")
+    query = (
+        select(Apply)
+        .where(
+            Apply.tree_id == tree.id,
+            Apply.id < before,
+            Apply.dry_run.is_(False),
+            (Apply.outcome == "running") | Apply.id.in_(unknown),
+        )
+        .order_by(Apply.id)
+    )
+    return list(session.scalars(query))
 
 
 def _entry(row: Apply, tree_name: str) -> AuditEntry:
@@ -182,19 +237,65 @@ def get_entry(session: Session, tree: Tree, apply_id: int) -> AuditEntry | None:
     return _entry(row, tree.name)
 
 
+def _record(r: ApplyOp) -> OpRecord:
+    return OpRecord(
+        kind=r.kind,
+        path=r.path,
+        expected_version=r.expected_version,
+        before_digest=r.before_digest,
+        after_digest=r.after_digest,
+        outcome=r.outcome,
+        error=r.error,
+    )
+
+
 def entry_ops(session: Session, apply_id: int) -> Sequence[OpRecord]:
     rows = session.scalars(
         select(ApplyOp).where(ApplyOp.apply_id == apply_id).order_by(ApplyOp.seq)
     )
-    return [
-        OpRecord(
-            kind=r.kind,
-            path=r.path,
-            expected_version=r.expected_version,
-            before_digest=r.before_digest,
-            after_digest=r.after_digest,
-            outcome=r.outcome,
-            error=r.error,
+    return [_record(r) for r in rows]
+
+
+def unknown_ops(session: Session, apply_id: int) -> dict[int, OpRecord]:
+    """The apply's ops of unknown fate, by sequence number."""
+    rows = session.scalars(
+        select(ApplyOp)
+        .where(ApplyOp.apply_id == apply_id, ApplyOp.outcome == "unknown")
+        .order_by(ApplyOp.seq)
+    )
+    return {r.seq: _record(r) for r in rows}
+
+
+def settle(
+    session: Session,
+    apply_id: int,
+    decided: dict[int, tuple[str, str]],
+    *,
+    outcome: str | None,
+    note: str,
+) -> None:
+    """Record what became of ops of unknown fate (``seq -> (outcome, error)``), recount
+    the applied ops, and close a row left ``running`` as ``outcome``."""
+    for seq, (op_outcome, error) in decided.items():
+        session.execute(
+            update(ApplyOp)
+            .where(ApplyOp.apply_id == apply_id, ApplyOp.seq == seq)
+            .values(outcome=op_outcome, error=error)
         )
-        for r in rows
-    ]
+    row = session.get(Apply, apply_id)
+    if row is None:  # pragma: no cover - the caller found it
+        raise LookupError(f"apply {apply_id} is not recorded")
+    session.flush()
+    row.ops_applied = (
+        session.scalar(
+            select(func.count())
+            .select_from(ApplyOp)
+            .where(ApplyOp.apply_id == apply_id, ApplyOp.outcome == "applied")
+        )
+        or 0
+    )
+    if outcome is not None:
+        row.outcome = outcome
+        row.finished_at = row.finished_at or utcnow()
+    row.error = note if not row.error else f"{row.error}; {note}"
+    session.flush()

@@ -21,6 +21,12 @@
   committed. A failed batch stops the write, so nothing is sent after a
   conflict, and the connection watch is consulted before every send, so
   nothing is sent after SUSPENDED (unless the session comes back) or LOST.
+- ``stop`` is polled before every send: once it says so (SIGTERM), the
+  batch in flight has finished and nothing more is sent.
+- ``journal`` hears every op's fate as it is decided, so the caller can
+  record it before the next step: every op ``not-sent`` first, a batch
+  ``unknown`` just before it is sent, then what became of it. A process
+  killed at any moment leaves a record that is true, if not final.
 """
 
 from __future__ import annotations
@@ -73,6 +79,12 @@ class BatchEvent:
     watch: ConnectionWatch | None
 
 
+# Told ``(first op index, outcomes of the ops from there)`` as the write goes.
+Journal = Callable[[int, Sequence[OpOutcome]], None]
+
+IN_FLIGHT = "sent; the answer has not arrived"
+
+
 @dataclass(frozen=True)
 class WriteReport:
     outcomes: tuple[OpOutcome, ...]
@@ -81,6 +93,7 @@ class WriteReport:
     conflicts: tuple[str, ...]  # paths whose CAS failed: they moved since the plan
     error: str | None
     aborted: bool  # stopped by the connection (SUSPENDED/LOST), not by a conflict
+    stopped: bool = False  # ``stop`` asked for it (SIGTERM); nothing failed
 
     @property
     def ops_applied(self) -> int:
@@ -153,6 +166,8 @@ def write_ops(
     between_batches: Callable[[BatchEvent], None] | None = None,
     progress: list[OpOutcome] | None = None,
     fence: str | None = None,
+    stop: Callable[[], bool] | None = None,
+    journal: Journal | None = None,
 ) -> WriteReport:
     """Send ``ops`` in order as CAS transactions; stop at the first failure.
 
@@ -169,6 +184,8 @@ def write_ops(
     batches = _segments(ops, max_bytes, max_ops)
     outcomes: list[OpOutcome] = []
     in_flight: list[Op] = []
+    if journal is not None:
+        journal(0, [OpOutcome(op, OpStatus.NOT_SENT) for op in _flatten(batches)])
     try:
         return _write(
             client,
@@ -180,6 +197,8 @@ def write_ops(
             timeout=timeout,
             between_batches=between_batches,
             fence=fence,
+            stop=stop,
+            journal=journal,
         )
     except BaseException as exc:
         if progress is not None:
@@ -202,13 +221,18 @@ def _write(
     timeout: float,
     between_batches: Callable[[BatchEvent], None] | None,
     fence: str | None,
+    stop: Callable[[], bool] | None,
+    journal: Journal | None,
 ) -> WriteReport:
     conflicts: list[str] = []
     error: str | None = None
-    aborted = False
-    committed = 0
+    aborted = stopped = False
+    committed = journaled = 0
     timed_out = client.handler.timeout_exception
     for index, batch in enumerate(batches):
+        if stop is not None and stop():
+            error, stopped = f"stopped before batch {index + 1} of {len(batches)} was sent", True
+            break
         try:
             if watch is not None:
                 watch.check(suspend_wait)
@@ -220,6 +244,9 @@ def _write(
             error, aborted = _fence_lost(fence, index, len(batches), "not sent"), True
             break
         in_flight[:] = batch
+        first = len(outcomes)
+        if journal is not None:
+            journal(first, [OpOutcome(op, OpStatus.UNKNOWN, IN_FLIGHT) for op in batch])
         try:
             result = _send(client, batch, fence).get(timeout=timeout)
         except (ConnectionLoss, SessionExpiredError, ConnectionLostError, timed_out) as exc:
@@ -277,8 +304,13 @@ def _write(
             break
         outcomes.extend(OpOutcome(op, OpStatus.APPLIED) for op in batch)
         committed += 1
+        if journal is not None:
+            journal(first, outcomes[first:])
+            journaled = len(outcomes)
         if between_batches is not None:
             between_batches(BatchEvent(index, len(batches), len(outcomes), client, watch))
+    if journal is not None and len(outcomes) > journaled:
+        journal(journaled, outcomes[journaled:])  # the batch that stopped the write
     sent = len(outcomes)
     outcomes.extend(OpOutcome(op, OpStatus.NOT_SENT) for op in _flatten(batches)[sent:])
     return WriteReport(
@@ -288,6 +320,7 @@ def _write(
         conflicts=tuple(conflicts),
         error=error,
         aborted=aborted,
+        stopped=stopped,
     )
 
 
