@@ -24,7 +24,7 @@ from kazoo.client import KazooClient
 from tests.stack.stack import ZOOKEEPER_NODES, Stack, detect_engine, zookeeper_mode
 
 # Building cold is most of it; the suite's per-test default (300 s) is too short.
-pytestmark = pytest.mark.timeout(840)
+pytestmark = pytest.mark.timeout(420)
 
 TREE = "demo"
 TREE_ROOT = "/zkdrift-demo"
