@@ -55,6 +55,8 @@ if [ ! -d "$datadir/mysql" ]; then
   init_pid=$!
   for _ in $(seq 1 60); do
     mariadb-admin --socket="$socket" --user=root ping >/dev/null 2>&1 && break
+    # A server that refused its options (an unknown collation, say) is gone: stop here.
+    kill -0 "$init_pid" 2>/dev/null || { echo "error: the server did not start" >&2; exit 1; }
     sleep 1
   done
 
