@@ -270,6 +270,15 @@ def test_no_credential_reaches_a_log(stack: Stack) -> None:
     for service in services:
         result = stack.engine.run("logs", stack.container(service), check=False)
         texts.append(result.stdout + result.stderr)
+    # And what the flow runs logged to the Prefect server.
+    flow_logs: list[str] = []
+    for page in range(50):
+        logs = prefect_api(stack, "POST", "/logs/filter", {"offset": page * 200, "limit": 200})
+        flow_logs += [str(log.get("message", "")) for log in logs]
+        if len(logs) < 200:
+            break
+    assert flow_logs, "the flow runs logged nothing to the Prefect server"
+    texts += flow_logs
     for value in stack.secret_values():
         assert not any(value in text for text in texts)
 
