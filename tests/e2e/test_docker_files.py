@@ -335,6 +335,43 @@ def test_mysql_is_8_4_and_healthy_only_when_mysqladmin_ping_answers(
     assert "127.0.0.1" in command, "ping over TCP so the init-time server does not count"
 
 
+def test_mysql_collation_exists_in_mysql_8_and_in_mariadb(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    # MySQL's utf8mb4_0900_* collations do not exist in MariaDB, MariaDB's
+    # utf8mb4_uca1400_* not in MySQL: the server must start on either.
+    flags = dict(flag.removeprefix("--").split("=", 1) for flag in services["mysql"]["command"])
+    assert flags["character-set-server"] == "utf8mb4"
+    assert flags["collation-server"] == "utf8mb4_bin"
+
+
+def test_zkdrift_is_healthy_only_while_serve_polls_the_prefect_server(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    zkdrift = services["zkdrift"]
+    env = zkdrift["environment"]
+    assert env["PREFECT_RUNNER_SERVER_ENABLE"] == "true"
+    port = env["PREFECT_RUNNER_SERVER_PORT"]
+    assert f"http://127.0.0.1:{port}/health" in healthcheck_command(zkdrift)
+
+
+def test_every_base_image_the_stack_names_has_a_stand_in_recipe(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    # scripts/prepare-engine builds these where no registry can be reached.
+    stand_ins = REPO / "scripts" / "stand-ins"
+    images = {services[name]["image"] for name in ("zk1", "mysql", "prefect")}
+    recipes = {
+        "zookeeper:3.8": "zookeeper",
+        "mysql:8.4": "mysql",
+        "prefecthq/prefect:3-python3.11": "prefect",
+    }
+    assert images == set(recipes)
+    for image, folder in recipes.items():
+        assert (stand_ins / folder / "Containerfile").is_file(), image
+    assert (stand_ins / "python" / "Containerfile").is_file()
+
+
 def test_prefect_server_listens_on_all_interfaces_and_checks_its_health_endpoint(
     services: dict[str, dict[str, Any]],
 ) -> None:
