@@ -1,11 +1,14 @@
-"""Collecting per-tree futures into outcomes, and failing a run that lost a tree."""
+"""Collecting per-tree futures into outcomes, failing a run that lost a tree, and
+naming the final state of a run that checked drift ("Drifted", "In sync")."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar, cast
 
+from prefect.client.schemas.objects import State
 from prefect.futures import PrefectFuture, wait
+from prefect.states import Completed
 
 from zkdrift.errors import ZkDriftError
 from zkdrift.tasks.artifacts import publish_summary
@@ -83,3 +86,28 @@ def finish(
 
 def names(outcomes: Sequence[TreeOutcome]) -> list[str]:
     return [o.tree for o in outcomes]
+
+
+# Final state names of runs that checked drift: a user sees them in the run
+# list and filters on them. All are of type COMPLETED: the run itself worked.
+DRIFTED = "Drifted"  # some tree differs from its desired state, and still does
+RECONCILED = "Reconciled"  # drift was found and applied away in this run
+IN_SYNC = "In sync"
+OBSERVED = "Observed"  # every tree is observed only (no desired state)
+
+
+def verdict(outcomes: Sequence[TreeOutcome]) -> State[list[TreeOutcome]]:
+    """The completed state of a run that checked drift, named for what it found."""
+    checked = [o for o in outcomes if o.drift is not None and not o.drift.observed]
+    drifted = [o for o in checked if o.drift is not None and o.drift.has_differences]
+    still = [o for o in drifted if not o.reconciled]
+    if still:
+        name = DRIFTED
+    elif drifted:
+        name = RECONCILED
+    elif checked:
+        name = IN_SYNC
+    else:
+        name = OBSERVED
+    message = "; ".join(f"{o.tree}: {o.status}" for o in outcomes)
+    return Completed(name=name, message=message, data=list(outcomes))

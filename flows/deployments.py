@@ -4,7 +4,8 @@ Each tree gets a pipeline deployment on the schedule in its policy and a
 reconcile deployment that runs one at a time (concurrency limit 1), so two
 applies of one tree never queue up against each other's lock. A handful of
 ``all-trees`` deployments run a flow over every tree on demand.
-``zkdrift serve`` serves these without a work pool; ``prefect.yaml``
+``zkdrift serve`` serves these without a work pool (following the registered
+trees as they change) and the HTML reports over HTTP; ``prefect.yaml``
 declares the same set for ``prefect deploy`` and a worker, with module-path
 entrypoints (``zkdrift.flows.pipeline.pipeline_flow``) that load the same
 way from a checkout and from an installed package.
@@ -12,15 +13,21 @@ way from a checkout and from an installed package.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
+import anyio
 import prefect
 import yaml
-from prefect import Flow
+from prefect import Flow, get_client
+from prefect.exceptions import ObjectNotFound, TerminationSignal
+from prefect.runner import Runner
 from prefect.schedules import Cron, Interval
 from prefect.schedules import Schedule as PrefectSchedule
 from prefect.types.entrypoint import EntrypointType
@@ -41,7 +48,9 @@ from zkdrift.flows.pipeline import pipeline_flow
 from zkdrift.flows.reconcile import reconcile_flow
 from zkdrift.flows.report import report_flow
 from zkdrift.flows.snapshot import snapshot_flow
+from zkdrift.flows.tree import tree_pipeline_flow, tree_reconcile_flow
 from zkdrift.policy import Schedule
+from zkdrift.reports.serving import start_report_server
 from zkdrift.trees import TreeInfo
 
 log = logging.getLogger(__name__)
@@ -53,11 +62,12 @@ TAGS = ("zkdrift",)
 
 @dataclass(frozen=True)
 class FlowRef:
-    """One flow: its key on the command line, the flow object and its parameter model."""
+    """One flow: its key on the command line, the flow object and its parameter model
+    (None for the per-tree flows, whose parameters are flat)."""
 
     key: str
     flow: Flow[..., Any]
-    params: type[BaseModel]
+    params: type[BaseModel] | None
 
     @property
     def flow_name(self) -> str:
@@ -77,6 +87,15 @@ FLOWS: dict[str, FlowRef] = {
         FlowRef("drift", drift_flow, DriftParams),
         FlowRef("reconcile", reconcile_flow, ReconcileParams),
         FlowRef("report", report_flow, ReportParams),
+    )
+}
+
+# What a tree's own deployments run: flat parameters, the tree fixed by the deployment.
+TREE_FLOWS: dict[str, FlowRef] = {
+    ref.key: ref
+    for ref in (
+        FlowRef("pipeline", tree_pipeline_flow, None),
+        FlowRef("reconcile", tree_reconcile_flow, None),
     )
 }
 
@@ -119,10 +138,11 @@ class DeploymentSpec:
     schedule: Schedule | None = None
     concurrency_limit: int | None = None
     tags: tuple[str, ...] = TAGS
+    per_tree: bool = False  # one tree's deployment (named after the tree)
 
     @property
     def ref(self) -> FlowRef:
-        return FLOWS[self.flow]
+        return TREE_FLOWS[self.flow] if self.per_tree else FLOWS[self.flow]
 
     @property
     def full_name(self) -> str:
@@ -130,8 +150,9 @@ class DeploymentSpec:
         return f"{self.ref.flow_name}/{self.name}"
 
 
-def _tree_params(tree: str) -> dict[str, Any]:
-    return {"params": {"trees": [tree]}}
+def _tree_params(tree: TreeInfo) -> dict[str, Any]:
+    """A tree's deployments apply by default when its policy says so."""
+    return {"apply": tree.policy.applies}
 
 
 def deployment_specs(trees: Iterable[TreeInfo]) -> list[DeploymentSpec]:
@@ -161,9 +182,10 @@ def deployment_specs(trees: Iterable[TreeInfo]) -> list[DeploymentSpec]:
                     f"Snapshot, drift, reconcile per policy and report for tree {tree.name} "
                     f"({when})."
                 ),
-                parameters=_tree_params(tree.name),
+                parameters=_tree_params(tree),
                 schedule=schedule,
                 tags=tags,
+                per_tree=True,
             )
         )
         specs.append(
@@ -171,12 +193,13 @@ def deployment_specs(trees: Iterable[TreeInfo]) -> list[DeploymentSpec]:
                 flow="reconcile",
                 name=tree.name,
                 description=(
-                    f"Reconcile tree {tree.name}: a dry run unless 'apply' is set or the tree's "
-                    "policy applies. One run at a time."
+                    f"Reconcile tree {tree.name}: a dry run unless 'apply' is on (on by default"
+                    " when the tree's policy applies). One run at a time."
                 ),
-                parameters=_tree_params(tree.name),
+                parameters=_tree_params(tree),
                 concurrency_limit=1,
                 tags=tags,
+                per_tree=True,
             )
         )
     return specs
@@ -200,17 +223,26 @@ def load_specs(app: App) -> ServePlan:
     return ServePlan(deployment_specs(trees), [str(p) for p in problems])
 
 
+def _deployment_options(spec: DeploymentSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "description": spec.description,
+        "parameters": dict(spec.parameters),
+        "schedules": [prefect_schedule(spec.schedule)] if spec.schedule else None,
+        "concurrency_limit": spec.concurrency_limit,
+        "tags": list(spec.tags),
+        "entrypoint_type": EntrypointType.MODULE_PATH,
+    }
+
+
 def runner_deployment(spec: DeploymentSpec) -> Any:
     """A Prefect RunnerDeployment for ``serve`` (no work pool; module-path entrypoint)."""
-    return spec.ref.flow.to_deployment(
-        name=spec.name,
-        description=spec.description,
-        parameters=dict(spec.parameters),
-        schedules=[prefect_schedule(spec.schedule)] if spec.schedule else None,
-        concurrency_limit=spec.concurrency_limit,
-        tags=list(spec.tags),
-        entrypoint_type=EntrypointType.MODULE_PATH,
-    )
+    return spec.ref.flow.to_deployment(**_deployment_options(spec))
+
+
+async def arunner_deployment(spec: DeploymentSpec) -> Any:
+    """:func:`runner_deployment` inside the event loop ``serve`` runs."""
+    return await spec.ref.flow.ato_deployment(**_deployment_options(spec))
 
 
 def runner_deployments(specs: Sequence[DeploymentSpec]) -> list[Any]:
@@ -258,16 +290,77 @@ def _plain(value: Any) -> Any:
 
 
 def serve(app: App, *, limit: int | None = None) -> None:
-    """Serve every deployment of the registered trees until interrupted (no work pool)."""
+    """Serve every deployment of the registered trees, and the HTML reports, until stopped.
+
+    The registered trees are read again every ``serve_poll_seconds``: a tree
+    added, removed, re-scheduled or given another policy shows in Prefect
+    without a restart. No work pool is needed.
+    """
     # The library's own log lines (connections, changes, applies) go to the UI too.
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "zkdrift")
-    plan = load_specs(app)
-    for problem in plan.problems:
-        log.error("not serving: %s (fix it with 'zkdrift tree set')", problem)
-    log.info(
-        "serving %d deployment(s) for %d tree(s); database %s",
-        len(plan.specs),
-        sum(1 for s in plan.specs if s.flow == "reconcile"),
-        app.db.safe_url,
-    )
-    prefect.serve(*runner_deployments(plan.specs), limit=limit)
+    reports = start_report_server(app.settings)
+    try:
+        asyncio.run(_serve(app, limit=limit, poll=app.settings.serve_poll_seconds))
+    except (KeyboardInterrupt, TerminationSignal) as exc:
+        log.info("%s: no longer serving", type(exc).__name__)
+    finally:
+        if reports is not None:
+            reports.stop()
+
+
+@dataclass
+class _Served:
+    """What this process serves now: each deployment's spec and id, and the known problems."""
+
+    specs: dict[str, tuple[DeploymentSpec, UUID]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+async def _serve(app: App, *, limit: int | None, poll: float) -> None:
+    runner = Runner(limit=limit)
+    served = _Served()
+    await _refresh(app, runner, served)
+    async with anyio.create_task_group() as group:
+        group.start_soon(_keep_refreshing, app, runner, served, poll)
+        await runner.start()
+        group.cancel_scope.cancel()
+
+
+async def _keep_refreshing(app: App, runner: Runner, served: _Served, poll: float) -> None:
+    while True:
+        await anyio.sleep(poll)
+        try:
+            await _refresh(app, runner, served)
+        except Exception:  # the database or the API may be down for a moment
+            log.exception("could not re-read the registered trees; serving what was served")
+
+
+async def _refresh(app: App, runner: Runner, served: _Served) -> None:
+    """Make the served deployments match the registered trees."""
+    plan = await anyio.to_thread.run_sync(load_specs, app)
+    if plan.problems != served.problems:
+        for problem in plan.problems:
+            log.error("not serving: %s (fix it with 'zkdrift tree set')", problem)
+        served.problems = plan.problems
+    wanted = {spec.full_name: spec for spec in plan.specs}
+    changed = [s for n, s in wanted.items() if n not in served.specs or served.specs[n][0] != s]
+    for spec in changed:
+        deployment_id = await runner.aadd_deployment(await arunner_deployment(spec))
+        if spec.full_name in served.specs:
+            log.info("updated deployment %s", spec.full_name)
+        served.specs[spec.full_name] = (spec, deployment_id)
+    gone = [name for name in served.specs if name not in wanted]
+    if gone:
+        async with get_client() as client:
+            for name in gone:
+                with suppress(ObjectNotFound):
+                    await client.delete_deployment(served.specs[name][1])
+                del served.specs[name]
+                log.info("removed deployment %s (its tree is no longer registered)", name)
+    if changed or gone:
+        log.info(
+            "serving %d deployment(s) for %d tree(s); database %s",
+            len(served.specs),
+            sum(1 for s, _ in served.specs.values() if s.flow == "reconcile" and s.per_tree),
+            app.db.safe_url,
+        )

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow
+from prefect.client.schemas.objects import State
 from prefect.futures import PrefectFuture
 
-from zkdrift.flows.common import finish, upstream
+from zkdrift.flows.common import finish, upstream, verdict
 from zkdrift.flows.params import DriftParams
 from zkdrift.tasks.artifacts import publish_drift
 from zkdrift.tasks.drift import check_tree_drift
@@ -16,11 +17,14 @@ from zkdrift.tasks.trees import registered_trees
 
 
 @flow(name="zkdrift-drift")
-def drift_flow(params: DriftParams = DriftParams()) -> list[TreeOutcome]:
-    """Check each tree for drift; publish a summary and a table of drifted paths per tree."""
+def drift_flow(params: DriftParams = DriftParams()) -> State[list[TreeOutcome]]:
+    """Check each tree for drift; publish its headline and a table of drifted paths.
+
+    The run ends "Drifted", "In sync" or "Observed" (no tree has a desired state).
+    """
     refs = registered_trees(params.trees)
     futures: dict[str, dict[str, PrefectFuture[Any]]] = {}
     for ref in refs:
         drift = check_tree_drift.submit(ref.name)
         futures[ref.name] = {"drift": drift, "artifacts": publish_drift.submit(upstream(drift))}
-    return finish("drift", "zkdrift drift", futures)
+    return verdict(finish("drift", "zkdrift drift", futures))

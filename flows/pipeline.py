@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow
+from prefect.client.schemas.objects import State
 from prefect.futures import PrefectFuture
 
 from zkdrift import stopping
-from zkdrift.flows.common import finish, upstream
+from zkdrift.flows.common import finish, upstream, verdict
 from zkdrift.flows.params import PipelineParams
 from zkdrift.flows.reconcile import should_apply
 from zkdrift.tasks.artifacts import publish_drift, publish_report_link
@@ -21,12 +22,21 @@ from zkdrift.tasks.trees import registered_trees
 
 
 @flow(name="zkdrift-pipeline")
-def pipeline_flow(params: PipelineParams = PipelineParams()) -> list[TreeOutcome]:
+def pipeline_flow(params: PipelineParams = PipelineParams()) -> State[list[TreeOutcome]]:
     """Snapshot, check drift, reconcile (dry run unless told or the policy applies), report.
 
     Each tree runs its own chain of tasks concurrently with the others; a
     tree whose step fails stops there, and the run summary shows every tree.
+    The run ends "Drifted", "Reconciled", "In sync" or "Observed".
+    """
+    return run_pipeline(params)
+
+
+def run_pipeline(params: PipelineParams) -> State[list[TreeOutcome]]:
+    """The pipeline over ``params.trees`` (every tree when empty), inside a flow run.
+
     Cancelled (SIGTERM), an apply stops cleanly after its batch in flight.
+    A tree with no desired state is observed: snapshot and report only.
     """
     with stopping.sigterm_handled():
         refs = registered_trees(params.trees)
@@ -35,7 +45,10 @@ def pipeline_flow(params: PipelineParams = PipelineParams()) -> list[TreeOutcome
             steps: dict[str, PrefectFuture[Any]] = {}
             steps["snapshot"] = snapshot_tree.submit(ref.name)
             steps["drift"] = check_tree_drift.submit(ref.name, snapshot=upstream(steps["snapshot"]))
-            steps["artifacts"] = publish_drift.submit(upstream(steps["drift"]))
+            # One report card per run: the report step links the report it renders.
+            steps["artifacts"] = publish_drift.submit(
+                upstream(steps["drift"]), link_report=not params.report
+            )
             steps["reconcile"] = reconcile_tree.submit(
                 ref.name,
                 apply=should_apply(ref, params.apply),
@@ -49,4 +62,4 @@ def pipeline_flow(params: PipelineParams = PipelineParams()) -> list[TreeOutcome
                 )
                 steps["link"] = publish_report_link.submit(upstream(steps["report"]))
             futures[ref.name] = steps
-        return finish("pipeline", "zkdrift pipeline", futures)
+        return verdict(finish("pipeline", "zkdrift pipeline", futures))

@@ -27,6 +27,11 @@ def reconcile_flow(params: ReconcileParams = ReconcileParams()) -> list[TreeOutc
     Cancelled (SIGTERM), an apply finishes the transaction in flight, sends
     nothing more and records how far it got before the run stops.
     """
+    return run_reconcile(params)
+
+
+def run_reconcile(params: ReconcileParams) -> list[TreeOutcome]:
+    """Reconcile ``params.trees`` (every tree when empty), inside a flow run."""
     with stopping.sigterm_handled():
         refs = registered_trees(params.trees)
         futures: dict[str, dict[str, PrefectFuture[Any]]] = {

@@ -32,10 +32,18 @@ from prefect.settings import (
     PREFECT_UI_URL,
     temporary_settings,
 )
+from pydantic import BaseModel
 
 from zkdrift import trees as trees_lib
 from zkdrift.app import App
-from zkdrift.flows.deployments import ALL_TREES, ALL_TREES_FLOWS, DeploymentSpec, FlowRef, flow_ref
+from zkdrift.flows.deployments import (
+    ALL_TREES,
+    ALL_TREES_FLOWS,
+    TREE_FLOWS,
+    DeploymentSpec,
+    FlowRef,
+    flow_ref,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +89,28 @@ def api_url() -> str | None:
     return str(value) if value else None
 
 
-def deployment_for(key: str, trees: Sequence[str]) -> DeploymentSpec | None:
-    """Which deployment would run ``key`` over ``trees`` (before asking the server)."""
-    if len(trees) == 1 and key in ("pipeline", "reconcile"):
-        return DeploymentSpec(flow=key, name=trees[0], description="")
+def deployment_for(key: str, params: BaseModel) -> DeploymentSpec | None:
+    """Which deployment would run ``key`` with ``params`` (before asking the server).
+
+    One tree goes through that tree's own deployment (so the run shows on its
+    page) when its flat parameters can say everything asked for.
+    """
+    trees = list(getattr(params, "trees", []))
+    if len(trees) == 1 and key in TREE_FLOWS and getattr(params, "since", None) is None:
+        return DeploymentSpec(flow=key, name=trees[0], description="", per_tree=True)
     if not trees and key in ALL_TREES_FLOWS:
         return DeploymentSpec(flow=key, name=ALL_TREES, description="")
     return None
+
+
+def deployment_parameters(spec: DeploymentSpec, params: BaseModel) -> dict[str, Any]:
+    """The parameters a run of ``spec`` takes for ``params``: flat for a tree's deployment
+    (unset ones keep the deployment's defaults, such as the tree's policy), else nested."""
+    values = params.model_dump(mode="json")
+    if not spec.per_tree:
+        return {"params": values}
+    accepted = spec.ref.flow.parameters.properties
+    return {k: v for k, v in values.items() if k in accepted and v is not None}
 
 
 # A runner polls for work every ~10 s; one silent for longer than this is gone.
@@ -120,6 +143,7 @@ def run_flow(key: str, values: Mapping[str, Any], *, local: bool = False) -> Run
     goes to a temporary local Prefect server (Prefect's ephemeral mode).
     """
     ref = flow_ref(key)
+    assert ref.params is not None  # every flow run by key takes a parameter model
     params = ref.params.model_validate(dict(values))  # validate before touching anything
     url = api_url()
     if url is None:
@@ -127,7 +151,7 @@ def run_flow(key: str, values: Mapping[str, Any], *, local: bool = False) -> Run
         updates = {PREFECT_SERVER_EPHEMERAL_ENABLED: True, PREFECT_SERVER_ANALYTICS_ENABLED: False}
         with temporary_settings(updates=updates):
             return _run_in_process(ref, params, url=None)
-    spec = None if local else deployment_for(key, list(values.get("trees") or []))
+    spec = None if local else deployment_for(key, params)
     if spec is not None and _served_deployment(spec.full_name) is not None:
         outcome = _run_deployment(ref, spec, params, url=url)
         if outcome is not None:
@@ -148,7 +172,7 @@ def _run_deployment(
     log.info("running deployment %s on %s", spec.full_name, url)
     created: Any = run_deployment(
         spec.full_name,
-        parameters={"params": params.model_dump(mode="json")},
+        parameters=deployment_parameters(spec, params),
         as_subflow=False,
         timeout=0,
     )

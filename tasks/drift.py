@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from prefect import task
 
 from zkdrift import drift as drift_lib
-from zkdrift.drift import DriftReport
+from zkdrift import vocabulary
+from zkdrift.app import App
+from zkdrift.diff import DriftItem
+from zkdrift.drift import DriftReport, NoDesiredStateError
+from zkdrift.model import ChangeKind, DriftClass
 from zkdrift.redact import Redactor
+from zkdrift.reports.drift import open_drift
 from zkdrift.store.snapshots import SnapshotResult
-from zkdrift.tasks.results import DriftRow, DriftSummary, short_digest
+from zkdrift.tasks.results import DriftRow, DriftSummary, shown_value
 from zkdrift.tasks.retry import retry_options
 from zkdrift.tasks.runtime import log_endpoints, open_app, run_logger, tree_slot
 
@@ -18,67 +24,89 @@ from zkdrift.tasks.runtime import log_endpoints, open_app, run_logger, tree_slot
 LOGGED_PATHS = 20
 
 
-def _text(value: Any) -> str:
-    return str(getattr(value, "value", value))
-
-
 def _data(node: Any) -> bytes | None:
     return None if node is None else bytes(node.data)
 
 
-def summarise(tree: str, report: DriftReport, redactor: Redactor) -> DriftSummary:
-    """A DriftReport reduced to counts and redacted rows (sizes and short digests only,
-    keyed for secret paths)."""
-    rows = []
-    for item in report.items:
-        desired, live = _data(item.desired), _data(item.live)
-        rows.append(
-            DriftRow(
-                path=item.path,
-                classification=_text(item.classification),
-                kind=_text(item.kind),
-                desired_size=None if desired is None else len(desired),
-                live_size=None if live is None else len(live),
-                desired_digest=short_digest(redactor, item.path, desired),
-                live_digest=short_digest(redactor, item.path, live),
-            )
+def _acl_text(node: Any) -> str:
+    if node is None:
+        return ""
+    return "ACL " + (", ".join(a.render() for a in node.acl) if node.acl else "(none read)")
+
+
+def _row(item: DriftItem, redactor: Redactor) -> DriftRow:
+    if item.kind is ChangeKind.ACL_CHANGED:
+        desired, live = _acl_text(item.desired), _acl_text(item.live)
+    else:
+        desired = shown_value(
+            redactor, item.path, None if item.desired is None else item.desired.data
         )
-    counts = {"drift": 0, "pending": 0, "conflict": 0}
-    for row in rows:
-        counts[row.classification] = counts.get(row.classification, 0) + 1
+        live = shown_value(redactor, item.path, None if item.live is None else item.live.data)
+    return DriftRow(
+        path=item.path,
+        kind=vocabulary.drift_kind(item.kind),
+        classification=vocabulary.DRIFT_CLASSES[item.classification],
+        desired=desired,
+        live=live,
+    )
+
+
+def summarise(
+    tree: str, report: DriftReport, redactor: Redactor, since: dt.datetime | None = None
+) -> DriftSummary:
+    """A DriftReport as counts and rows of display text (secrets as their placeholder)."""
+    counts = {cls: 0 for cls in DriftClass}
+    for item in report.items:
+        counts[item.classification] += 1
     return DriftSummary(
         tree=tree,
         run_id=report.run_id,
-        drift=counts["drift"],
-        pending=counts["pending"],
-        conflict=counts["conflict"],
-        rows=tuple(sorted(rows, key=lambda r: r.path)),
+        drift=counts[DriftClass.DRIFT],
+        pending=counts[DriftClass.PENDING],
+        conflict=counts[DriftClass.CONFLICT],
+        rows=tuple(sorted((_row(i, redactor) for i in report.items), key=lambda r: r.path)),
+        since=since if report.items else None,
     )
+
+
+def drifting_since(app: App, tree: str) -> dt.datetime | None:
+    """When the oldest difference the latest check still reports was first seen."""
+    frame = open_drift(app, tree)
+    if frame.empty:
+        return None
+    first: dt.datetime = frame["detected_at"].min().to_pydatetime()
+    return first
 
 
 @task(name="check-drift", task_run_name="drift-{tree}", **retry_options())
 def check_tree_drift(tree: str, snapshot: SnapshotResult | None = None) -> DriftSummary:
     """Drift of ``tree`` against ``snapshot`` when given, else against a fresh live read."""
     snapshot_id = snapshot.snapshot_id if snapshot is not None else None
+    logger = run_logger()
     with open_app() as app, tree_slot(tree):
         log_endpoints(app, tree)
-        report = drift_lib.check_drift(app, tree, source="flow", snapshot_id=snapshot_id)
-        summary = summarise(tree, report, app.redactor())
-    logger = run_logger()
+        try:
+            report = drift_lib.check_drift(app, tree, source="flow", snapshot_id=snapshot_id)
+        except NoDesiredStateError:
+            logger.info("%s", vocabulary.observed_line(tree))
+            return DriftSummary(
+                tree=tree, run_id=None, drift=0, pending=0, conflict=0, observed=True
+            )
+        summary = summarise(tree, report, app.redactor(), drifting_since(app, tree))
     if not summary.has_differences:
         logger.info("tree %s: live matches desired (drift run %s)", tree, summary.run_id)
         return summary
     logger.warning(
-        "tree %s: %d difference(s): %d drift, %d pending, %d conflict (drift run %s)",
+        "tree %s: %s (%d drift, %d pending, %d conflict; drift run %s)",
         tree,
-        summary.total,
+        summary.headline,
         summary.drift,
         summary.pending,
         summary.conflict,
         summary.run_id,
     )
     for row in summary.rows[:LOGGED_PATHS]:
-        logger.info("tree %s: %s %s %s", tree, row.classification, row.kind, row.path)
+        logger.info("tree %s: %s (%s) %s", tree, row.kind, row.classification, row.path)
     if len(summary.rows) > LOGGED_PATHS:
         logger.info("tree %s: ... and %d more", tree, len(summary.rows) - LOGGED_PATHS)
     return summary

@@ -7,7 +7,9 @@ from collections.abc import Iterable
 from prefect import task
 from prefect.runtime import flow_run
 
+from zkdrift import desired as desired_lib
 from zkdrift import reconcile as reconcile_lib
+from zkdrift import vocabulary
 from zkdrift.errors import ZkDriftError
 from zkdrift.model import Op
 from zkdrift.tasks.results import DriftSummary, ReconcileSummary
@@ -31,6 +33,14 @@ def actor() -> str:
     return f"prefect:{name}" if name else "prefect"
 
 
+def _observed(tree: str, mode: str) -> ReconcileSummary:
+    """A tree with no desired state has nothing to reconcile: it is only observed."""
+    run_logger().info("%s", vocabulary.observed_line(tree))
+    return ReconcileSummary(
+        tree=tree, mode=mode, operations=0, applied=0, outcome=vocabulary.OBSERVED
+    )
+
+
 @task(name="reconcile-tree", task_run_name="reconcile-{tree}", **retry_options())
 def reconcile_tree(
     tree: str,
@@ -47,11 +57,15 @@ def reconcile_tree(
     """
     mode = "apply" if apply else "dry-run"
     logger = run_logger()
+    if drift is not None and drift.observed:
+        return _observed(tree, mode)
     if drift is not None and not drift.has_differences:
         logger.info("tree %s: live matches desired, nothing to reconcile", tree)
         return ReconcileSummary(tree=tree, mode=mode, operations=0, applied=0, outcome="in sync")
     with open_app() as app, tree_slot(tree):
         log_endpoints(app, tree)
+        if not desired_lib.has_desired_state(app, tree):
+            return _observed(tree, mode)
         if apply:
             result = reconcile_lib.apply_tree(
                 app, tree, yes=True, prune=prune, reason=reason, actor=actor(), source="flow"

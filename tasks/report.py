@@ -7,6 +7,7 @@ import datetime as dt
 from prefect import task
 
 from zkdrift.reports.render import render_report, report_path
+from zkdrift.reports.serving import report_url
 from zkdrift.settings import Settings
 from zkdrift.tasks.results import ReportSummary
 from zkdrift.tasks.retry import retry_options
@@ -14,8 +15,11 @@ from zkdrift.tasks.runtime import open_app, run_logger
 
 
 def existing_report(tree: str) -> ReportSummary | None:
-    path = report_path(Settings(), tree)
-    return ReportSummary(tree=tree, path=str(path)) if path.is_file() else None
+    settings = Settings()
+    path = report_path(settings, tree)
+    if not path.is_file():
+        return None
+    return ReportSummary(tree=tree, path=str(path), url=report_url(settings, tree))
 
 
 @task(name="render-report", task_run_name="report-{tree}", **retry_options())
@@ -23,5 +27,6 @@ def render_tree_report(tree: str, since: dt.datetime | None = None) -> ReportSum
     with open_app() as app:
         output = report_path(app.settings, tree)
         written = render_report(app, tree, since=since, output=output)
-    run_logger().info("tree %s: report written to %s", tree, written)
-    return ReportSummary(tree=tree, path=str(written))
+        url = report_url(app.settings, tree)
+    run_logger().info("tree %s: report written to %s (served at %s)", tree, written, url)
+    return ReportSummary(tree=tree, path=str(written), url=url)

@@ -1,19 +1,20 @@
-"""What tasks hand to each other and to flows: small frozen dataclasses, no values.
+"""What tasks hand to each other and to flows: small frozen dataclasses.
 
 Nothing here holds a znode's bytes, a connection or a session: only names,
-ids, counts, sizes and short digests, so results pickle, cache and show in
-the Prefect UI without leaking a secret.
+ids, counts and values as display text that went through the redactor
+(secrets as placeholders), so results pickle, cache and show in the Prefect
+UI without leaking a secret.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from zkdrift import vocabulary
 from zkdrift.redact import Redactor
 from zkdrift.store.snapshots import SnapshotResult
-
-DIGEST_CHARS = 12
 
 
 @dataclass(frozen=True)
@@ -26,33 +27,40 @@ class TreeRef:
     root: str = "/"
 
 
+# Values longer than this are cut in tables (the HTML report shows them whole).
+VALUE_CHARS = 160
+
+
+def shown_value(redactor: Redactor, path: str, data: bytes | None) -> str:
+    """A value as a table cell: display text (secrets as their placeholder), one line, cut."""
+    if data is None:
+        return ""
+    text = " ".join(redactor.render(path, data).split())
+    return text if len(text) <= VALUE_CHARS else text[: VALUE_CHARS - 1] + "…"
+
+
 @dataclass(frozen=True)
 class DriftRow:
-    """One drifted path, redacted: sizes and short digests, never the value."""
+    """One drifted path as people read it: desired and live as display text.
+
+    Values pass through the redactor first: a secret path shows its
+    placeholder (``<redacted hmac:…>``), never the value.
+    """
 
     path: str
-    classification: str
-    kind: str
-    desired_size: int | None
-    live_size: int | None
-    desired_digest: str | None
-    live_digest: str | None
+    kind: str  # vocabulary.DRIFT_KINDS: changed, missing live, live only, ACL changed
+    classification: str  # drift, pending, conflict
+    desired: str
+    live: str
 
     def as_table_row(self) -> dict[str, Any]:
         return {
             "path": self.path,
-            "classification": self.classification,
             "kind": self.kind,
-            "desired_size": "" if self.desired_size is None else self.desired_size,
-            "live_size": "" if self.live_size is None else self.live_size,
-            "desired_sha256": self.desired_digest or "",
-            "live_sha256": self.live_digest or "",
+            "who moved": self.classification,
+            "desired": self.desired,
+            "live": self.live,
         }
-
-
-def short_digest(redactor: Redactor, path: str, data: bytes | None) -> str | None:
-    """The first characters of a value's digest as people may see it (keyed for secrets)."""
-    return None if data is None else redactor.digest(path, data)[:DIGEST_CHARS]
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,8 @@ class DriftSummary:
     pending: int
     conflict: int
     rows: tuple[DriftRow, ...] = field(default=())
+    since: dt.datetime | None = None  # when the oldest open difference was first seen
+    observed: bool = False  # no desired state: the tree is only observed
 
     @property
     def total(self) -> int:
@@ -71,6 +81,21 @@ class DriftSummary:
     @property
     def has_differences(self) -> bool:
         return self.total > 0
+
+    @property
+    def status(self) -> str:
+        """``in sync``, ``4 drifted since 12:48 UTC`` or ``observed only``."""
+        return (
+            vocabulary.OBSERVED
+            if self.observed
+            else vocabulary.drift_status(self.total, self.since)
+        )
+
+    @property
+    def headline(self) -> str:
+        if self.observed:
+            return f"OBSERVED: {vocabulary.observed_line(self.tree)}"
+        return vocabulary.headline(self.tree, self.total, self.since)
 
 
 @dataclass(frozen=True)
@@ -89,14 +114,11 @@ class ReconcileSummary:
 
 @dataclass(frozen=True)
 class ReportSummary:
+    """A rendered report: the file, and the link people open (served over HTTP)."""
+
     tree: str
     path: str
-
-    @property
-    def url(self) -> str:
-        from pathlib import Path
-
-        return Path(self.path).resolve().as_uri()
+    url: str
 
 
 @dataclass(frozen=True)
@@ -114,3 +136,20 @@ class TreeOutcome:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def reconciled(self) -> bool:
+        """This run applied the desired state to live."""
+        rec = self.reconcile
+        return rec is not None and rec.mode == "apply" and rec.outcome == "applied"
+
+    @property
+    def status(self) -> str:
+        """One line per tree for run summaries."""
+        if not self.ok:
+            return f"failed at {self.failed_step}"
+        if self.drift is None:
+            return "done"
+        if self.drift.has_differences and self.reconciled and self.reconcile is not None:
+            return f"{self.drift.status}; reconciled ({self.reconcile.applied} applied)"
+        return self.drift.status

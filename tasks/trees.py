@@ -13,7 +13,7 @@ from zkdrift.tasks.retry import retry_options
 from zkdrift.tasks.runtime import open_app, run_logger
 
 
-@task(name="registered-trees", **retry_options())
+@task(name="registered-trees", task_run_name="registered-trees", **retry_options())
 def registered_trees(names: Sequence[str] = ()) -> tuple[TreeRef, ...]:
     """The named trees (all registered trees when ``names`` is empty), in name order."""
     with open_app() as app:

@@ -276,6 +276,13 @@ def rollback(
         )
 
 
+def has_desired_state(app: App, name: str) -> bool:
+    """Whether the tree has a desired state (without one it is only observed)."""
+    with app.db.session() as session:
+        tree = tree_store.get_tree(session, name)
+        return desired_store.latest_revision(session, tree) is not None
+
+
 def export_desired(app: App, name: str, *, revision: int | None = None) -> DesiredExport:
     """The desired state at ``revision`` (default: the latest), values as bytes."""
     with app.db.session() as session:

@@ -66,7 +66,33 @@ class Settings(BaseSettings):
     lock_root: str = Field(
         default="/zkdrift/locks", description="Where tree locks live in ZooKeeper."
     )
+    reports_port: int = Field(
+        default=8765,
+        ge=0,
+        le=65535,
+        description="Port on which 'zkdrift serve' serves the HTML reports over HTTP (0: off).",
+    )
+    reports_bind: str = Field(
+        default="127.0.0.1",
+        description="Address the report server listens on (0.0.0.0 inside a container).",
+    )
+    reports_url: str | None = Field(
+        default=None,
+        description="Base URL of the reports in links (Prefect artifacts, run summaries);"
+        " default: http://localhost:<reports_port>/ as 'zkdrift serve' serves them.",
+    )
+    serve_poll_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often 'zkdrift serve' re-reads the registered trees.",
+    )
     log_sql: bool = False
+
+    @property
+    def reports_base_url(self) -> str:
+        """Where people open the reports: ``ZKDRIFT_REPORTS_URL``, with a trailing slash."""
+        base = self.reports_url or f"http://localhost:{self.reports_port or 8765}/"
+        return base if base.endswith("/") else base + "/"
 
     @property
     def database_url_value(self) -> str:

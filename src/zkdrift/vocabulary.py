@@ -41,6 +41,7 @@ DRIFT_CLASSES: dict[DriftClass, str] = {
 }
 
 IN_SYNC = "in sync"
+OBSERVED = "observed only"  # a tree with no desired state: history, no drift
 
 
 def drift_kind(kind: ChangeKind | str) -> str:
@@ -107,6 +108,21 @@ def drift_status(count: int, since: dt.datetime | None) -> str:
 def next_step(tree: str) -> str:
     """What to run about drift: push desired to live, or accept live as desired."""
     return f"run `zkdrift apply {tree} --yes` or `zkdrift adopt {tree}`"
+
+
+def manage_hint(tree: str) -> str:
+    """How to start managing a tree that is only observed."""
+    return (
+        f"to manage it, run `zkdrift adopt {tree}` (accept live as desired)"
+        f" or `zkdrift desired import {tree} FILE`"
+    )
+
+
+def observed_line(tree: str) -> str:
+    """The one line said about a tree with no desired state."""
+    return f"tree {tree} has no desired state: observed only (snapshots and history); " + (
+        manage_hint(tree)
+    )
 
 
 def headline(tree: str, count: int, since: dt.datetime | None) -> str:

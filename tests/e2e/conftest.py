@@ -23,6 +23,7 @@ from zkdrift.app import App
 @pytest.fixture(scope="session")
 def prefect_api() -> Iterator[str]:
     """The API URL of a Prefect server that lives for the whole session."""
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"  # no telemetry from tests
     with prefect_test_harness(server_startup_timeout=120):
         url = PREFECT_API_URL.value()
         assert url, "the Prefect test harness did not set PREFECT_API_URL"

@@ -6,13 +6,16 @@ import contextlib
 import datetime as dt
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 import yaml
@@ -24,13 +27,15 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.utilities.importtools import import_object
 
 from tests.support.cli import run_cli_process
+from tests.support.prefect import artifacts_of
 from tests.support.zk import create_tree
 from zkdrift.app import App
+from zkdrift.devtools.zkserver import free_port
 from zkdrift.flows import deployments
-from zkdrift.policy import TreePolicy
+from zkdrift.policy import Schedule, TreePolicy
 from zkdrift.reconcile import adopt
 from zkdrift.store import trees as tree_store
-from zkdrift.trees import TreeInfo, TreeSpec, add_tree
+from zkdrift.trees import TreeInfo, TreeSpec, add_tree, remove_tree, update_tree
 
 REPO = Path(__file__).resolve().parents[2]
 PREFECT_YAML = REPO / "prefect.yaml"
@@ -79,7 +84,7 @@ def test_serve_deploys_a_scheduled_pipeline_and_a_one_at_a_time_reconcile_per_tr
 
     cron = read_deployment("zkdrift-pipeline/svc-cron")
     assert schedule_of(cron).cron == "*/5 * * * *"
-    assert cron.parameters == {"params": {"trees": ["svc-cron"]}}
+    assert cron.parameters == {"apply": True}  # its policy applies
     assert concurrency_of(cron) is None
     interval = read_deployment("zkdrift-pipeline/svc-interval")
     assert schedule_of(interval).interval == dt.timedelta(seconds=300)
@@ -87,16 +92,20 @@ def test_serve_deploys_a_scheduled_pipeline_and_a_one_at_a_time_reconcile_per_tr
     for tree in ("svc-cron", "svc-interval", "svc-manual"):
         reconcile = read_deployment(f"zkdrift-reconcile/{tree}")
         assert concurrency_of(reconcile) == 1
-        assert reconcile.parameters == {"params": {"trees": [tree]}}
+        assert reconcile.parameters == {"apply": tree == "svc-cron"}
         assert reconcile.schedules == []
         assert reconcile.work_pool_name is None  # served: no work pool
     for flow in ("pipeline", "snapshot", "drift", "report"):
         everything = read_deployment(f"zkdrift-{flow}/all-trees")
         assert everything.parameters == {"params": {"trees": []}}
-    # The parameter form in the UI comes from the Pydantic models, with descriptions.
-    schema = json.dumps(read_deployment("zkdrift-reconcile/svc-cron").parameter_openapi_schema)
-    assert "Names of registered trees to work on" in schema
-    assert "follow each tree's policy" in schema
+    # A tree's form: flat, typed, described, and without a tree to choose.
+    schema = read_deployment("zkdrift-reconcile/svc-cron").parameter_openapi_schema
+    assert set(schema["properties"]) == {"apply", "prune", "reason"}
+    assert schema["properties"]["apply"]["type"] == "boolean"
+    assert "write the desired state to ZooKeeper" in schema["properties"]["apply"]["description"]
+    # The all-trees forms come from the Pydantic models, with descriptions.
+    everything = json.dumps(read_deployment("zkdrift-drift/all-trees").parameter_openapi_schema)
+    assert "Names of registered trees to work on" in everything
 
 
 def test_a_tree_with_an_invalid_stored_policy_is_left_out_and_the_others_are_served(
@@ -192,37 +201,96 @@ def wait_until_served(full_name: str, proc: subprocess.Popen[str], limit: float 
     pytest.fail(f"{full_name} was not served within {limit}s")
 
 
-def test_zkdrift_run_goes_through_the_deployment_that_zkdrift_serve_serves(
-    flow_app: App, zk: KazooClient, zk_chroot: str, prefect_cli_env: dict[str, str]
-) -> None:
-    create_tree(zk, {"/served": b"", "/served/key": b"v1"})
-    add_tree(flow_app, TreeSpec(name="served", hosts=zk_chroot, root="/served"))
-    adopt(flow_app, "served", actor="test")
-    serve = subprocess.Popen(
+@contextlib.contextmanager
+def serving(env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """``zkdrift serve`` in a process of its own, stopped (SIGTERM) afterwards."""
+    proc = subprocess.Popen(
         [sys.executable, "-c", "from zkdrift.cli import main; main()", "serve"],
         cwd=REPO,
-        env=prefect_cli_env,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
     )
     try:
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+
+
+def test_zkdrift_run_goes_through_the_trees_deployment_and_links_a_served_report(
+    flow_app: App, zk: KazooClient, zk_chroot: str, prefect_cli_env: dict[str, str]
+) -> None:
+    create_tree(zk, {"/served": b"", "/served/key": b"v1", "/served/password": b"s3cret-pw"})
+    add_tree(flow_app, TreeSpec(name="served", hosts=zk_chroot, root="/served"))
+    adopt(flow_app, "served", actor="test")
+    zk.set("/served/key", b"edited by hand")
+    zk.set("/served/password", b"rotated-pw-by-hand")
+    port = free_port()
+    env = prefect_cli_env | {"ZKDRIFT_REPORTS_PORT": str(port)}
+    with serving(env) as serve:
         wait_until_served("zkdrift-pipeline/served", serve)
 
-        result = run_cli_process(
-            "run", "pipeline", "--tree", "served", "--no-report", "--json", env=prefect_cli_env
-        )
-    finally:
-        os.killpg(serve.pid, signal.SIGTERM)
-        try:
-            serve.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(serve.pid, signal.SIGKILL)
-            serve.communicate()
+        result = run_cli_process("run", "pipeline", "--tree", "served", "--json", env=env)
+        payload = json.loads(result.stdout) if result.stdout else {}
+        links = artifacts_of(UUID(payload["flow_run_id"]), "report-served", "drift-served")
+        report_link = re.sub(r"^\[.*\]\((.*)\)$", r"\1", links["report-served"].data)
+        with urllib.request.urlopen(report_link, timeout=10) as answer:
+            status, page = answer.status, answer.read().decode()
 
     assert result.exit_code == 0, result.stdout + result.stderr
-    payload = json.loads(result.stdout)
     assert payload["deployment"] == "zkdrift-pipeline/served"
-    assert payload["ok"] is True
-    assert "| served |" in payload["summary"] and "| ok |" in payload["summary"]
+    assert payload["state"] == "Drifted" and payload["ok"] is True
+    assert "| served | 2 drifted since" in payload["summary"]
+    assert report_link == f"http://localhost:{port}/served.html"
+    assert status == 200 and "served" in page and "s3cret-pw" not in page
+    headline = links["drift-served"].data
+    assert "OUT OF SYNC: 2 paths since" in headline and "`zkdrift apply served --yes`" in headline
+    assert "`v1` -> `edited by hand`" in headline
+    assert "rotated-pw-by-hand" not in headline and "s3cret-pw" not in headline
+
+
+def test_serve_follows_trees_added_rescheduled_and_removed_without_a_restart(
+    flow_app: App, zk_chroot: str, prefect_cli_env: dict[str, str]
+) -> None:
+    register(flow_app, zk_chroot, "first")
+    env = prefect_cli_env | {"ZKDRIFT_SERVE_POLL_SECONDS": "1", "ZKDRIFT_REPORTS_PORT": "0"}
+    with serving(env) as serve:
+        wait_until_served("zkdrift-pipeline/first", serve)
+
+        register(flow_app, zk_chroot, "later", schedule={"cron": "*/10 * * * *"})
+        later = wait_until_served("zkdrift-pipeline/later", serve)
+        update_tree(flow_app, "first", schedule=Schedule(cron="0 3 * * *"))
+        first = wait_for(lambda: read_deployment("zkdrift-pipeline/first"), has_cron("0 3 * * *"))
+        remove_tree(flow_app, "later")
+        gone = wait_for(lambda: deployment_names(), lambda names: "later" not in names)
+
+    assert schedule_of(later).cron == "*/10 * * * *"
+    assert schedule_of(first).cron == "0 3 * * *"
+    assert "first" in gone and "later" not in gone
+
+
+def deployment_names() -> set[str]:
+    with get_client(sync_client=True) as client:
+        return {d.name for d in client.read_deployments()}
+
+
+def has_cron(cron: str) -> Any:
+    return lambda d: len(d.schedules) == 1 and d.schedules[0].schedule.cron == cron
+
+
+def wait_for(read: Any, done: Any, limit: float = 60) -> Any:
+    deadline = time.monotonic() + limit
+    while True:
+        value = read()
+        if done(value):
+            return value
+        assert time.monotonic() < deadline, f"not within {limit}s: {value}"
+        time.sleep(0.5)

@@ -82,6 +82,9 @@ def test_pipeline_snapshots_checks_drift_and_plans_every_tree_with_redacted_arti
     state = pipeline_flow(PipelineParams(report=False), return_state=True)
 
     assert state.is_completed(), state.message
+    assert state.name == "Drifted"
+    assert state.message is not None and "billing: 3 drifted since" in state.message
+    assert "Search.App: in sync" in state.message
     outcomes = by_tree(state.result())
     assert set(outcomes) == {"billing", "Search.App"}
     billing, search = outcomes["billing"], outcomes["Search.App"]
@@ -111,20 +114,27 @@ def test_pipeline_snapshots_checks_drift_and_plans_every_tree_with_redacted_arti
     ]
     artifacts = artifacts_of(run_id)
     assert set(keys) <= set(artifacts)
+    headline = artifacts["drift-billing"].data
     assert artifacts["drift-billing"].type == "markdown"
-    assert "**3** difference(s)" in artifacts["drift-billing"].data
+    assert "**OUT OF SYNC: 3 paths since" in headline
+    assert "run `zkdrift apply billing --yes` or `zkdrift adopt billing`" in headline
+    assert "`/billing/replicas` (changed, drift): `3` -> `5`" in headline
     table = json.loads(artifacts["drift-paths-billing"].data)
     assert [row["path"] for row in table] == [r.path for r in billing.drift.rows]
-    password_row = table[1]
-    assert password_row["classification"] == "drift"
-    assert password_row["kind"] == "data_changed"
-    assert (password_row["desired_size"], password_row["live_size"]) == (
-        len(SECRET),
-        len(NEW_SECRET),
-    )
-    assert "2 of 2 tree(s) succeeded" in artifacts["pipeline-summary"].data
+    host_row, password_row, replicas_row = table
+    # Desired -> live values for plain paths; who moved in plain words.
+    assert (host_row["desired"], host_row["live"]) == ("db2.internal", "db.internal")
+    assert (host_row["kind"], host_row["who moved"]) == ("changed", "pending")
+    assert (replicas_row["desired"], replicas_row["live"]) == ("3", "5")
+    # A secret shows its placeholder on both sides, never the value.
+    assert password_row["desired"].startswith("<redacted hmac:")
+    assert password_row["live"].startswith("<redacted hmac:")
+    assert password_row["desired"] != password_row["live"]
+    summary = artifacts["pipeline-summary"].data
+    assert "2 of 2 tree(s) succeeded" in summary
+    assert "| billing | 3 drifted since" in summary and "| Search.App | in sync |" in summary
     text = artifact_text(artifacts)
-    for value in (SECRET, NEW_SECRET, b"db.internal", b"db2.internal"):
+    for value in (SECRET, NEW_SECRET):
         assert value.decode() not in text
 
 
@@ -169,7 +179,9 @@ def test_pipeline_applies_only_to_the_tree_whose_policy_says_apply(
     state = pipeline_flow(PipelineParams(report=False), return_state=True)
 
     assert state.is_completed(), state.message
+    assert state.name == "Drifted"  # "manual" still is
     outcomes = by_tree(state.result())
+    assert outcomes["auto"].status.endswith("reconciled (3 applied)")
     auto, manual = outcomes["auto"].reconcile, outcomes["manual"].reconcile
     assert auto is not None and auto.mode == "apply" and auto.applied == 3
     assert auto.apply_id is not None and auto.outcome == "applied"
@@ -204,27 +216,64 @@ def test_reconcile_flow_is_a_dry_run_by_default_and_applies_when_the_parameter_s
     assert zk.get("/svc/db/host")[0] == b"db2.internal"
 
 
+def test_a_run_that_applies_every_drifted_tree_ends_reconciled(
+    flow_app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    setup_tree(flow_app, zk, zk_chroot, "auto", "/auto", reconcile="apply")
+    make_drift(flow_app, zk, "auto", "/auto")
+
+    state = pipeline_flow(PipelineParams(report=False), return_state=True)
+
+    assert state.is_completed() and state.name == "Reconciled", state.message
+    again = pipeline_flow(PipelineParams(report=False), return_state=True)
+    assert again.is_completed() and again.name == "In sync", again.message
+
+
+def test_a_tree_without_desired_state_is_observed_and_the_pipeline_succeeds(
+    flow_app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    setup_tree(flow_app, zk, zk_chroot, "healthy", "/healthy")
+    create_tree(zk, {"/watched": b"", "/watched/key": b"v"})
+    add_tree(flow_app, TreeSpec(name="watched", hosts=zk_chroot, root="/watched"))
+
+    state = pipeline_flow(PipelineParams(report=False), return_state=True)
+
+    assert state.is_completed() and state.name == "In sync", state.message
+    watched = by_tree(state.result())["watched"]
+    assert watched.snapshot is not None and watched.snapshot.node_count == 2
+    assert watched.drift is not None and watched.drift.observed
+    assert watched.reconcile is not None and watched.reconcile.outcome == "observed only"
+    run_id = state.state_details.flow_run_id
+    assert run_id is not None
+    artifacts = artifacts_of(run_id)
+    assert "OBSERVED: tree watched has no desired state" in artifacts["drift-watched"].data
+    assert "`zkdrift adopt watched`" in artifacts["drift-watched"].data
+    assert "drift-paths-watched" not in artifacts
+    assert "| watched | observed only |" in artifacts["pipeline-summary"].data
+    only = pipeline_flow(PipelineParams(trees=["watched"], report=False), return_state=True)
+    assert only.is_completed() and only.name == "Observed", only.message
+
+
 def test_one_failing_tree_fails_the_run_without_hiding_the_other_trees_results(
     flow_app: App, zk: KazooClient, zk_chroot: str
 ) -> None:
     setup_tree(flow_app, zk, zk_chroot, "healthy", "/healthy")
-    create_tree(zk, {"/orphan": b"", "/orphan/key": b"v"})
-    add_tree(flow_app, TreeSpec(name="orphan", hosts=zk_chroot, root="/orphan"))  # no desired
+    add_tree(flow_app, TreeSpec(name="ghost", hosts=zk_chroot, root="/ghost"), check=False)
 
     state = pipeline_flow(PipelineParams(report=False), return_state=True)
 
     assert state.is_failed()
-    assert "1 of 2 tree(s) failed: orphan (drift: tree 'orphan' has no desired state" in (
-        state.message or ""
-    )
+    assert "1 of 2 tree(s) failed: ghost (snapshot:" in (state.message or "")
     run_id = state.state_details.flow_run_id
     assert run_id is not None
     artifacts = artifacts_of(run_id)
-    assert "drift-healthy" in artifacts and "drift-orphan" not in artifacts
+    assert "drift-healthy" in artifacts and "drift-ghost" not in artifacts
     summary = artifacts["pipeline-summary"].data
     assert "1 of 2 tree(s) succeeded" in summary
-    assert "| healthy |" in summary and "| ok |" in summary
-    assert "failed at drift" in summary
+    assert "| healthy | in sync |" in summary
+    assert "| ghost | failed at snapshot:" in summary
+    # The table keeps one line per tree; the whole error follows it.
+    assert "## Errors" in summary and "**ghost** (failed at snapshot):" in summary
 
 
 def test_a_transient_connection_loss_is_retried_and_the_flow_succeeds(
@@ -282,8 +331,9 @@ def test_a_logic_error_fails_at_once_with_its_message_and_is_not_retried(
 
 
 def test_drift_flow_links_the_latest_html_report_when_one_exists(
-    flow_app: App, zk: KazooClient, zk_chroot: str
+    flow_app: App, zk: KazooClient, zk_chroot: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("ZKDRIFT_REPORTS_URL", "http://reports.example:8080/zk")
     setup_tree(flow_app, zk, zk_chroot, "linked", "/linked")
     report = report_path(flow_app.settings, "linked")
     report.parent.mkdir(parents=True, exist_ok=True)
@@ -291,13 +341,15 @@ def test_drift_flow_links_the_latest_html_report_when_one_exists(
 
     state = drift_flow(DriftParams(trees=["linked"]), return_state=True)
 
-    assert state.is_completed(), state.message
+    assert state.is_completed() and state.name == "In sync", state.message
     run_id = state.state_details.flow_run_id
     assert run_id is not None
     artifacts = artifacts_of(run_id)
     link = artifacts[artifact_key("report", "linked")]
-    # Prefect stores a link artifact as a markdown link.
-    assert link.data == f"[linked report]({report.resolve().as_uri()})"
+    # Prefect stores a link artifact as a markdown link; the report is served over HTTP.
+    assert (
+        link.data == "[linked drift and history report](http://reports.example:8080/zk/linked.html)"
+    )
     assert "Live ZooKeeper matches the desired state" in artifacts["drift-linked"].data
 
 
@@ -318,8 +370,11 @@ def test_pipeline_renders_each_trees_html_report_and_links_it(
     assert SECRET.decode() not in html.read_text(errors="replace")
     run_id = state.state_details.flow_run_id
     assert run_id is not None
-    link = artifacts_of(run_id)[artifact_key("report", "reported")]
-    assert html.resolve().as_uri() in link.data
+    artifacts = artifacts_of(run_id)
+    link = artifacts[artifact_key("report", "reported")]
+    assert "(http://localhost:8765/reported.html)" in link.data
+    # One report card per run: the headline does not link the report a second time.
+    assert "html report" not in artifacts[artifact_key("drift", "reported")].data.lower()
 
 
 def test_zkdrift_run_pipeline_runs_on_the_prefect_server_and_prints_the_summary(
@@ -333,12 +388,12 @@ def test_zkdrift_run_pipeline_runs_on_the_prefect_server_and_prints_the_summary(
     assert result.exit_code == 0, result.stderr
     assert "zkdrift pipeline" in result.stdout
     assert "1 of 1 tree(s) succeeded" in result.stdout
-    assert "Completed" in result.stdout
+    assert "Drifted" in result.stdout
     assert "Prefect UI: http://" in result.stdout
     # The run's logs say where it connected and what it found, without credentials.
     logs = result.stdout + result.stderr
     assert zk_chroot in logs and "sqlite:///" in logs
-    assert "3 difference(s)" in logs and "set /cli/replicas" in logs
+    assert "OUT OF SYNC: 3 paths" in logs and "set /cli/replicas" in logs
     assert SECRET.decode() not in logs and NEW_SECRET.decode() not in logs
 
 
@@ -360,15 +415,14 @@ def test_zkdrift_run_json_names_the_flow_run_recorded_on_the_server(
 
 
 def test_zkdrift_run_exits_1_and_names_the_tree_when_a_tree_fails(
-    flow_app: App, zk: KazooClient, zk_chroot: str, prefect_cli_env: dict[str, str]
+    flow_app: App, zk_chroot: str, prefect_cli_env: dict[str, str]
 ) -> None:
-    create_tree(zk, {"/nodesired": b"", "/nodesired/k": b"v"})
-    add_tree(flow_app, TreeSpec(name="nodesired", hosts=zk_chroot, root="/nodesired"))
+    add_tree(flow_app, TreeSpec(name="ghost", hosts=zk_chroot, root="/ghost"), check=False)
 
-    result = run_cli_process("run", "drift", env=prefect_cli_env)
+    result = run_cli_process("run", "snapshot", env=prefect_cli_env)
 
     assert result.exit_code == 1
-    assert "nodesired" in result.stderr and "has no desired state" in result.stderr
+    assert "ghost" in result.stderr and "/ghost" in result.stderr
     assert "Failed" in result.stdout
 
 

@@ -52,6 +52,7 @@ PUBLISHED = {
     "mysql": 3306,
     "prefect": 4200,
     "jupyter": 8888,
+    "zkdrift": 8765,  # the HTML reports
 }
 IMAGE_TAG = "stack-test"
 
@@ -174,8 +175,10 @@ class Stack:
                 )
             else:
                 shutil.copy2(source, directory / name)
+        ports = {service: free_port() for service in PUBLISHED}
         # Throwaway credentials of this run only, in the env file alone.
         env = {
+            "REPORTS_HOST_PORT": str(ports["zkdrift"]),
             "MYSQL_DATABASE": "zkdrift",
             "MYSQL_USER": "zkdrift",
             "MYSQL_PASSWORD": secrets.token_hex(16),
@@ -186,7 +189,6 @@ class Stack:
             "".join(f"{key}={value}\n" for key, value in env.items()), encoding="utf-8"
         )
         (directory / ".env").chmod(0o600)
-        ports = {service: free_port() for service in PUBLISHED}
         # `!override` replaces the published ports instead of adding to them: this
         # machine already uses 2181 and 3306.
         override = ["services:"]

@@ -8,7 +8,7 @@ import pytest
 from prefect.utilities.importtools import import_object
 
 from zkdrift.errors import InvalidInputError
-from zkdrift.flows.deployments import FLOWS, deployment_specs
+from zkdrift.flows.deployments import FLOWS, TREE_FLOWS, deployment_specs
 from zkdrift.policy import TreePolicy
 from zkdrift.trees import TreeInfo
 
@@ -41,7 +41,8 @@ def test_every_tree_gets_a_scheduled_pipeline_and_a_one_at_a_time_reconcile() ->
     by_name = {(s.flow, s.name): s for s in specs}
     billing = by_name[("pipeline", "billing")]
     assert billing.schedule is not None and billing.schedule.cron == "*/5 * * * *"
-    assert billing.parameters == {"params": {"trees": ["billing"]}}
+    assert billing.per_tree and billing.parameters == {"apply": False}
+    assert billing.ref.flow.name == "zkdrift-pipeline"
     assert "tree:billing" in billing.tags
     assert by_name[("pipeline", "search")].schedule is None
     assert by_name[("reconcile", "search")].concurrency_limit == 1
@@ -53,7 +54,22 @@ def test_a_tree_named_like_the_all_trees_deployments_is_refused() -> None:
         deployment_specs([tree("all-trees")])
 
 
+def test_a_trees_deployments_take_flat_parameters_and_no_tree_parameter() -> None:
+    specs = deployment_specs([tree("auto", reconcile="apply"), tree("manual")])
+    per_tree = {(s.flow, s.name): s for s in specs if s.per_tree}
+
+    for spec in per_tree.values():
+        schema = spec.ref.flow.parameters.properties
+        assert "trees" not in schema and "params" not in schema
+        assert schema["apply"]["type"] == "boolean" and schema["apply"]["default"] is False
+        assert "write the desired state" in schema["apply"]["description"]
+    # The policy decides the default: scheduled runs of "auto" apply, of "manual" plan.
+    assert per_tree[("pipeline", "auto")].parameters == {"apply": True}
+    assert per_tree[("reconcile", "auto")].parameters == {"apply": True}
+    assert per_tree[("pipeline", "manual")].parameters == {"apply": False}
+
+
 def test_every_entrypoint_loads_its_flow_by_module_path() -> None:
-    for ref in FLOWS.values():
+    for ref in [*FLOWS.values(), *TREE_FLOWS.values()]:
         assert ":" not in ref.entrypoint and not ref.entrypoint.endswith(".py")
         assert import_object(ref.entrypoint) is ref.flow
