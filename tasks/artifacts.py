@@ -57,9 +57,9 @@ def _one_line(text: str, limit: int = TABLE_ERROR_CHARS) -> str:
 
 def _change(row: DriftRow) -> str:
     if row.kind == "missing live":
-        return f"desired {_code(row.desired)}, missing live"
+        return f"desired {_code(row.desired)}"
     if row.kind == "live only":
-        return f"live only: {_code(row.live)}"
+        return f"live {_code(row.live)}"
     return f"{_code(row.desired)} -> {_code(row.live)}"
 
 

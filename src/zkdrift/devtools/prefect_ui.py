@@ -1,0 +1,213 @@
+"""Screenshots of what a user sees in the Prefect UI for a drifted demo tree.
+
+Starts everything it needs on free ports (a Prefect server with its UI, a
+ZooKeeper, ``zkdrift serve``), seeds the example tree, edits it by hand the
+way drift happens, runs the pipeline through the tree's deployment, and
+photographs with headless Chromium: the run list (state names), the flow
+run, the deployment, the drift artifact and the served HTML report.
+
+    python -m zkdrift.devtools.prefect_ui --out screenshots/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from zkdrift.devtools.demo import ROOT, TREE, introduce_drift
+from zkdrift.devtools.zkserver import ZooKeeperServer, free_port
+
+# Chromium waits this long (virtual time) for the UI's scripts before the shot.
+RENDER_BUDGET_MS = 15_000
+
+
+def chromium() -> str:
+    """The Chromium binary; installed from Debian when missing (as root)."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], check=True)
+        found = shutil.which("chromium")
+        if found:
+            return found
+    raise SystemExit("chromium is required for screenshots: apt-get install chromium")
+
+
+def shoot(
+    url: str, out: Path, *, width: int = 1440, height: int = 1000, budget: int = RENDER_BUDGET_MS
+) -> Path:
+    """A PNG of ``url`` as a browser window of ``width`` x ``height`` shows it."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            chromium(),
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--force-device-scale-factor=1",
+            f"--window-size={width},{height}",
+            f"--virtual-time-budget={budget}",
+            f"--screenshot={out}",
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return out
+
+
+def _wait_http(url: str, limit: float = 120) -> None:
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=3):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{url} did not answer within {limit:g}s") from None
+            time.sleep(0.5)
+
+
+@contextmanager
+def _process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _api(url: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    request = urllib.request.Request(
+        url + path,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="GET" if body is None else "POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read() or b"null")
+
+
+def _zkdrift(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "zkdrift", *args], env=env, capture_output=True, text=True
+    )
+
+
+def capture(out: Path) -> list[Path]:
+    """Bring the stack up, make drift, run the pipeline, and photograph the UI."""
+    work = Path(tempfile.mkdtemp(prefix="zkdrift-screens-"))
+    prefect_port, reports_port = free_port(), free_port()
+    ui = f"http://127.0.0.1:{prefect_port}"
+    api = f"{ui}/api"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "ZKDRIFT_"))}
+    env.update(
+        PREFECT_HOME=str(work / "prefect"),
+        PREFECT_API_URL=api,
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_SERVER_API_PORT=str(prefect_port),
+        ZKDRIFT_HOME=str(work / "home"),
+        ZKDRIFT_REPORTS_PORT=str(reports_port),
+        ZKDRIFT_SERVE_POLL_SECONDS="2",
+        COLUMNS="160",
+    )
+    server = ZooKeeperServer(work / "zookeeper", free_port(), test_mode=True).start()
+    shots: list[Path] = []
+    try:
+        prefect_cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
+        with _process([*prefect_cmd, "--port", str(prefect_port)], env, work / "prefect.log"):
+            _wait_http(f"{api}/health")
+            seeded = _zkdrift(
+                "seed",
+                "--hosts",
+                server.connect_string,
+                "--root",
+                ROOT,
+                "--register",
+                TREE,
+                env=env,
+            )
+            if seeded.returncode != 0:
+                raise SystemExit(seeded.stderr)
+            introduce_drift(server.connect_string)
+            serve_cmd = [sys.executable, "-m", "zkdrift", "serve"]
+            with _process(serve_cmd, env, work / "serve.log"):
+                deployment = _wait_deployment(api, f"zkdrift-pipeline/{TREE}")
+                run = _zkdrift("run", "pipeline", "--tree", TREE, "--json", env=env)
+                outcome = json.loads(run.stdout)
+                flow_run = outcome["flow_run_id"]
+                artifacts = _api(
+                    api,
+                    "/artifacts/filter",
+                    {"artifacts": {"flow_run_id": {"any_": [flow_run]}}},
+                )
+                by_key = {a["key"]: a["id"] for a in artifacts if a.get("key")}
+                artifact = f"{ui}/artifacts/artifact"
+                pages = {
+                    "prefect-runs": f"{ui}/runs",
+                    "prefect-flow-run": f"{ui}/runs/flow-run/{flow_run}",
+                    "prefect-flow-run-artifacts": f"{ui}/runs/flow-run/{flow_run}?tab=Artifacts",
+                    # The V1 page stays dimmed in headless Chromium; V2 shows the same.
+                    "prefect-deployment": f"{ui}/v2/deployments/deployment/{deployment}",
+                    "prefect-drift-artifact": f"{artifact}/{by_key[f'drift-{TREE}']}",
+                    "prefect-drift-table": f"{artifact}/{by_key[f'drift-paths-{TREE}']}",
+                    "report": f"http://localhost:{reports_port}/{TREE}.html",
+                }
+                for name, url in pages.items():
+                    height = 2400 if name == "report" else 1000
+                    width = 1700 if name == "prefect-drift-table" else 1440
+                    shots.append(
+                        shoot(url, out / f"{name}.png", width=width, height=height, budget=30_000)
+                    )
+    finally:
+        server.kill()
+        shutil.rmtree(work, ignore_errors=True)
+    return shots
+
+
+def _wait_deployment(api: str, full_name: str, limit: float = 120) -> str:
+    flow, name = full_name.split("/", 1)
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            found = _api(api, f"/deployments/name/{flow}/{name}")
+            if found.get("status") == "READY":
+                return str(found["id"])
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{full_name} was not served within {limit:g}s")
+        time.sleep(1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("screenshots"))
+    args = parser.parse_args(argv)
+    for shot in capture(args.out):
+        print(shot)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
