@@ -20,6 +20,12 @@ from zkdrift.errors import InvalidInputError
 from zkdrift.redact import Redactor
 from zkdrift.settings import Settings
 
+# -- exit statuses ----------------------------------------------------------------------
+
+EXIT_OK = 0  # success; for diff and plan: no differences
+EXIT_ERROR = 1  # every error, usage errors included
+EXIT_DIFFERENCES = 2  # diff and plan found differences; never an error
+
 # -- options and arguments shared by the commands ---------------------------------------
 
 TreeName = Annotated[str, typer.Argument(help="Registered tree name.", show_default=False)]

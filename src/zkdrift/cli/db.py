@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
-from zkdrift.cli.common import AsJson, console, emit_json, err_console, state
+from zkdrift.cli.common import EXIT_ERROR, AsJson, console, emit_json, err_console, state
 from zkdrift.store.check import check_database
 from zkdrift.store.engine import Database, head_revision
 
@@ -58,4 +58,4 @@ def check(as_json: AsJson = False) -> None:
             err_console.print(f"[bold red]problem:[/] {escape(where + problem.message)}")
         err_console.print(f"{len(problems)} problem(s) in database {escape(app.db.safe_url)}")
     if problems:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_ERROR)

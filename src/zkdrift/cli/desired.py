@@ -78,7 +78,7 @@ def import_command(
 
 def _value_bytes(value: str | None, file: Path | None, as_base64: bool) -> bytes:
     if (value is None) == (file is None):
-        raise InvalidInputError("give the value either as VALUE or with --file F (not both)")
+        raise InvalidInputError("give the value either as VALUE or with --file PATH (not both)")
     if file is not None:
         try:
             raw = file.read_bytes()
@@ -103,9 +103,11 @@ def set_command(
     path: Annotated[str, typer.Argument(help="Absolute znode path under the tree's root.")],
     value: Annotated[str | None, typer.Argument(help="The value (UTF-8 text).")] = None,
     file: Annotated[
-        Path | None, typer.Option("--file", "-f", help="Take the value's bytes from F.")
+        Path | None, typer.Option("--file", "-f", help="Take the value's bytes from this file.")
     ] = None,
-    as_base64: Annotated[bool, typer.Option("--base64", help="VALUE (or F) is base64.")] = False,
+    as_base64: Annotated[
+        bool, typer.Option("--base64", help="VALUE (or the --file) is base64.")
+    ] = False,
     message: Message = None,
     author: Author = None,
     as_json: AsJson = False,

@@ -17,7 +17,15 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from zkdrift.cli.common import AsJson, TreeName, console, emit_json, redactor, state
+from zkdrift.cli.common import (
+    EXIT_DIFFERENCES,
+    AsJson,
+    TreeName,
+    console,
+    emit_json,
+    redactor,
+    state,
+)
 from zkdrift.drift import (
     DriftReport,
     SnapshotDiff,
@@ -29,8 +37,6 @@ from zkdrift.errors import InvalidInputError
 from zkdrift.history import EventKind, HistoryEvent, path_history
 from zkdrift.model import Acl, ChangeKind, Znode
 from zkdrift.redact import Redactor, binary_placeholder
-
-EXIT_DIFFERENCES = 2
 
 _KIND_LABEL = {
     ChangeKind.ADDED: "added",

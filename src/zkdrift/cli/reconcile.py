@@ -10,6 +10,9 @@ from rich.table import Table
 
 from zkdrift import reconcile as reconcile_lib
 from zkdrift.cli.common import (
+    EXIT_DIFFERENCES,
+    EXIT_ERROR,
+    EXIT_OK,
     AsJson,
     Author,
     Limit,
@@ -107,7 +110,7 @@ def plan(
         emit_json(result.as_json(redactor()))
     else:
         print_plan(result)
-    raise typer.Exit(0 if result.empty else 2)
+    raise typer.Exit(EXIT_OK if result.empty else EXIT_DIFFERENCES)
 
 
 def apply(
@@ -173,7 +176,7 @@ def apply(
         )
         for path in result.moved_paths:
             target.print(f"  moved: {escape(path)}")
-    raise typer.Exit(0 if result.ok else 1)
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_ERROR)
 
 
 def adopt(

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.markdown import Markdown
 
-from zkdrift.cli.common import AsJson, console, emit_json, err_console, state
+from zkdrift.cli.common import EXIT_ERROR, AsJson, console, emit_json, err_console, state
 
 run_app = typer.Typer(
     help=(
@@ -74,7 +74,7 @@ def _execute(key: str, values: dict[str, Any], *, local: bool, as_json: bool) ->
                 "PREFECT_API_URL=http://127.0.0.1:4200/api."
             )
     if not outcome.ok:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_ERROR)
 
 
 @run_app.command("pipeline")

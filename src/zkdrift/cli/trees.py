@@ -71,7 +71,7 @@ def _tls(
 def add(
     name: Annotated[str, typer.Argument(help="A short name for the tree, e.g. 'payments-prod'.")],
     hosts: Annotated[
-        str, typer.Option("--hosts", help="Connect string: host:port\\[,host:port]\\[/chroot].")
+        str, typer.Option("--hosts", help="Connect string: host:port[,host:port][/chroot].")
     ],
     root: Annotated[str, typer.Option("--root", help="Absolute path of the subtree to manage.")],
     exclude: Excludes = [],  # noqa: B006 - typer reads the default, never mutates it
