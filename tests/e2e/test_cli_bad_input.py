@@ -47,7 +47,8 @@ CASES: list[tuple[tuple[str, ...], int, str]] = [
     (("report", "app", "-o", f"{UNWRITABLE}/r.html"), 1, "cannot write the report"),
     (("--db", "not a url", "tree", "list"), 1, "invalid database URL"),
     (("--db", "nosuchdialect://u:pw@h/db", "tree", "list"), 1, "unusable database URL"),
-    (("--db", f"sqlite:///{UNWRITABLE}/z.db", "tree", "list"), 1, "cannot create the directory"),
+    (("--db", f"sqlite:///{UNWRITABLE}/z.db", "tree", "list"), 1, f"no database at {UNWRITABLE}"),
+    (("--db", f"sqlite:///{UNWRITABLE}/z.db", "db", "upgrade"), 1, "cannot create the directory"),
     (("--db", "mysql+pymysql://root:hunter2pw@127.0.0.1:1/x", "db", "upgrade"), 1, "cannot reach"),
     (("--db", "mysql+pymysql://root:hunter2pw@127.0.0.1:1/x", "db", "current"), 1, "cannot reach"),
 ]

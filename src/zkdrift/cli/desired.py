@@ -158,6 +158,7 @@ def log_command(
     as_json: AsJson = False,
 ) -> None:
     """List desired-state revisions, newest first."""
+    state.read_only()
     revisions = desired_lib.desired_log(state.app, name, limit=limit)
     if as_json:
         emit_json([r.as_json() for r in revisions])
@@ -199,6 +200,7 @@ def export_command(
     ] = "-",
 ) -> None:
     """Export the desired state, byte-exact (values are data here, not display)."""
+    state.read_only()
     if fmt not in _FORMATS:
         raise InvalidInputError(f"--format {fmt!r}: choose one of {', '.join(_FORMATS)}")
     exported = desired_lib.export_desired(state.app, name, revision=revision)

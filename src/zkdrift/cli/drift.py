@@ -197,18 +197,20 @@ def diff_command(
     as_json: AsJson = False,
 ) -> None:
     """Compare live with the desired state (or snapshots). Exit 0 none, 2 differences, 1 error."""
-    rd = redactor()
     if from_id is not None or to_id is not None:
         if from_id is None or to_id is None:
             raise InvalidInputError("--from and --to go together: give both snapshot ids")
         if against != "desired" or snapshot_id is not None:
             raise InvalidInputError("--from/--to compares two snapshots; drop --against/--snapshot")
+        state.read_only()  # history only: no live read, nothing recorded
+        rd = redactor()
         compared = compare_snapshots(state.app, name, from_id, to_id)
         _show_changes(rd, compared, as_json)
         if compared.changes:
             raise typer.Exit(EXIT_DIFFERENCES)
         return
     reference = _parse_against(against)
+    rd = redactor()
     if reference is None:
         report = check_drift(state.app, name, snapshot_id=snapshot_id)
         header = [
@@ -274,6 +276,7 @@ def history_command(
     as_json: AsJson = False,
 ) -> None:
     """When each path was created, changed and deleted across snapshots (values redacted)."""
+    state.read_only()
     rd = redactor()
     events = path_history(state.app, name, path, include_initial=show_all or path is not None)
     if as_json:

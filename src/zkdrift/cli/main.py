@@ -56,6 +56,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
+    ctx: typer.Context,
     database_url: str | None = typer.Option(
         None,
         "--db",
@@ -72,7 +73,11 @@ def _main(
     # kazoo's DEBUG records print raw responses, znode data included: secrets
     # must never reach logs, so kazoo stays at INFO even with -vv.
     logging.getLogger("kazoo").setLevel(logging.ERROR if verbose < 2 else logging.INFO)
-    state.configure(database_url=database_url)
+    source = ctx.get_parameter_source("database_url")
+    state.configure(
+        database_url=database_url,
+        from_option=source is not None and source.name == "COMMANDLINE",
+    )
 
 
 class _StderrHandler(logging.StreamHandler[TextIO]):

@@ -229,6 +229,7 @@ def adopt(
 @lock_app.command("status")
 def lock_status(name: TreeName, as_json: AsJson = False) -> None:
     """Who holds the tree's lock, and who waits for it."""
+    state.read_only()
     status = reconcile_lib.tree_lock_status(state.app, name)
     if as_json:
         emit_json({"tree": name, **status.as_json()})
@@ -253,6 +254,7 @@ def lock_break(
     everyone: Annotated[bool, typer.Option("--all", help="Remove every contender's node.")] = False,
 ) -> None:
     """Remove a stale lock (the holder must really be gone or stuck)."""
+    state.read_only()
     if not yes:
         raise InvalidInputError(
             "breaking a lock lets another apply run alongside its holder; pass --yes"
@@ -278,6 +280,7 @@ def audit(
     as_json: AsJson = False,
 ) -> None:
     """The tree's applies and adopts: who, why, what, and how each ended."""
+    state.read_only()
     if apply_id is not None:
         entry, ops = reconcile_lib.audit_detail(state.app, name, apply_id)
         if as_json:

@@ -35,6 +35,7 @@ def report(
     as_json: AsJson = False,
 ) -> None:
     """Execute the drift and history notebooks and render them as one HTML report."""
+    state.read_only()
     # pandas, papermill and nbconvert load only when a report is asked for.
     from zkdrift.reports.render import render_report, report_path
     from zkdrift.reports.window import describe_window, parse_when

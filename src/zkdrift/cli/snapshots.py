@@ -57,6 +57,7 @@ def snapshot(name: TreeName, as_json: AsJson = False) -> None:
 
 def snapshots(name: TreeName, limit: Limit = 50, as_json: AsJson = False) -> None:
     """List a tree's snapshots, newest first."""
+    state.read_only()
     infos = list_snapshots(state.app, name, limit=limit)
     if as_json:
         emit_json([i.as_json() for i in infos])
@@ -103,6 +104,7 @@ def show(
     as_json: AsJson = False,
 ) -> None:
     """Show what a snapshot captured: the tree below PATH, or one node's value."""
+    state.read_only()
     if path is not None:
         validate_path(path)
     loaded = load_snapshot(state.app, name, snapshot_id, under=path)
@@ -159,6 +161,7 @@ def export(
     snapshot_id: SnapshotId = None,
 ) -> None:
     """Export a snapshot as zkdrift JSON (base64 data; byte-exact, see docs/export-format.md)."""
+    state.read_only()
     loaded = load_snapshot(state.app, name, snapshot_id)
     st, sid = loaded.state, loaded.snapshot_id
     payload = dump_export(st, tree=name, snapshot_id=sid, taken_at=loaded.taken_at)

@@ -44,6 +44,7 @@ def status(
     as_json: AsJson = False,
 ) -> None:
     """Where every tree stands: last snapshot, desired revision, last drift check, last apply."""
+    state.read_only()
     rows = tree_statuses(state.app, list(names or []))
     if as_json:
         emit_json([r.as_json() for r in rows])

@@ -122,6 +122,7 @@ def add(
 @tree_app.command("list")
 def list_(as_json: AsJson = False) -> None:
     """List registered trees."""
+    state.read_only()
     infos = trees_lib.list_trees(state.app)
     if as_json:
         emit_json([i.as_json() for i in infos])
@@ -146,6 +147,7 @@ def list_(as_json: AsJson = False) -> None:
 @tree_app.command("show")
 def show_tree(name: TreeName, as_json: AsJson = False) -> None:
     """Show one tree's registration, policy and schedule."""
+    state.read_only()
     row = trees_lib.get_tree(state.app, name).as_json()
     if as_json:
         emit_json(row)
