@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Annotated
 
 import typer
@@ -97,6 +98,23 @@ def print_plan(result: PlanResult) -> None:
         console.print(f"[bold red]refused:[/] {escape(refusal)}")
 
 
+def apply_command(result: PlanResult) -> str | None:
+    """The command line that applies this stored plan as it is: with ``--prune`` when
+    it deletes, with ``--force`` when every refusal is one --force overrides. None
+    when there is nothing to apply, or nothing may apply it."""
+    if result.empty or result.plan_id is None:
+        return None
+    forced = bool(result.refusals)
+    if forced and not all("(use --force to" in refusal for refusal in result.refusals):
+        return None
+    words = ["zkdrift", "apply", result.tree, "--plan", str(result.plan_id), "--yes"]
+    if result.counts["delete"]:
+        words.append("--prune")
+    if forced:
+        words.append("--force")
+    return shlex.join(words)
+
+
 def plan(
     name: TreeName,
     prune: Annotated[
@@ -104,12 +122,23 @@ def plan(
     ] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Snapshot the live tree and plan what would make it equal desired (exit 2: changes)."""
+    """Snapshot the live tree and plan what would make it equal desired (exit 2: changes).
+
+    The plan is stored; its last line is the command that applies it.
+    """
     result = reconcile_lib.plan_tree(state.app, name, prune=prune)
+    command = apply_command(result)
     if as_json:
-        emit_json(result.as_json(redactor()))
+        emit_json({**result.as_json(redactor()), "apply_command": command})
     else:
         print_plan(result)
+        if command is not None:
+            console.print()
+            if result.refusals:
+                console.print("To apply exactly this plan anyway (--force overrides the refusal):")
+            else:
+                console.print("To apply exactly this plan, run:")
+            console.print(f"  {command}", markup=False)
     raise typer.Exit(EXIT_OK if result.empty else EXIT_DIFFERENCES)
 
 
@@ -275,8 +304,9 @@ def audit(
     ] = None,
     limit: Limit = 50,
     dry_runs: Annotated[
-        bool, typer.Option("--dry-runs/--no-dry-runs", help="Include dry runs.")
-    ] = True,
+        bool,
+        typer.Option("--dry-runs", help="Also list dry runs (hidden by default)."),
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
     """The tree's applies and adopts: who, why, what, and how each ended."""
