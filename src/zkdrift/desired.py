@@ -34,6 +34,7 @@ from zkdrift.policy import MAX_OP_BYTES
 from zkdrift.store import desired as desired_store
 from zkdrift.store import trees as tree_store
 from zkdrift.store.models import DesiredRevision, Tree
+from zkdrift.vocabulary import iso
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class RevisionResult:
             "author": self.author,
             "message": self.message,
             "source": self.source,
-            "created_at": self.created_at.isoformat(),
+            "created_at": iso(self.created_at),
             "entries": self.entries,
             "added": self.added,
             "removed": self.removed,

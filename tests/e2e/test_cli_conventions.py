@@ -3,6 +3,7 @@ else, 1 every error, usage errors included) and help that reads like Click's."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -155,3 +156,57 @@ def test_help_texts_are_not_read_as_markup(bare_env: dict[str, str]) -> None:
 
     assert "ACL entry scheme:id:perms for the nodes" in tree_set  # ':id:' is no emoji
     assert "Connect string: host:port[,host:port][/chroot]" in tree_add
+
+
+# -- times ---------------------------------------------------------------------------------
+
+ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00")
+LOOKS_LIKE_A_TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d")
+
+
+def _strings(doc: Any) -> Iterator[str]:
+    if isinstance(doc, str):
+        yield doc
+    elif isinstance(doc, dict):
+        for value in doc.values():
+            yield from _strings(value)
+    elif isinstance(doc, list):
+        for value in doc:
+            yield from _strings(value)
+
+
+def test_json_times_are_iso_8601_with_the_utc_offset_and_tables_name_utc(
+    zk: KazooClient, zk_chroot: str, cli_env: dict[str, str]
+) -> None:
+    create_tree(zk, {"/svc": b"", "/svc/a": b"1"})
+    run_cli("tree", "add", "svc", "--hosts", zk_chroot, "--root", "/svc", env=cli_env)
+    run_cli("adopt", "svc", env=cli_env)
+    zk.set("/svc/a", b"2")
+    run_cli("diff", "svc", env=cli_env)
+    run_cli("apply", "svc", "--yes", env=cli_env)
+    reads = [
+        ("status",),
+        ("snapshots", "svc"),
+        ("history", "svc", "--all"),
+        ("desired", "log", "svc"),
+        ("audit", "svc", "--dry-runs"),
+        ("tree", "list"),
+        ("tree", "show", "svc"),
+    ]
+
+    times: list[str] = []
+    for args in reads:
+        result = run_cli(*args, "--json", env=cli_env)
+        assert result.exit_code == 0, (args, result.stderr)
+        times += [s for s in _strings(json.loads(result.stdout)) if LOOKS_LIKE_A_TIME.match(s)]
+    shown_to_people = [args for args in reads if args != ("tree", "list")]  # no times there
+    people = [run_cli(*args, env=cli_env).stdout for args in shown_to_people]
+
+    assert len(times) >= 10
+    assert [t for t in times if not ISO_UTC.fullmatch(t)] == []
+    for args, text in zip(shown_to_people, people, strict=True):
+        shown = LOOKS_LIKE_A_TIME.findall(text)
+        assert shown, args
+        assert re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", text), args
+        assert "T" not in "".join(shown) and "+00:00" not in text, args
+        assert "(UTC)" not in text, args

@@ -24,6 +24,7 @@ from zkdrift.cli.common import (
 from zkdrift.cli.reconcile import adopt
 from zkdrift.errors import InvalidInputError
 from zkdrift.formats import dump_directory, dump_export, dump_yaml, dump_zkshell_json
+from zkdrift.vocabulary import utc_text
 
 desired_app = typer.Typer(
     help="The desired state of a tree: versioned, every change a revision.",
@@ -170,11 +171,11 @@ def log_command(
             markup=False,
         )
         return
-    table = Table("rev", "created (UTC)", "author", "source", "entries", "+", "-", "~", "message")
+    table = Table("rev", "created", "author", "source", "entries", "+", "-", "~", "message")
     for r in revisions:
         table.add_row(
             str(r.revision),
-            r.created_at.isoformat(sep=" ", timespec="seconds"),
+            utc_text(r.created_at),
             r.author,
             r.source,
             f"{r.entries:,}",

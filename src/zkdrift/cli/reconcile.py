@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shlex
 from typing import Annotated
 
@@ -31,6 +32,8 @@ from zkdrift.model import Op, OpKind
 from zkdrift.reconcile import DEFAULT_BATCH_OPS, DEFAULT_LOCK_WAIT, PlanResult
 from zkdrift.redact import Redactor
 from zkdrift.store.audit import AuditEntry
+from zkdrift.vocabulary import utc_text
+from zkdrift.zk.lock import LockHolder
 
 lock_app = typer.Typer(help="Show or break a tree's apply lock.", no_args_is_help=True)
 
@@ -255,6 +258,19 @@ def adopt(
         )
 
 
+def _holder_text(holder: LockHolder) -> str:
+    """Who holds (or waits for) a lock, with the time it started in UTC words."""
+    if holder.host is None or holder.since is None:
+        return holder.describe()
+    try:
+        since = utc_text(dt.datetime.fromisoformat(holder.since))
+    except ValueError:
+        return holder.describe()
+    who = f"{holder.actor} " if holder.actor else ""
+    run = f", run {holder.run}" if holder.run else ""
+    return f"{who}on {holder.host} (pid {holder.pid}{run}) since {since}"
+
+
 @lock_app.command("status")
 def lock_status(name: TreeName, as_json: AsJson = False) -> None:
     """Who holds the tree's lock, and who waits for it."""
@@ -268,10 +284,10 @@ def lock_status(name: TreeName, as_json: AsJson = False) -> None:
         return
     holder = status.holder
     stale = " [red](its process is gone: stale)[/]" if holder.local_process_gone else ""
-    console.print(f"tree {name} is locked by {escape(holder.describe())}{stale}")
+    console.print(f"tree {name} is locked by {escape(_holder_text(holder))}{stale}")
     console.print(f"  node {status.path}/{holder.node}, session {holder.session_id:#x}")
     for waiter in status.waiters:
-        console.print(f"  waiting: {escape(waiter.describe())}")
+        console.print(f"  waiting: {escape(_holder_text(waiter))}")
 
 
 @lock_app.command("break")
@@ -294,7 +310,7 @@ def lock_break(
         console.print(f"tree {name} was not locked")
         return
     for holder in removed:
-        console.print(f"removed lock node {holder.node} held by {escape(holder.describe())}")
+        console.print(f"removed lock node {holder.node} held by {escape(_holder_text(holder))}")
 
 
 def audit(
@@ -336,12 +352,12 @@ def audit(
 
 
 def _print_entries(entries: list[AuditEntry]) -> None:
-    table = Table("id", "started (UTC)", "direction", "actor", "outcome", "ops", "plan", "reason")
+    table = Table("id", "started", "direction", "actor", "outcome", "ops", "plan", "reason")
     for e in entries:
         direction = e.direction + (" (dry run)" if e.dry_run else "")
         table.add_row(
             str(e.id),
-            e.started_at.isoformat(sep=" ", timespec="seconds"),
+            utc_text(e.started_at),
             direction,
             escape(e.actor),
             e.outcome,

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from zkdrift.cli.common import AsJson, TreeName, console, emit_json, err_console, state
+from zkdrift.vocabulary import iso
 
 
 def report(
@@ -53,8 +54,8 @@ def report(
             {
                 "tree": name,
                 "output": str(written),
-                "since": lo.isoformat() if lo else None,
-                "until": hi.isoformat() if hi else None,
+                "since": iso(lo),
+                "until": iso(hi),
                 "seconds": round(seconds, 2),
             }
         )

@@ -29,6 +29,7 @@ from zkdrift.model import Znode
 from zkdrift.paths import is_under, validate_path
 from zkdrift.redact import Redactor, node_json
 from zkdrift.snapshot import list_snapshots, load_snapshot, take_snapshot
+from zkdrift.vocabulary import utc_text
 
 
 def snapshot(name: TreeName, as_json: AsJson = False) -> None:
@@ -68,11 +69,11 @@ def snapshots(name: TreeName, limit: Limit = 50, as_json: AsJson = False) -> Non
             markup=False,
         )
         return
-    table = Table("id", "taken at (UTC)", "nodes", "bytes", "+", "-", "~", "seconds")
+    table = Table("id", "taken", "nodes", "bytes", "+", "-", "~", "seconds")
     for i in infos:
         table.add_row(
             str(i.id),
-            i.taken_at.isoformat(sep=" ", timespec="seconds"),
+            utc_text(i.taken_at),
             f"{i.nodes:,}",
             f"{i.bytes:,}",
             str(i.added),
@@ -145,7 +146,7 @@ def _show_node(node: Znode, snapshot_id: int, rd: Redactor) -> None:
     stat = node.stat
     console.print(f"[bold]{escape(node.path)}[/]  (snapshot {snapshot_id})")
     if stat:
-        mtime = dt.datetime.fromtimestamp(stat.mtime / 1000, dt.UTC).isoformat(timespec="seconds")
+        mtime = utc_text(dt.datetime.fromtimestamp(stat.mtime / 1000, dt.UTC))
         console.print(
             f"version {stat.version}, {len(node.data)} bytes, modified {mtime}"
             + (", ephemeral" if node.ephemeral else "")

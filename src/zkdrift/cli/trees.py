@@ -13,6 +13,7 @@ from zkdrift.cli.common import AsJson, TreeName, console, emit_json, state
 from zkdrift.errors import InvalidInputError
 from zkdrift.policy import TreePolicy
 from zkdrift.trees import check_auth_env
+from zkdrift.vocabulary import utc_text
 
 tree_app = typer.Typer(
     help="Register and list the ZooKeeper trees zkdrift manages.", no_args_is_help=True
@@ -148,10 +149,12 @@ def list_(as_json: AsJson = False) -> None:
 def show_tree(name: TreeName, as_json: AsJson = False) -> None:
     """Show one tree's registration, policy and schedule."""
     state.read_only()
-    row = trees_lib.get_tree(state.app, name).as_json()
+    info = trees_lib.get_tree(state.app, name)
+    row = info.as_json()
     if as_json:
         emit_json(row)
         return
+    row["created_at"] = utc_text(info.created_at)
     for key, value in row.items():
         console.print(f"[bold]{key}[/]: {escape(str(value))}")
 
