@@ -125,6 +125,18 @@ class _State:
 state = _State()
 
 
+# How much of an error a summary table shows; the whole text follows the table.
+TABLE_TEXT_WIDTH = 60
+
+
+def shorten(text: str, width: int = TABLE_TEXT_WIDTH) -> str:
+    """``text`` on one line of at most ``width`` characters, ending in "…" when cut."""
+    line = " ".join(text.split())
+    if len(line) <= width:
+        return line
+    return line[: width - 1].rstrip() + "…"
+
+
 def redactor() -> Redactor:
     """How values are shown to people: secrets as placeholders."""
     return state.app.redactor()

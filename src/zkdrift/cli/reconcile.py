@@ -25,6 +25,7 @@ from zkdrift.cli.common import (
     emit_json,
     err_console,
     redactor,
+    shorten,
     state,
 )
 from zkdrift.errors import InvalidInputError
@@ -352,9 +353,16 @@ def audit(
 
 
 def _print_entries(entries: list[AuditEntry]) -> None:
+    """The audit table; an error too long for its cell follows the table in full."""
     table = Table("id", "started", "direction", "actor", "outcome", "ops", "plan", "reason")
+    notes: list[tuple[int, str]] = []
     for e in entries:
         direction = e.direction + (" (dry run)" if e.dry_run else "")
+        shown = e.reason
+        if e.error and not e.reason:
+            shown = shorten(e.error)
+        if e.error and shown != e.error:
+            notes.append((e.id, e.error))
         table.add_row(
             str(e.id),
             utc_text(e.started_at),
@@ -363,6 +371,8 @@ def _print_entries(entries: list[AuditEntry]) -> None:
             e.outcome,
             f"{e.ops_applied}/{e.ops_total}",
             str(e.plan_id or ""),
-            escape(e.reason or (e.error or "")[:80]),
+            escape(shown),
         )
     console.print(table)
+    for apply_id, error in notes:
+        console.print(f"apply {apply_id}: {error}", markup=False)
