@@ -158,14 +158,21 @@ def _current(session: Session, tree: Tree) -> dict[str, Znode]:
 
 
 def import_desired(
-    app: App, name: str, source: Path, *, message: str, author: str | None = None
+    app: App,
+    name: str,
+    source: Path,
+    *,
+    message: str,
+    author: str | None = None,
+    prefix: str | None = None,
 ) -> RevisionResult | None:
     """Make the contents of ``source`` the desired state of ``name``: all or nothing.
 
     ``source`` is a zkdrift JSON export, a YAML file (nested or flat), a flat
     JSON mapping, a zk-shell JSON backup or a directory tree (see
-    :mod:`zkdrift.formats`). Returns None when it equals the current desired
-    state (no revision is written).
+    :mod:`zkdrift.formats`); ``prefix`` places a zk-shell backup's keys (see
+    :mod:`zkdrift.formats.zkshell`). Returns None when it equals the current
+    desired state (no revision is written).
     """
     with app.db.session() as session:
         tree = tree_store.get_tree(session, name)
@@ -173,7 +180,7 @@ def import_desired(
     # tree's own limit when its servers take larger requests.
     max_file_bytes = max(MAX_OP_BYTES, tree.policy.max_op_bytes)
     try:
-        state = load_desired(source, root=tree.root, max_file_bytes=max_file_bytes)
+        state = load_desired(source, root=tree.root, max_file_bytes=max_file_bytes, prefix=prefix)
     except OSError as exc:
         raise InvalidInputError(f"cannot read {source}: {exc.strerror or exc}") from None
     _check_state(app, tree, state, str(source))

@@ -66,13 +66,33 @@ def import_command(
             help="zkdrift JSON export, YAML, flat JSON, zk-shell JSON backup, or a directory."
         ),
     ],
+    prefix: Annotated[
+        str | None,
+        typer.Option(
+            "--prefix",
+            metavar="PATH",
+            help="zk-shell backups: the path the backup's '/' stands for (absolute, within"
+            " the tree's root); its keys are read as relative to it.",
+        ),
+    ] = None,
     message: Message = None,
     author: Author = None,
     as_json: AsJson = False,
 ) -> None:
-    """Make a file's (or directory's) contents the desired state: all or nothing."""
+    """Make a file's (or directory's) contents the desired state: all or nothing.
+
+    A zk-shell backup ('cp /path json://FILE/...') is taken as it is when every
+    key is under the tree's root. Made with 'cp /path json://FILE/', its keys
+    are relative to the copied node ('/', '/a', '/a/b') and land under the
+    root, or under --prefix PATH.
+    """
     result = desired_lib.import_desired(
-        state.app, name, source, message=message or f"import {source.name}", author=author
+        state.app,
+        name,
+        source,
+        message=message or f"import {source.name}",
+        author=author,
+        prefix=prefix,
     )
     _report(name, result, as_json)
 
