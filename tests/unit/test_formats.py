@@ -537,6 +537,18 @@ def test_zkshell_keys_outside_the_root_without_a_slash_entry_suggest_a_prefix() 
     assert "outside root '/app'" in info.value.problem and "--prefix PATH" in info.value.problem
 
 
+def test_a_zkshell_backup_keyed_both_ways_at_once_asks_for_a_prefix() -> None:
+    # 'cp / json://FILE/' of the whole namespace: '/' and '/app' are both absolute.
+    whole = _backup("/", "/app", "/app/db", "/zookeeper")
+
+    with pytest.raises(FormatError, match="give --prefix /app") as info:
+        load_zkshell_json(whole, root=ROOT, source="b.json")
+    relative = load_zkshell_json(whole, root=ROOT, prefix=ROOT)
+
+    assert info.value.entry == "/"
+    assert list(relative) == ["/app", "/app/app", "/app/app/db", "/app/zookeeper"]
+
+
 def test_an_invalid_key_in_a_relative_zkshell_backup_is_named() -> None:
     data = b'{\n "/": {"content": ""},\n "/a//b": {"content": ""}\n}'
 

@@ -128,7 +128,8 @@ def plan(
 ) -> None:
     """Snapshot the live tree and plan what would make it equal desired (exit 2: changes).
 
-    The plan is stored; its last line is the command that applies it.
+    The plan is stored; its last line is the command that applies it exactly
+    (with --json: apply_command).
     """
     result = reconcile_lib.plan_tree(state.app, name, prune=prune)
     command = apply_command(result)

@@ -35,7 +35,9 @@ under the tree's root is decided once for the whole file:
 2. else when every key is already under the root, the keys are taken as they
    are (absolute);
 3. else when the file has a ``/`` key (the copied node itself, which zk-shell
-   always writes), every key is relative to the root;
+   always writes), every key is relative to the root, unless the root itself
+   is a key too: a copy of the whole namespace looks like that, so it is an
+   error that asks for ``--prefix``;
 4. else the first key outside the root is an error, which suggests ``--prefix``.
 
 With root ``/`` the two readings coincide, so rule 2 takes every file as it is.
@@ -166,6 +168,16 @@ def zkshell_from_document(doc: JsonDocument, *, root: str, prefix: str | None = 
         raise doc.error("a zk-shell backup must be a JSON object keyed by path")
     if prefix is not None:
         check_prefix(prefix, builder.root)
+    elif builder.root != "/" and "/" in top and builder.root in top:
+        # A copy of the whole namespace ('cp / json://FILE/') looks like this too:
+        # its keys are absolute, and mostly outside the root.
+        raise doc.error(
+            f"both '/' and the root {builder.root!r} are keys: the keys could be absolute"
+            f" or relative to the copied node; give --prefix {builder.root} to read them"
+            " as relative",
+            "/",
+            entry="/",
+        )
     base = key_base(list(top), root=builder.root, prefix=prefix)
     for key, entry in top.items():
         try:
