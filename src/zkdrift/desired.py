@@ -34,6 +34,7 @@ from zkdrift.policy import MAX_OP_BYTES
 from zkdrift.store import desired as desired_store
 from zkdrift.store import trees as tree_store
 from zkdrift.store.models import DesiredRevision, Tree
+from zkdrift.vocabulary import iso
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class RevisionResult:
             "author": self.author,
             "message": self.message,
             "source": self.source,
-            "created_at": self.created_at.isoformat(),
+            "created_at": iso(self.created_at),
             "entries": self.entries,
             "added": self.added,
             "removed": self.removed,
@@ -157,14 +158,21 @@ def _current(session: Session, tree: Tree) -> dict[str, Znode]:
 
 
 def import_desired(
-    app: App, name: str, source: Path, *, message: str, author: str | None = None
+    app: App,
+    name: str,
+    source: Path,
+    *,
+    message: str,
+    author: str | None = None,
+    prefix: str | None = None,
 ) -> RevisionResult | None:
     """Make the contents of ``source`` the desired state of ``name``: all or nothing.
 
     ``source`` is a zkdrift JSON export, a YAML file (nested or flat), a flat
     JSON mapping, a zk-shell JSON backup or a directory tree (see
-    :mod:`zkdrift.formats`). Returns None when it equals the current desired
-    state (no revision is written).
+    :mod:`zkdrift.formats`); ``prefix`` places a zk-shell backup's keys (see
+    :mod:`zkdrift.formats.zkshell`). Returns None when it equals the current
+    desired state (no revision is written).
     """
     with app.db.session() as session:
         tree = tree_store.get_tree(session, name)
@@ -172,7 +180,7 @@ def import_desired(
     # tree's own limit when its servers take larger requests.
     max_file_bytes = max(MAX_OP_BYTES, tree.policy.max_op_bytes)
     try:
-        state = load_desired(source, root=tree.root, max_file_bytes=max_file_bytes)
+        state = load_desired(source, root=tree.root, max_file_bytes=max_file_bytes, prefix=prefix)
     except OSError as exc:
         raise InvalidInputError(f"cannot read {source}: {exc.strerror or exc}") from None
     _check_state(app, tree, state, str(source))

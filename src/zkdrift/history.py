@@ -27,6 +27,7 @@ from zkdrift.store import trees as tree_store
 from zkdrift.store.blobs import load_blobs
 from zkdrift.store.models import NodeState, Snapshot
 from zkdrift.store.snapshots import acl_from_json
+from zkdrift.vocabulary import iso
 
 
 class EventKind(enum.StrEnum):
@@ -68,7 +69,7 @@ class HistoryEvent:
             "path": self.path,
             "event": str(self.kind),
             "snapshot_id": self.snapshot_id,
-            "at": self.at.isoformat(),
+            "at": iso(self.at),
             "before": value(self.before),
             "after": value(self.after),
         }

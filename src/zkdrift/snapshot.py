@@ -14,6 +14,7 @@ from zkdrift.model import TreeState
 from zkdrift.store import snapshots as snapshot_store
 from zkdrift.store import trees as tree_store
 from zkdrift.store.models import Tree, utcnow
+from zkdrift.vocabulary import iso
 from zkdrift.zk import client as zk
 from zkdrift.zk.reader import read_tree
 
@@ -37,7 +38,7 @@ class SnapshotInfo:
     def as_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "taken_at": self.taken_at.isoformat(),
+            "taken_at": iso(self.taken_at),
             "nodes": self.nodes,
             "bytes": self.bytes,
             "added": self.added,

@@ -17,7 +17,9 @@ from sqlalchemy.orm import Session
 from zkdrift.app import App
 from zkdrift.policy import InvalidPolicyError
 from zkdrift.store import trees as tree_store
+from zkdrift.store.drift import out_of_sync_since
 from zkdrift.store.models import Apply, DesiredRevision, DriftRun, Snapshot, Tree
+from zkdrift.vocabulary import iso
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class TreeStatus:
     drift: int | None
     pending: int | None
     conflict: int | None
+    drifted_since: dt.datetime | None  # first of the checks finding differences without a break
     last_apply_at: dt.datetime | None
     last_apply_direction: str | None
     last_apply_outcome: str | None
@@ -50,9 +53,17 @@ class TreeStatus:
             return None
         return self.drift + self.pending + self.conflict == 0
 
+    @property
+    def differences(self) -> int | None:
+        """Paths the last check found differing from desired; None when never checked."""
+        if self.drift is None or self.pending is None or self.conflict is None:
+            return None
+        return self.drift + self.pending + self.conflict
+
     def as_json(self) -> dict[str, Any]:
-        out = {k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in vars(self).items()}
+        out = {k: iso(v) if isinstance(v, dt.datetime) else v for k, v in vars(self).items()}
         out["in_sync"] = self.in_sync
+        out["differences"] = self.differences
         return out
 
 
@@ -106,6 +117,7 @@ def _tree_status(session: Session, tree: Tree) -> TreeStatus:
         drift=check.drift if check else None,
         pending=check.pending if check else None,
         conflict=check.conflict if check else None,
+        drifted_since=out_of_sync_since(session, tree) if check and check.total else None,
         last_apply_at=last_apply.started_at if last_apply else None,
         last_apply_direction=last_apply.direction if last_apply else None,
         last_apply_outcome=last_apply.outcome if last_apply else None,

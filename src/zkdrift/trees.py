@@ -20,6 +20,7 @@ from zkdrift.errors import InvalidInputError, RootNotFoundError
 from zkdrift.policy import InvalidPolicyError, TreePolicy
 from zkdrift.store import trees as tree_store
 from zkdrift.store.models import Tree
+from zkdrift.vocabulary import iso
 from zkdrift.zk import client as zk
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class TreeInfo:
             "capture_acl": self.capture_acl,
             "auth_env": self.auth_env,
             "policy": self.policy.model_dump(mode="json", exclude_none=True),
-            "created_at": self.created_at.isoformat(),
+            "created_at": iso(self.created_at),
         }
 
 

@@ -1,5 +1,6 @@
-"""Bad input on every command: one clear line naming the problem, exit 1 (2 for usage
-errors), no traceback, and nothing written to the database or the disk."""
+"""Bad input on every command: one clear line naming the problem, exit 1 (usage errors
+too: 2 means differences and nothing else), no traceback, and nothing written to the
+database or the disk."""
 
 from __future__ import annotations
 
@@ -29,12 +30,12 @@ CASES: list[tuple[tuple[str, ...], int, str]] = [
     (("tree", "add", "--help"), 0, "Connect string: host:port[,host:port][/chroot]"),
     (
         ("snapshots", "app", "-n", "-1"),
-        2,
+        1,
         "'--limit' / '-n': Input should be greater than or equal to 1",
     ),
-    (("audit", "app", "-n", "0"), 2, "Input should be greater than or equal to 1"),
-    (("desired", "log", "app", "-n", "-5"), 2, "Input should be greater than or equal to 1"),
-    (("apply", "app", "--wait", "-5"), 2, "'--wait': Input should be greater than or equal to 0"),
+    (("audit", "app", "-n", "0"), 1, "Input should be greater than or equal to 1"),
+    (("desired", "log", "app", "-n", "-5"), 1, "Input should be greater than or equal to 1"),
+    (("apply", "app", "--wait", "-5"), 1, "'--wait': Input should be greater than or equal to 0"),
     (("export", "app", "-o", f"{UNWRITABLE}/x.json"), 1, f"cannot write {UNWRITABLE}/x.json"),
     (("desired", "export", "app", "-o", f"{UNWRITABLE}/x.json"), 1, "cannot write"),
     (("desired", "export", "app", "--format", "dir", "-o", UNWRITABLE), 1, "cannot write"),
@@ -46,7 +47,8 @@ CASES: list[tuple[tuple[str, ...], int, str]] = [
     (("report", "app", "-o", f"{UNWRITABLE}/r.html"), 1, "cannot write the report"),
     (("--db", "not a url", "tree", "list"), 1, "invalid database URL"),
     (("--db", "nosuchdialect://u:pw@h/db", "tree", "list"), 1, "unusable database URL"),
-    (("--db", f"sqlite:///{UNWRITABLE}/z.db", "tree", "list"), 1, "cannot create the directory"),
+    (("--db", f"sqlite:///{UNWRITABLE}/z.db", "tree", "list"), 1, f"no database at {UNWRITABLE}"),
+    (("--db", f"sqlite:///{UNWRITABLE}/z.db", "db", "upgrade"), 1, "cannot create the directory"),
     (("--db", "mysql+pymysql://root:hunter2pw@127.0.0.1:1/x", "db", "upgrade"), 1, "cannot reach"),
     (("--db", "mysql+pymysql://root:hunter2pw@127.0.0.1:1/x", "db", "current"), 1, "cannot reach"),
 ]

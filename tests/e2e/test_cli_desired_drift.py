@@ -65,9 +65,9 @@ def test_diff_exits_0_without_differences_and_2_with_them_showing_a_value_diff(
     lines = out.splitlines()
     assert lines[0].startswith("--- live (snapshot")
     assert lines[1] == "+++ desired (revision 2)"
-    a = lines.index("/app/a  (data changed, drift)")
+    a = lines.index("/app/a  (changed, drift)")
     assert lines[a + 1 : a + 3] == ["-2", "+1"]
-    multi = lines.index("/app/multi  (data changed, drift)")
+    multi = lines.index("/app/multi  (changed, drift)")
     assert lines[multi + 1 : multi + 6] == [
         "@@ -1,3 +1,3 @@",
         " line one",
@@ -75,9 +75,9 @@ def test_diff_exits_0_without_differences_and_2_with_them_showing_a_value_diff(
         "+line two",
         " line three",
     ]
-    new = lines.index("/app/new  (added, pending)")
+    new = lines.index("/app/new  (missing live, pending)")
     assert lines[new + 1] == "+hello"
-    binary = lines.index("/app/bin  (data changed, drift)")
+    binary = lines.index("/app/bin  (changed, drift)")
     assert lines[binary + 1].startswith("-<binary 15 bytes sha256:")
     assert lines[binary + 2].startswith("+<binary 10 bytes sha256:")
     assert "binary" not in out.replace("<binary", "")  # raw bytes never printed
@@ -126,7 +126,7 @@ def test_diff_compares_snapshots_with_against_or_from_and_to(
     half = run_cli("diff", "app", "--from", str(first), env=cli_env)
     unknown = run_cli("diff", "app", "--from", str(first), "--to", "999", env=cli_env)
 
-    assert f"--- snapshot {first}" in between and "/app/a  (data changed)" in between
+    assert f"--- snapshot {first}" in between and "/app/a  (changed)" in between
     assert "-1\n+2" in between
     assert [(i["path"], i["kind"]) for i in against["items"]] == [("/app/a", "data_changed")]
     assert against["reference_snapshot_id"] == first
@@ -269,7 +269,7 @@ def test_secrets_never_reach_cli_output_logs_or_recorded_rows(
 
     assert [r.exit_code for r in outputs] == [0, 0, 2, 2, 2, 0, 0]
     diff_text = outputs[2].stdout
-    assert "/app/db_password  (data changed, conflict)" in diff_text
+    assert "/app/db_password  (changed, conflict)" in diff_text
     assert "<redacted hmac:" in diff_text
     for result in outputs:
         for secret in (SECRET, CUSTOM_SECRET):
@@ -287,3 +287,38 @@ def test_secrets_never_reach_cli_output_logs_or_recorded_rows(
                     assert base64.b64encode(secret) not in dump, table.name
     finally:
         engine.dispose()
+
+
+def test_a_hand_made_node_is_live_only_as_drift_and_created_in_history(
+    app: App, zk: KazooClient, zk_chroot: str, cli_env: dict[str, str]
+) -> None:
+    create_tree(zk, LIVE)
+    register(app, zk_chroot)
+    adopt(app, "app")
+    first = take_snapshot(app, "app").snapshot_id
+    zk.create("/app/by-hand", b"x")
+    zk.delete("/app/a")
+    second = take_snapshot(app, "app").snapshot_id
+
+    drift = cli_ok("diff", "app", env=cli_env, code=2)
+    drift_json = json.loads(cli_ok("diff", "app", "--json", env=cli_env, code=2))
+    history = cli_ok("diff", "app", "--from", str(first), "--to", str(second), env=cli_env, code=2)
+    history_json = json.loads(
+        cli_ok(
+            "diff", "app", "--from", str(first), "--to", str(second), "--json", env=cli_env, code=2
+        )
+    )
+    against = cli_ok("diff", "app", "--against", f"snapshot:{first}", env=cli_env, code=2)
+
+    assert "/app/by-hand  (live only, drift)" in drift.splitlines()
+    assert "/app/a  (missing live, drift)" in drift.splitlines()
+    assert {(i["path"], i["kind"], i["label"]) for i in drift_json["items"]} == {
+        ("/app/by-hand", "removed", "live only"),
+        ("/app/a", "added", "missing live"),
+    }
+    for text in (history, against):
+        assert "/app/by-hand  (created" in text and "/app/a  (deleted" in text
+    assert {(i["path"], i["kind"], i["label"]) for i in history_json["items"]} == {
+        ("/app/by-hand", "added", "created"),
+        ("/app/a", "removed", "deleted"),
+    }

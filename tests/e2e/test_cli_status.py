@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from kazoo.client import KazooClient
 
 from tests.support.cli import run_cli
 from tests.support.zk import create_tree
+
+
+def _row(table: str, tree: str) -> str:
+    [row] = [line for line in table.splitlines() if line.startswith(f"│ {tree} ")]
+    return " ".join(row.replace("│", " ").split())
 
 
 def test_status_follows_a_tree_from_registration_through_drift_and_apply(
@@ -28,6 +34,7 @@ def test_status_follows_a_tree_from_registration_through_drift_and_apply(
 
     assert drifted["desired_revision"] == drifted["applied_revision"] == 1
     assert (drifted["drift"], drifted["pending"], drifted["conflict"]) == (1, 0, 0)
+    assert drifted["differences"] == 1
     assert drifted["in_sync"] is False
     assert drifted["nodes"] == 3
 
@@ -37,10 +44,39 @@ def test_status_follows_a_tree_from_registration_through_drift_and_apply(
     table = run_cli("status", env=cli_env)
 
     assert synced["in_sync"] is True
+    assert synced["drifted_since"] is None
     assert synced["last_apply_direction"] == "push"
     assert synced["last_apply_outcome"] == "applied"
     assert table.exit_code == 0
-    assert "in sync" in table.stdout
+    assert "in sync" in _row(table.stdout, "svc")
+
+
+def test_status_says_how_many_paths_drifted_since_when_and_which_revision_is_applied(
+    zk: KazooClient, zk_chroot: str, cli_env: dict[str, str]
+) -> None:
+    create_tree(zk, {"/svc": b"", "/svc/a": b"1", "/svc/b": b"2"})
+    run_cli("tree", "add", "svc", "--hosts", zk_chroot, "--root", "/svc", env=cli_env)
+    run_cli("desired", "adopt", "svc", env=cli_env)
+    run_cli("diff", "svc", env=cli_env)
+    in_sync = _row(run_cli("status", env=cli_env).stdout, "svc")
+    zk.set("/svc/a", b"edited by hand")
+    run_cli("diff", "svc", env=cli_env)
+    first_check = json.loads(run_cli("status", "--json", env=cli_env).stdout)[0]["last_check_at"]
+    zk.create("/svc/c", b"also by hand")
+    run_cli("desired", "set", "svc", "/svc/b", "3", env=cli_env)
+    run_cli("diff", "svc", env=cli_env)
+
+    doc = json.loads(run_cli("status", "--json", env=cli_env).stdout)[0]
+    row = _row(run_cli("status", env=cli_env).stdout, "svc")
+
+    since = dt.datetime.fromisoformat(doc["drifted_since"])
+    assert doc["drifted_since"] == first_check  # the first check of the run that found drift
+    assert in_sync.startswith("svc r1, applied in sync ")
+    assert row.startswith(
+        f"svc r2, not applied yet (r1 applied) 3 drifted since {since:%H:%M} UTC "
+    )
+    assert f"{dt.datetime.fromisoformat(doc['last_check_at']):%Y-%m-%d %H:%M:%S} UTC" in row
+    assert "(applied)" not in row and " drift," not in row
 
 
 def test_status_of_an_unknown_tree_names_the_known_ones(cli_env: dict[str, str]) -> None:

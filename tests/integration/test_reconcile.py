@@ -320,7 +320,7 @@ def test_cli_apply_dry_run_then_yes_then_plan_exits_0(
     dry = run_cli("apply", "app", env=cli_env)
     applied = run_cli("apply", "app", "--yes", "--reason", "ticket 7", env=cli_env)
     clean = run_cli("plan", "app", env=cli_env)
-    audit = run_cli("audit", "app", "--json", env=cli_env)
+    audit = run_cli("audit", "app", "--json", "--dry-runs", env=cli_env)
 
     assert dry.exit_code == 0 and "dry-run" in dry.stdout
     assert applied.exit_code == 0, applied.stderr

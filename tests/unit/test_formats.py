@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from zkdrift.errors import InvalidInputError
 from zkdrift.formats import (
     FormatError,
     dump_directory,
@@ -468,6 +469,109 @@ def test_a_zkshell_backup_as_zkshell_writes_it_is_read(tmp_path: Path) -> None:
     assert state["/app/raw"].acl is None
     assert state["/app/nothing"].data == b""
     assert state["/app"].acl == (Acl(31, "world", "anyone"),)
+
+
+def _backup(*keys: str) -> bytes:
+    """A zk-shell backup whose entry at each key holds the key's own bytes."""
+    return json.dumps(
+        {k: {"content": base64.b64encode(k.encode()).decode(), "acls": []} for k in keys}
+    ).encode()
+
+
+def test_a_zkshell_backup_keyed_relative_to_the_copied_node_lands_under_the_root() -> None:
+    # 'cp /app json://!tmp!b.json/' keys the copied node '/' and its children '/db', ...
+    state = load_zkshell_json(_backup("/", "/db", "/db/pool"), root=ROOT)
+
+    assert {p: n.data for p, n in state.nodes.items()} == {
+        "/app": b"/",
+        "/app/db": b"/db",
+        "/app/db/pool": b"/db/pool",
+    }
+
+
+def test_a_zkshell_backup_keyed_under_the_root_is_taken_as_it_is() -> None:
+    state = load_zkshell_json(_backup("/app", "/app/db"), root=ROOT)
+
+    assert {p: n.data for p, n in state.nodes.items()} == {"/app": b"/app", "/app/db": b"/app/db"}
+
+
+def test_a_zkshell_backup_with_a_prefix_lands_under_the_prefix() -> None:
+    relative = load_zkshell_json(_backup("/", "/pool"), root=ROOT, prefix="/app/db")
+    # With a prefix every key is relative, even one that looks absolute.
+    absolute_looking = load_zkshell_json(_backup("/app"), root=ROOT, prefix="/app/db")
+
+    assert {p: n.data for p, n in relative.nodes.items()} == {
+        "/app/db": b"/",
+        "/app/db/pool": b"/pool",
+    }
+    assert list(absolute_looking) == ["/app/db/app"]
+
+
+def test_under_root_slash_zkshell_keys_are_taken_as_they_are() -> None:
+    state = load_zkshell_json(_backup("/", "/app"), root="/")
+
+    assert list(state) == ["/", "/app"]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "problem"),
+    [
+        ("/elsewhere", "--prefix '/elsewhere' is outside the tree's root '/app'"),
+        ("db", "--prefix 'db': path 'db' is not absolute"),
+        ("/app/db/", "--prefix '/app/db/'"),
+    ],
+)
+def test_a_bad_prefix_is_refused_naming_it(prefix: str, problem: str) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        load_zkshell_json(_backup("/", "/db"), root=ROOT, prefix=prefix)
+    assert str(info.value).startswith(problem)
+
+
+def test_zkshell_keys_outside_the_root_without_a_slash_entry_suggest_a_prefix() -> None:
+    data = b'{\n "/app/a": {"content": ""},\n "/other/b": {"content": ""}\n}'
+
+    with pytest.raises(FormatError) as info:
+        load_zkshell_json(data, root=ROOT, source="b.json")
+
+    assert info.value.entry == "/other/b" and info.value.line == 3
+    assert "outside root '/app'" in info.value.problem and "--prefix PATH" in info.value.problem
+
+
+def test_a_zkshell_backup_keyed_both_ways_at_once_asks_for_a_prefix() -> None:
+    # 'cp / json://FILE/' of the whole namespace: '/' and '/app' are both absolute.
+    whole = _backup("/", "/app", "/app/db", "/zookeeper")
+
+    with pytest.raises(FormatError, match="give --prefix /app") as info:
+        load_zkshell_json(whole, root=ROOT, source="b.json")
+    relative = load_zkshell_json(whole, root=ROOT, prefix=ROOT)
+
+    assert info.value.entry == "/"
+    assert list(relative) == ["/app", "/app/app", "/app/app/db", "/app/zookeeper"]
+
+
+def test_an_invalid_key_in_a_relative_zkshell_backup_is_named() -> None:
+    data = b'{\n "/": {"content": ""},\n "/a//b": {"content": ""}\n}'
+
+    with pytest.raises(FormatError, match="invalid ZooKeeper path") as info:
+        load_zkshell_json(data, root=ROOT, source="b.json")
+
+    assert info.value.entry == "/a//b" and info.value.line == 3
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "what"),
+    [
+        ("d.yaml", "/app/a: x\n", "YAML"),
+        ("d.json", '{"/app/a": "x"}', "flat JSON"),
+    ],
+)
+def test_a_prefix_is_refused_for_anything_but_a_zkshell_backup(
+    tmp_path: Path, name: str, text: str, what: str
+) -> None:
+    source = write(tmp_path, name, text)
+
+    with pytest.raises(FormatError, match=f"this is {what}, not one"):
+        load_desired(source, root=ROOT, prefix="/app")
 
 
 def test_zkshell_json_round_trips_awkward_values_exactly() -> None:

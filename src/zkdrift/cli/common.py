@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from pydantic import SecretStr
@@ -16,9 +16,16 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from zkdrift.app import App
-from zkdrift.errors import InvalidInputError
+from zkdrift.errors import DatabaseError, InvalidInputError
 from zkdrift.redact import Redactor
 from zkdrift.settings import Settings
+from zkdrift.store.engine import sqlite_file
+
+# -- exit statuses ----------------------------------------------------------------------
+
+EXIT_OK = 0  # success; for diff and plan: no differences
+EXIT_ERROR = 1  # every error, usage errors included
+EXIT_DIFFERENCES = 2  # diff and plan found differences; never an error
 
 # -- options and arguments shared by the commands ---------------------------------------
 
@@ -47,15 +54,39 @@ console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+DatabaseAccess = Literal["read", "write", "create"]
+
+
 class _State:
-    """Settings are built once, when the first command needs them."""
+    """Settings are built once, when the first command needs them.
+
+    A command says how it uses the database before it first touches the app:
+    ``read`` (:meth:`read_only`) refuses a SQLite file named by
+    ZKDRIFT_DATABASE_URL or --db that does not exist, rather than create an
+    empty one for a typo; ``write`` (the default) creates the file but not a
+    missing directory; ``create`` (:meth:`creating`, for 'db upgrade') makes
+    both. The default database ($ZKDRIFT_HOME/zkdrift.db) is made on first use
+    by any command.
+    """
 
     def __init__(self) -> None:
         self._app: App | None = None
         self._database_url: str | None = None
+        self._url_source = "ZKDRIFT_DATABASE_URL"
+        self._access: DatabaseAccess = "write"
 
-    def configure(self, *, database_url: str | None) -> None:
+    def configure(self, *, database_url: str | None, from_option: bool = False) -> None:
         self._database_url = database_url
+        self._url_source = "--db" if from_option else "ZKDRIFT_DATABASE_URL"
+        self._access = "write"
+
+    def read_only(self) -> None:
+        """This command only reads the database: never create one."""
+        self._access = "read"
+
+    def creating(self) -> None:
+        """This command creates the database, and its directory, when they are missing."""
+        self._access = "create"
 
     @property
     def app(self) -> App:
@@ -63,8 +94,27 @@ class _State:
             settings = Settings()
             if self._database_url:
                 settings.database_url = SecretStr(self._database_url)
+            self._check_database(settings)
             self._app = App(settings)
         return self._app
+
+    def _check_database(self, settings: Settings) -> None:
+        """Refuse an explicit SQLite URL that this command would create by mistake."""
+        if settings.database_url is None or self._access == "create":
+            return  # the default location is made on first use
+        path = sqlite_file(settings.database_url_value)
+        if path is None:
+            return
+        where = f"{path} ({self._url_source})"
+        if self._access == "read" and not path.exists():
+            raise DatabaseError(
+                f"no database at {where}; run 'zkdrift db upgrade' to create one, or fix the path"
+            )
+        if not path.parent.is_dir():
+            raise DatabaseError(
+                f"no database at {where} and no directory {path.parent} for one; "
+                "run 'zkdrift db upgrade' to create both, or fix the path"
+            )
 
     def close(self) -> None:
         if self._app is not None:
@@ -73,6 +123,18 @@ class _State:
 
 
 state = _State()
+
+
+# How much of an error a summary table shows; the whole text follows the table.
+TABLE_TEXT_WIDTH = 60
+
+
+def shorten(text: str, width: int = TABLE_TEXT_WIDTH) -> str:
+    """``text`` on one line of at most ``width`` characters, ending in "…" when cut."""
+    line = " ".join(text.split())
+    if len(line) <= width:
+        return line
+    return line[: width - 1].rstrip() + "…"
 
 
 def redactor() -> Redactor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
-from zkdrift.cli.common import AsJson, console, emit_json, err_console, state
+from zkdrift.cli.common import EXIT_ERROR, AsJson, console, emit_json, err_console, state
 from zkdrift.store.check import check_database
 from zkdrift.store.engine import Database, head_revision
 
@@ -21,6 +21,7 @@ def _database() -> Database:
 @db_app.command("upgrade")
 def upgrade() -> None:
     """Create or upgrade the schema to the latest migration."""
+    state.creating()
     db = _database()
     try:
         db.upgrade()
@@ -32,6 +33,7 @@ def upgrade() -> None:
 @db_app.command("current")
 def current() -> None:
     """Show the schema revision of the database and the latest one known."""
+    state.read_only()
     db = _database()
     try:
         console.print(f"database: {db.safe_url}")
@@ -45,6 +47,7 @@ def current() -> None:
 def check(as_json: AsJson = False) -> None:
     """Verify the stored history: one open row per path, every snapshot and revision
     rebuilds to its recorded size, every value is stored. Exit 1 on a problem."""
+    state.read_only()
     app = state.app
     with app.db.session() as session:
         problems = check_database(session)
@@ -58,4 +61,4 @@ def check(as_json: AsJson = False) -> None:
             err_console.print(f"[bold red]problem:[/] {escape(where + problem.message)}")
         err_console.print(f"{len(problems)} problem(s) in database {escape(app.db.safe_url)}")
     if problems:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_ERROR)

@@ -24,6 +24,7 @@ from zkdrift.cli.common import (
 from zkdrift.cli.reconcile import adopt
 from zkdrift.errors import InvalidInputError
 from zkdrift.formats import dump_directory, dump_export, dump_yaml, dump_zkshell_json
+from zkdrift.vocabulary import utc_text
 
 desired_app = typer.Typer(
     help="The desired state of a tree: versioned, every change a revision.",
@@ -65,20 +66,40 @@ def import_command(
             help="zkdrift JSON export, YAML, flat JSON, zk-shell JSON backup, or a directory."
         ),
     ],
+    prefix: Annotated[
+        str | None,
+        typer.Option(
+            "--prefix",
+            metavar="PATH",
+            help="zk-shell backups: the path the backup's '/' stands for (absolute, within"
+            " the tree's root); its keys are read as relative to it.",
+        ),
+    ] = None,
     message: Message = None,
     author: Author = None,
     as_json: AsJson = False,
 ) -> None:
-    """Make a file's (or directory's) contents the desired state: all or nothing."""
+    """Make a file's (or directory's) contents the desired state: all or nothing.
+
+    A zk-shell backup ('cp /path json://FILE/...') is taken as it is when every
+    key is under the tree's root. Made with 'cp /path json://FILE/', its keys
+    are relative to the copied node ('/', '/a', '/a/b') and land under the
+    root, or under --prefix PATH.
+    """
     result = desired_lib.import_desired(
-        state.app, name, source, message=message or f"import {source.name}", author=author
+        state.app,
+        name,
+        source,
+        message=message or f"import {source.name}",
+        author=author,
+        prefix=prefix,
     )
     _report(name, result, as_json)
 
 
 def _value_bytes(value: str | None, file: Path | None, as_base64: bool) -> bytes:
     if (value is None) == (file is None):
-        raise InvalidInputError("give the value either as VALUE or with --file F (not both)")
+        raise InvalidInputError("give the value either as VALUE or with --file PATH (not both)")
     if file is not None:
         try:
             raw = file.read_bytes()
@@ -103,9 +124,11 @@ def set_command(
     path: Annotated[str, typer.Argument(help="Absolute znode path under the tree's root.")],
     value: Annotated[str | None, typer.Argument(help="The value (UTF-8 text).")] = None,
     file: Annotated[
-        Path | None, typer.Option("--file", "-f", help="Take the value's bytes from F.")
+        Path | None, typer.Option("--file", "-f", help="Take the value's bytes from this file.")
     ] = None,
-    as_base64: Annotated[bool, typer.Option("--base64", help="VALUE (or F) is base64.")] = False,
+    as_base64: Annotated[
+        bool, typer.Option("--base64", help="VALUE (or the --file) is base64.")
+    ] = False,
     message: Message = None,
     author: Author = None,
     as_json: AsJson = False,
@@ -156,6 +179,7 @@ def log_command(
     as_json: AsJson = False,
 ) -> None:
     """List desired-state revisions, newest first."""
+    state.read_only()
     revisions = desired_lib.desired_log(state.app, name, limit=limit)
     if as_json:
         emit_json([r.as_json() for r in revisions])
@@ -167,11 +191,11 @@ def log_command(
             markup=False,
         )
         return
-    table = Table("rev", "created (UTC)", "author", "source", "entries", "+", "-", "~", "message")
+    table = Table("rev", "created", "author", "source", "entries", "+", "-", "~", "message")
     for r in revisions:
         table.add_row(
             str(r.revision),
-            r.created_at.isoformat(sep=" ", timespec="seconds"),
+            utc_text(r.created_at),
             r.author,
             r.source,
             f"{r.entries:,}",
@@ -197,6 +221,7 @@ def export_command(
     ] = "-",
 ) -> None:
     """Export the desired state, byte-exact (values are data here, not display)."""
+    state.read_only()
     if fmt not in _FORMATS:
         raise InvalidInputError(f"--format {fmt!r}: choose one of {', '.join(_FORMATS)}")
     exported = desired_lib.export_desired(state.app, name, revision=revision)

@@ -3,21 +3,34 @@
 ``diff`` exits 0 when there are no differences, 2 when there are, 1 on error
 (like terraform's ``-detailed-exitcode``), with or without ``--json``.
 Values are shown through the Redactor: secrets become digests and sizes,
-binary values are marked, text is diffed line by line.
+binary values are marked, text is diffed line by line. Differences are named
+with the shared words of :mod:`zkdrift.vocabulary`: desired against live in
+drift words (``changed``, ``missing live``, ``live only``, ``ACL changed``),
+snapshots against each other (and live against a snapshot) in history words
+(``created``, ``deleted``, ``changed``). JSON keeps the machine ``kind`` and
+adds its ``label``.
 """
 
 from __future__ import annotations
 
 import difflib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.text import Text
 
-from zkdrift.cli.common import AsJson, TreeName, console, emit_json, redactor, state
+from zkdrift.cli.common import (
+    EXIT_DIFFERENCES,
+    AsJson,
+    TreeName,
+    console,
+    emit_json,
+    redactor,
+    state,
+)
 from zkdrift.drift import (
     DriftReport,
     SnapshotDiff,
@@ -29,15 +42,11 @@ from zkdrift.errors import InvalidInputError
 from zkdrift.history import EventKind, HistoryEvent, path_history
 from zkdrift.model import Acl, ChangeKind, Znode
 from zkdrift.redact import Redactor, binary_placeholder
+from zkdrift.vocabulary import drift_kind, history_kind, utc_text
 
-EXIT_DIFFERENCES = 2
-
-_KIND_LABEL = {
-    ChangeKind.ADDED: "added",
-    ChangeKind.REMOVED: "removed",
-    ChangeKind.DATA_CHANGED: "data changed",
-    ChangeKind.ACL_CHANGED: "acl changed",
-}
+# Live against a recorded snapshot is history seen backwards: the reference
+# snapshot sits in the desired slot, so "an apply would add it" means "deleted
+# since".
 _FLIP = {
     ChangeKind.ADDED: ChangeKind.REMOVED,
     ChangeKind.REMOVED: ChangeKind.ADDED,
@@ -52,9 +61,18 @@ class _Entry:
 
     path: str
     kind: ChangeKind
+    label: str  # the shared word for it (zkdrift.vocabulary)
     before: Znode | None
     after: Znode | None
     classification: str | None = None
+
+
+def _report_label(report: DriftReport, kind: ChangeKind) -> str:
+    """Desired against live: drift words ("missing live", "live only"); live against
+    a recorded snapshot: history words ("created", "deleted")."""
+    if report.against == "snapshot":
+        return history_kind(_FLIP[kind])
+    return drift_kind(kind)
 
 
 def _entries_of_report(report: DriftReport) -> list[_Entry]:
@@ -62,10 +80,26 @@ def _entries_of_report(report: DriftReport) -> list[_Entry]:
         # The reference snapshot sits in the desired slot; show what changed
         # from it to live.
         return [
-            _Entry(i.path, _FLIP[i.kind], i.desired, i.live, str(i.classification))
+            _Entry(
+                i.path,
+                _FLIP[i.kind],
+                _report_label(report, i.kind),
+                i.desired,
+                i.live,
+                str(i.classification),
+            )
             for i in report.items
         ]
-    return [_Entry(i.path, i.kind, i.live, i.desired, str(i.classification)) for i in report.items]
+    return [
+        _Entry(i.path, i.kind, drift_kind(i.kind), i.live, i.desired, str(i.classification))
+        for i in report.items
+    ]
+
+
+def _labelled(doc: dict[str, Any], label: Callable[[str], str]) -> dict[str, Any]:
+    """A JSON document whose items keep their machine ``kind`` and gain its ``label``."""
+    items = [{**item, "label": label(item["kind"])} for item in doc["items"]]
+    return {**doc, "items": items}
 
 
 def _is_plain_text(redactor: Redactor, path: str, data: bytes, rendered: str) -> bool:
@@ -130,7 +164,7 @@ def _print_lines(lines: Sequence[str], indent: str = "") -> None:
 
 
 def _entry_lines(redactor: Redactor, entry: _Entry) -> list[str]:
-    label = _KIND_LABEL[entry.kind]
+    label = entry.label
     if entry.classification:
         label += f", {entry.classification}"
     out = [f"{entry.path}  ({label})"]
@@ -191,18 +225,20 @@ def diff_command(
     as_json: AsJson = False,
 ) -> None:
     """Compare live with the desired state (or snapshots). Exit 0 none, 2 differences, 1 error."""
-    rd = redactor()
     if from_id is not None or to_id is not None:
         if from_id is None or to_id is None:
             raise InvalidInputError("--from and --to go together: give both snapshot ids")
         if against != "desired" or snapshot_id is not None:
             raise InvalidInputError("--from/--to compares two snapshots; drop --against/--snapshot")
+        state.read_only()  # history only: no live read, nothing recorded
+        rd = redactor()
         compared = compare_snapshots(state.app, name, from_id, to_id)
         _show_changes(rd, compared, as_json)
         if compared.changes:
             raise typer.Exit(EXIT_DIFFERENCES)
         return
     reference = _parse_against(against)
+    rd = redactor()
     if reference is None:
         report = check_drift(state.app, name, snapshot_id=snapshot_id)
         header = [
@@ -213,7 +249,9 @@ def diff_command(
         report = check_against_snapshot(state.app, name, reference, snapshot_id=snapshot_id)
         header = [f"--- snapshot {reference}", f"+++ live (snapshot {report.snapshot_id})"]
     if as_json:
-        emit_json(report.as_json(rd))
+        emit_json(
+            _labelled(report.as_json(rd), lambda kind: _report_label(report, ChangeKind(kind)))
+        )
     else:
         _print_entries(rd, _entries_of_report(report), header)
         if report.has_differences:
@@ -239,9 +277,11 @@ def diff_command(
 
 def _show_changes(rd: Redactor, compared: SnapshotDiff, as_json: bool) -> None:
     if as_json:
-        emit_json(compared.as_json(rd))
+        emit_json(_labelled(compared.as_json(rd), history_kind))
         return
-    entries = [_Entry(c.path, c.kind, c.before, c.after) for c in compared.changes]
+    entries = [
+        _Entry(c.path, c.kind, history_kind(c.kind), c.before, c.after) for c in compared.changes
+    ]
     header = [f"--- snapshot {compared.from_id}", f"+++ snapshot {compared.to_id}"]
     _print_entries(rd, entries, header)
     if compared.changes:
@@ -268,6 +308,7 @@ def history_command(
     as_json: AsJson = False,
 ) -> None:
     """When each path was created, changed and deleted across snapshots (values redacted)."""
+    state.read_only()
     rd = redactor()
     events = path_history(state.app, name, path, include_initial=show_all or path is not None)
     if as_json:
@@ -287,7 +328,7 @@ def _print_event(redactor: Redactor, event: HistoryEvent) -> None:
         versions = f"  (version {event.before.version} -> {event.after.version})"
     elif event.after is not None:
         versions = f"  (version {event.after.version})"
-    when = event.at.isoformat(sep=" ", timespec="seconds")
+    when = utc_text(event.at)
     console.print(
         f"{when}  snapshot {event.snapshot_id}  {event.kind}  {event.path}{versions}",
         markup=False,

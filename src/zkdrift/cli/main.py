@@ -1,15 +1,22 @@
 """The ``zkdrift`` Typer application: global options, logging, every command
 registered here explicitly, and :func:`run_command`, which turns errors into
-one line and an exit status."""
+one line and an exit status.
+
+Exit statuses: 0 success (and no differences), 2 differences (``diff``,
+``plan``) and nothing else, 1 every error, usage errors included.
+"""
 
 from __future__ import annotations
 
+import errno
+import functools
 import logging
 import sys
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
 import typer
+import typer.main
 from kazoo.exceptions import KazooException
 from kazoo.handlers.threading import KazooTimeoutError
 from rich.markup import escape
@@ -17,16 +24,27 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from zkdrift import __version__, stopping
 from zkdrift.cli import db, desired, drift, reconcile, report, run, seed, snapshots, status, trees
-from zkdrift.cli.common import console, err_console, state
+from zkdrift.cli.common import EXIT_DIFFERENCES, EXIT_ERROR, EXIT_OK, console, err_console, state
+from zkdrift.cli.help import click_style
 from zkdrift.errors import ZkDriftError
 from zkdrift.zk.client import describe_error
+
+EXIT_CODES_HELP = (
+    f"Exit status: {EXIT_OK} success (diff and plan: no differences); "
+    f"{EXIT_DIFFERENCES} differences found (diff, plan), and nothing else; "
+    f"{EXIT_ERROR} any error, usage errors (an unknown option, a missing argument, "
+    "a bad value) included."
+)
 
 app = typer.Typer(
     name="zkdrift",
     help="Snapshot, diff, reconcile and report on ZooKeeper configuration trees.",
+    epilog=EXIT_CODES_HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    # Plain Click help and errors: no markup or emoji codes read into help texts
+    # ('scheme:id:perms' stays text), one 'Error:' line a script can grep.
+    rich_markup_mode=None,
 )
 
 
@@ -38,6 +56,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
+    ctx: typer.Context,
     database_url: str | None = typer.Option(
         None,
         "--db",
@@ -54,7 +73,11 @@ def _main(
     # kazoo's DEBUG records print raw responses, znode data included: secrets
     # must never reach logs, so kazoo stays at INFO even with -vv.
     logging.getLogger("kazoo").setLevel(logging.ERROR if verbose < 2 else logging.INFO)
-    state.configure(database_url=database_url)
+    source = ctx.get_parameter_source("database_url")
+    state.configure(
+        database_url=database_url,
+        from_option=source is not None and source.name == "COMMANDLINE",
+    )
 
 
 class _StderrHandler(logging.StreamHandler[TextIO]):
@@ -110,18 +133,45 @@ for _name, _group in GROUPS.items():
     app.add_typer(_group, name=_name)
 
 
+@functools.cache
+def cli_command() -> Any:
+    """The Click command tree behind ``app``, with Click's metavars (see :mod:`.help`)."""
+    command = typer.main.get_command(app)
+    click_style(command)
+    return command
+
+
 def run_command(argv: list[str] | None = None) -> int:
     """Run one command line and return its exit status.
 
     Errors zkdrift raises on purpose become one clear line on stderr and
-    status 1; anything else is a bug and keeps its traceback.
+    status 1; anything else is a bug and keeps its traceback. Usage errors
+    keep Click's message (usage line, hint, ``Error: ...``) and exit 1 too:
+    2 is kept for "differences found".
     """
     try:
         with stopping.sigterm_handled():
-            app(args=argv, prog_name="zkdrift")  # standalone: usage errors exit 2 by themselves
+            code = cli_command().main(args=argv, prog_name="zkdrift", standalone_mode=False)
+        if code == 130:
+            err_console.print("[red]interrupted[/]")
+        return code if isinstance(code, int) else EXIT_OK
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
+    except typer.TyperException as exc:  # Click's usage errors, and bad values
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err_console.print(f"Error: {escape(exc.format_message())}", highlight=False)
+        return EXIT_ERROR
+    except typer.Abort:
+        err_console.print("Aborted!")
+        return EXIT_ERROR
+    except OSError as exc:
+        if exc.errno == errno.EPIPE:  # the reader went away (``zkdrift ... | head``)
+            return EXIT_ERROR
+        raise
     except ZkDriftError as exc:
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         return 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import shlex
 from typing import Annotated
 
 import typer
@@ -10,6 +12,9 @@ from rich.table import Table
 
 from zkdrift import reconcile as reconcile_lib
 from zkdrift.cli.common import (
+    EXIT_DIFFERENCES,
+    EXIT_ERROR,
+    EXIT_OK,
     AsJson,
     Author,
     Limit,
@@ -20,6 +25,7 @@ from zkdrift.cli.common import (
     emit_json,
     err_console,
     redactor,
+    shorten,
     state,
 )
 from zkdrift.errors import InvalidInputError
@@ -27,6 +33,8 @@ from zkdrift.model import Op, OpKind
 from zkdrift.reconcile import DEFAULT_BATCH_OPS, DEFAULT_LOCK_WAIT, PlanResult
 from zkdrift.redact import Redactor
 from zkdrift.store.audit import AuditEntry
+from zkdrift.vocabulary import utc_text
+from zkdrift.zk.lock import LockHolder
 
 lock_app = typer.Typer(help="Show or break a tree's apply lock.", no_args_is_help=True)
 
@@ -94,6 +102,23 @@ def print_plan(result: PlanResult) -> None:
         console.print(f"[bold red]refused:[/] {escape(refusal)}")
 
 
+def apply_command(result: PlanResult) -> str | None:
+    """The command line that applies this stored plan as it is: with ``--prune`` when
+    it deletes, with ``--force`` when every refusal is one --force overrides. None
+    when there is nothing to apply, or nothing may apply it."""
+    if result.empty or result.plan_id is None:
+        return None
+    forced = bool(result.refusals)
+    if forced and not all("(use --force to" in refusal for refusal in result.refusals):
+        return None
+    words = ["zkdrift", "apply", result.tree, "--plan", str(result.plan_id), "--yes"]
+    if result.counts["delete"]:
+        words.append("--prune")
+    if forced:
+        words.append("--force")
+    return shlex.join(words)
+
+
 def plan(
     name: TreeName,
     prune: Annotated[
@@ -101,13 +126,25 @@ def plan(
     ] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Snapshot the live tree and plan what would make it equal desired (exit 2: changes)."""
+    """Snapshot the live tree and plan what would make it equal desired (exit 2: changes).
+
+    The plan is stored; its last line is the command that applies it exactly
+    (with --json: apply_command).
+    """
     result = reconcile_lib.plan_tree(state.app, name, prune=prune)
+    command = apply_command(result)
     if as_json:
-        emit_json(result.as_json(redactor()))
+        emit_json({**result.as_json(redactor()), "apply_command": command})
     else:
         print_plan(result)
-    raise typer.Exit(0 if result.empty else 2)
+        if command is not None:
+            console.print()
+            if result.refusals:
+                console.print("To apply exactly this plan anyway (--force overrides the refusal):")
+            else:
+                console.print("To apply exactly this plan, run:")
+            console.print(f"  {command}", markup=False)
+    raise typer.Exit(EXIT_OK if result.empty else EXIT_DIFFERENCES)
 
 
 def apply(
@@ -173,7 +210,7 @@ def apply(
         )
         for path in result.moved_paths:
             target.print(f"  moved: {escape(path)}")
-    raise typer.Exit(0 if result.ok else 1)
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_ERROR)
 
 
 def adopt(
@@ -223,9 +260,23 @@ def adopt(
         )
 
 
+def _holder_text(holder: LockHolder) -> str:
+    """Who holds (or waits for) a lock, with the time it started in UTC words."""
+    if holder.host is None or holder.since is None:
+        return holder.describe()
+    try:
+        since = utc_text(dt.datetime.fromisoformat(holder.since))
+    except ValueError:
+        return holder.describe()
+    who = f"{holder.actor} " if holder.actor else ""
+    run = f", run {holder.run}" if holder.run else ""
+    return f"{who}on {holder.host} (pid {holder.pid}{run}) since {since}"
+
+
 @lock_app.command("status")
 def lock_status(name: TreeName, as_json: AsJson = False) -> None:
     """Who holds the tree's lock, and who waits for it."""
+    state.read_only()
     status = reconcile_lib.tree_lock_status(state.app, name)
     if as_json:
         emit_json({"tree": name, **status.as_json()})
@@ -235,10 +286,10 @@ def lock_status(name: TreeName, as_json: AsJson = False) -> None:
         return
     holder = status.holder
     stale = " [red](its process is gone: stale)[/]" if holder.local_process_gone else ""
-    console.print(f"tree {name} is locked by {escape(holder.describe())}{stale}")
+    console.print(f"tree {name} is locked by {escape(_holder_text(holder))}{stale}")
     console.print(f"  node {status.path}/{holder.node}, session {holder.session_id:#x}")
     for waiter in status.waiters:
-        console.print(f"  waiting: {escape(waiter.describe())}")
+        console.print(f"  waiting: {escape(_holder_text(waiter))}")
 
 
 @lock_app.command("break")
@@ -250,6 +301,7 @@ def lock_break(
     everyone: Annotated[bool, typer.Option("--all", help="Remove every contender's node.")] = False,
 ) -> None:
     """Remove a stale lock (the holder must really be gone or stuck)."""
+    state.read_only()
     if not yes:
         raise InvalidInputError(
             "breaking a lock lets another apply run alongside its holder; pass --yes"
@@ -260,7 +312,7 @@ def lock_break(
         console.print(f"tree {name} was not locked")
         return
     for holder in removed:
-        console.print(f"removed lock node {holder.node} held by {escape(holder.describe())}")
+        console.print(f"removed lock node {holder.node} held by {escape(_holder_text(holder))}")
 
 
 def audit(
@@ -270,11 +322,13 @@ def audit(
     ] = None,
     limit: Limit = 50,
     dry_runs: Annotated[
-        bool, typer.Option("--dry-runs/--no-dry-runs", help="Include dry runs.")
-    ] = True,
+        bool,
+        typer.Option("--dry-runs", help="Also list dry runs (hidden by default)."),
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
     """The tree's applies and adopts: who, why, what, and how each ended."""
+    state.read_only()
     if apply_id is not None:
         entry, ops = reconcile_lib.audit_detail(state.app, name, apply_id)
         if as_json:
@@ -300,17 +354,26 @@ def audit(
 
 
 def _print_entries(entries: list[AuditEntry]) -> None:
-    table = Table("id", "started (UTC)", "direction", "actor", "outcome", "ops", "plan", "reason")
+    """The audit table; an error too long for its cell follows the table in full."""
+    table = Table("id", "started", "direction", "actor", "outcome", "ops", "plan", "reason")
+    notes: list[tuple[int, str]] = []
     for e in entries:
         direction = e.direction + (" (dry run)" if e.dry_run else "")
+        shown = e.reason
+        if e.error and not e.reason:
+            shown = shorten(e.error)
+        if e.error and shown != e.error:
+            notes.append((e.id, e.error))
         table.add_row(
             str(e.id),
-            e.started_at.isoformat(sep=" ", timespec="seconds"),
+            utc_text(e.started_at),
             direction,
             escape(e.actor),
             e.outcome,
             f"{e.ops_applied}/{e.ops_total}",
             str(e.plan_id or ""),
-            escape(e.reason or (e.error or "")[:80]),
+            escape(shown),
         )
     console.print(table)
+    for apply_id, error in notes:
+        console.print(f"apply {apply_id}: {error}", markup=False)

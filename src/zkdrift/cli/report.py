@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from zkdrift.cli.common import AsJson, TreeName, console, emit_json, err_console, state
+from zkdrift.vocabulary import iso
 
 
 def report(
@@ -35,6 +36,7 @@ def report(
     as_json: AsJson = False,
 ) -> None:
     """Execute the drift and history notebooks and render them as one HTML report."""
+    state.read_only()
     # pandas, papermill and nbconvert load only when a report is asked for.
     from zkdrift.reports.render import render_report, report_path
     from zkdrift.reports.window import describe_window, parse_when
@@ -52,8 +54,8 @@ def report(
             {
                 "tree": name,
                 "output": str(written),
-                "since": lo.isoformat() if lo else None,
-                "until": hi.isoformat() if hi else None,
+                "since": iso(lo),
+                "until": iso(hi),
                 "seconds": round(seconds, 2),
             }
         )

@@ -29,6 +29,7 @@ from zkdrift.model import Znode
 from zkdrift.paths import is_under, validate_path
 from zkdrift.redact import Redactor, node_json
 from zkdrift.snapshot import list_snapshots, load_snapshot, take_snapshot
+from zkdrift.vocabulary import utc_text
 
 
 def snapshot(name: TreeName, as_json: AsJson = False) -> None:
@@ -57,6 +58,7 @@ def snapshot(name: TreeName, as_json: AsJson = False) -> None:
 
 def snapshots(name: TreeName, limit: Limit = 50, as_json: AsJson = False) -> None:
     """List a tree's snapshots, newest first."""
+    state.read_only()
     infos = list_snapshots(state.app, name, limit=limit)
     if as_json:
         emit_json([i.as_json() for i in infos])
@@ -67,11 +69,11 @@ def snapshots(name: TreeName, limit: Limit = 50, as_json: AsJson = False) -> Non
             markup=False,
         )
         return
-    table = Table("id", "taken at (UTC)", "nodes", "bytes", "+", "-", "~", "seconds")
+    table = Table("id", "taken", "nodes", "bytes", "+", "-", "~", "seconds")
     for i in infos:
         table.add_row(
             str(i.id),
-            i.taken_at.isoformat(sep=" ", timespec="seconds"),
+            utc_text(i.taken_at),
             f"{i.nodes:,}",
             f"{i.bytes:,}",
             str(i.added),
@@ -103,6 +105,7 @@ def show(
     as_json: AsJson = False,
 ) -> None:
     """Show what a snapshot captured: the tree below PATH, or one node's value."""
+    state.read_only()
     if path is not None:
         validate_path(path)
     loaded = load_snapshot(state.app, name, snapshot_id, under=path)
@@ -143,7 +146,7 @@ def _show_node(node: Znode, snapshot_id: int, rd: Redactor) -> None:
     stat = node.stat
     console.print(f"[bold]{escape(node.path)}[/]  (snapshot {snapshot_id})")
     if stat:
-        mtime = dt.datetime.fromtimestamp(stat.mtime / 1000, dt.UTC).isoformat(timespec="seconds")
+        mtime = utc_text(dt.datetime.fromtimestamp(stat.mtime / 1000, dt.UTC))
         console.print(
             f"version {stat.version}, {len(node.data)} bytes, modified {mtime}"
             + (", ephemeral" if node.ephemeral else "")
@@ -159,6 +162,7 @@ def export(
     snapshot_id: SnapshotId = None,
 ) -> None:
     """Export a snapshot as zkdrift JSON (base64 data; byte-exact, see docs/export-format.md)."""
+    state.read_only()
     loaded = load_snapshot(state.app, name, snapshot_id)
     st, sid = loaded.state, loaded.snapshot_id
     payload = dump_export(st, tree=name, snapshot_id=sid, taken_at=loaded.taken_at)

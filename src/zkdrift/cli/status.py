@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 import typer
@@ -11,29 +10,37 @@ from rich.table import Table
 
 from zkdrift.cli.common import AsJson, console, emit_json, state
 from zkdrift.status import TreeStatus, tree_statuses
+from zkdrift.vocabulary import drift_status, utc_text
 
 
-def _ago(when: dt.datetime | None) -> str:
-    if when is None:
-        return "never"
-    seconds = int((dt.datetime.now(dt.UTC).replace(tzinfo=None) - when).total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit} ago"
-    return f"{max(seconds, 0)}s ago"
-
-
-def _drift(s: TreeStatus) -> str:
-    if s.in_sync is None:
+def _live_vs_desired(s: TreeStatus) -> str:
+    """``in sync``, ``4 drifted since 12:48 UTC`` or ``not checked``."""
+    if s.differences is None:
         return "[dim]not checked[/]"
-    if s.in_sync:
-        return "[green]in sync[/]"
-    parts = [
-        f"{n} {label}"
-        for n, label in ((s.drift, "drift"), (s.pending, "pending"), (s.conflict, "conflict"))
-        if n
-    ]
-    return "[yellow]" + ", ".join(parts) + "[/]"
+    text = drift_status(s.differences, s.drifted_since)
+    return f"[green]{text}[/]" if s.differences == 0 else f"[yellow]{text}[/]"
+
+
+def _desired(s: TreeStatus) -> str:
+    """``r1, applied``; ``r2, not applied yet (r1 applied)``; ``none``."""
+    if s.desired_revision is None:
+        return "[dim]none[/]"
+    if s.applied_revision == s.desired_revision:
+        return f"r{s.desired_revision}, applied"
+    earlier = f" (r{s.applied_revision} applied)" if s.applied_revision else ""
+    return f"r{s.desired_revision}, not applied yet{earlier}"
+
+
+def _last_apply(s: TreeStatus) -> str:
+    """``push applied by bob, 2026-12-01 14:12:05 UTC``; ``adopted by ...`` for an adopt."""
+    if s.last_apply_at is None:
+        return "never"
+    what = (
+        str(s.last_apply_outcome)
+        if s.last_apply_direction == "adopt"
+        else f"{s.last_apply_direction} {s.last_apply_outcome}"
+    )
+    return f"{escape(what)} by {escape(s.last_apply_actor or '?')}, {utc_text(s.last_apply_at)}"
 
 
 def status(
@@ -44,6 +51,7 @@ def status(
     as_json: AsJson = False,
 ) -> None:
     """Where every tree stands: last snapshot, desired revision, last drift check, last apply."""
+    state.read_only()
     rows = tree_statuses(state.app, list(names or []))
     if as_json:
         emit_json([r.as_json() for r in rows])
@@ -54,33 +62,27 @@ def status(
         )
         return
     table = Table(
-        "tree", "snapshot", "desired", "drift (last check)", "last apply", "schedule", "policy"
-    )
+        "tree", "desired", "live vs desired", "checked", "snapshot", "last apply", "schedule",
+        "policy",
+    )  # fmt: skip
     for s in rows:
         snapshot = (
-            f"#{s.last_snapshot_id} {s.nodes:,} nodes, {_ago(s.last_snapshot_at)}"
+            f"#{s.last_snapshot_id}, {s.nodes:,} nodes, {utc_text(s.last_snapshot_at)}"
             if s.last_snapshot_id
             else "none"
         )
-        if s.desired_revision is None:
-            desired = "[dim]none[/]"
-        elif s.applied_revision == s.desired_revision:
-            desired = f"r{s.desired_revision} (applied)"
-        else:
-            applied = f"r{s.applied_revision}" if s.applied_revision else "never"
-            desired = f"r{s.desired_revision} (applied: {applied})"
-        check = _drift(s) + (f", {_ago(s.last_check_at)}" if s.last_check_at else "")
-        last_apply = (
-            f"{s.last_apply_direction} {s.last_apply_outcome} by {s.last_apply_actor}, "
-            f"{_ago(s.last_apply_at)}"
-            if s.last_apply_at
-            else "never"
-        )
-        policy = s.reconcile if s.policy_error is None else "[red]invalid[/]"
+        policy = escape(s.reconcile) if s.policy_error is None else "[red]invalid (see below)[/]"
         table.add_row(
-            escape(s.tree), snapshot, desired, check, last_apply, s.schedule or "-", policy
+            escape(s.tree),
+            _desired(s),
+            _live_vs_desired(s),
+            utc_text(s.last_check_at) or "never",
+            snapshot,
+            _last_apply(s),
+            escape(s.schedule or "-"),
+            policy,
         )
     console.print(table)
     for s in rows:
         if s.policy_error is not None:
-            console.print(f"[red]{escape(s.policy_error)}[/]")
+            console.print(f"[red]{escape(s.tree)}: invalid policy: {escape(s.policy_error)}[/]")

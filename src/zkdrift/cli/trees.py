@@ -13,6 +13,7 @@ from zkdrift.cli.common import AsJson, TreeName, console, emit_json, state
 from zkdrift.errors import InvalidInputError
 from zkdrift.policy import TreePolicy
 from zkdrift.trees import check_auth_env
+from zkdrift.vocabulary import utc_text
 
 tree_app = typer.Typer(
     help="Register and list the ZooKeeper trees zkdrift manages.", no_args_is_help=True
@@ -71,7 +72,7 @@ def _tls(
 def add(
     name: Annotated[str, typer.Argument(help="A short name for the tree, e.g. 'payments-prod'.")],
     hosts: Annotated[
-        str, typer.Option("--hosts", help="Connect string: host:port\\[,host:port]\\[/chroot].")
+        str, typer.Option("--hosts", help="Connect string: host:port[,host:port][/chroot].")
     ],
     root: Annotated[str, typer.Option("--root", help="Absolute path of the subtree to manage.")],
     exclude: Excludes = [],  # noqa: B006 - typer reads the default, never mutates it
@@ -122,6 +123,7 @@ def add(
 @tree_app.command("list")
 def list_(as_json: AsJson = False) -> None:
     """List registered trees."""
+    state.read_only()
     infos = trees_lib.list_trees(state.app)
     if as_json:
         emit_json([i.as_json() for i in infos])
@@ -146,10 +148,13 @@ def list_(as_json: AsJson = False) -> None:
 @tree_app.command("show")
 def show_tree(name: TreeName, as_json: AsJson = False) -> None:
     """Show one tree's registration, policy and schedule."""
-    row = trees_lib.get_tree(state.app, name).as_json()
+    state.read_only()
+    info = trees_lib.get_tree(state.app, name)
+    row = info.as_json()
     if as_json:
         emit_json(row)
         return
+    row["created_at"] = utc_text(info.created_at)
     for key, value in row.items():
         console.print(f"[bold]{key}[/]: {escape(str(value))}")
 

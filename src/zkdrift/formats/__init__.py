@@ -13,7 +13,9 @@ Desired-state import: :func:`load_desired` looks at ``source`` and reads
 - a ``.json`` file, or any other file whose first character is ``{``, as
   JSON: a zkdrift export when it has ``"format": "zkdrift-export"``, a
   zk-shell backup when the first entry is an object with ``"content"``
-  (:mod:`.zkshell`), else a flat mapping of path to value (:mod:`.flatjson`);
+  (:mod:`.zkshell`: keys absolute, or relative to the copied node, placed
+  under the root or a ``prefix``), else a flat mapping of path to value
+  (:mod:`.flatjson`);
 - anything else as YAML;
 - a device or a socket not at all (``/dev/zero`` would never end).
 
@@ -91,12 +93,26 @@ def desired_from_export(export: ExportDocument, *, root: str, source: str) -> Tr
     return builder.build()
 
 
-def load_desired_json(data: bytes, *, root: str, source: str = "<json>") -> TreeState:
-    """Read any of the JSON forms (export, zk-shell backup, flat mapping)."""
+def _no_prefix(source: str, what: str) -> FormatError:
+    return FormatError(
+        source, f"--prefix places the keys of a zk-shell backup; this is {what}, not one"
+    )
+
+
+def load_desired_json(
+    data: bytes, *, root: str, source: str = "<json>", prefix: str | None = None
+) -> TreeState:
+    """Read any of the JSON forms (export, zk-shell backup, flat mapping). ``prefix``
+    places a zk-shell backup's keys (see :mod:`.zkshell`); other forms refuse it."""
     check_root(root)
     doc = parse_json(data, source)
     top = doc.value
-    if isinstance(top, dict) and "format" in top:
+    is_export = isinstance(top, dict) and "format" in top
+    if not is_export and is_zkshell_document(top):
+        return zkshell_from_document(doc, root=root, prefix=prefix)
+    if prefix is not None:
+        raise _no_prefix(source, "a zkdrift export" if is_export else "flat JSON")
+    if is_export:
         export = export_from_document(doc)
         try:
             return desired_from_export(export, root=root, source=source)
@@ -105,8 +121,6 @@ def load_desired_json(data: bytes, *, root: str, source: str = "<json>") -> Tree
             index = next((i for i, n in enumerate(raw_nodes) if n.get("path") == exc.entry), None)
             line = None if index is None else doc.line("nodes", index, "path")
             raise FormatError(source, exc.problem, line=line, entry=exc.entry) from None
-    if is_zkshell_document(top):
-        return zkshell_from_document(doc, root=root)
     return flat_json_from_document(doc, root=root)
 
 
@@ -115,15 +129,20 @@ def _looks_like_json(data: bytes) -> bool:
     return head.startswith(b"{")
 
 
-def load_desired(source: Path, *, root: str, max_file_bytes: int = MAX_OP_BYTES) -> TreeState:
+def load_desired(
+    source: Path, *, root: str, max_file_bytes: int = MAX_OP_BYTES, prefix: str | None = None
+) -> TreeState:
     """Read a desired state from a directory, YAML or JSON file (see module docs).
 
     ``max_file_bytes`` bounds each file of a directory tree (see
-    :mod:`.directory`). OSErrors from reading propagate unchanged; bad content
-    raises FormatError.
+    :mod:`.directory`). ``prefix`` places the keys of a zk-shell backup (see
+    :mod:`.zkshell`); any other source refuses it. OSErrors from reading
+    propagate unchanged; bad content raises FormatError.
     """
     check_root(root)
     if source.is_dir():
+        if prefix is not None:
+            raise _no_prefix(str(source), "a directory")
         return load_directory(source, root=root, max_file_bytes=max_file_bytes)
     mode = source.stat().st_mode
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISSOCK(mode):
@@ -133,5 +152,7 @@ def load_desired(source: Path, *, root: str, max_file_bytes: int = MAX_OP_BYTES)
     data = source.read_bytes()
     suffix = source.suffix.lower()
     if suffix == ".json" or (suffix not in _YAML_SUFFIXES and _looks_like_json(data)):
-        return load_desired_json(data, root=root, source=str(source))
+        return load_desired_json(data, root=root, source=str(source), prefix=prefix)
+    if prefix is not None:
+        raise _no_prefix(str(source), "YAML")
     return load_yaml(data, root=root, source=str(source))

@@ -25,15 +25,31 @@ object keyed by absolute znode path::
   when copying). If an entry carries ``"ephemeral": true`` the node is left
   out of the desired state, since zkdrift never manages ephemeral nodes.
 
-The keys are the destination paths of the copy, so copy to the same path
-you manage (``json://...json/app`` for root ``/app``).
+The keys are the destination paths of the copy: ``cp /app json://!tmp!b.json/app``
+keys the nodes ``/app``, ``/app/db`` (absolute), ``cp /app json://!tmp!b.json/``
+keys them ``/``, ``/db`` (relative to the copied node). Where the entries land
+under the tree's root is decided once for the whole file:
+
+1. with a prefix (``zkdrift desired import --prefix PATH``), every key is
+   relative: ``/`` is PATH itself, ``/db`` is PATH/db;
+2. else when every key is already under the root, the keys are taken as they
+   are (absolute);
+3. else when the file has a ``/`` key (the copied node itself, which zk-shell
+   always writes), every key is relative to the root, unless the root itself
+   is a key too: a copy of the whole namespace looks like that, so it is an
+   error that asks for ``--prefix``;
+4. else the first key outside the root is an error, which suggests ``--prefix``.
+
+With root ``/`` the two readings coincide, so rule 2 takes every file as it is.
 """
 
 from __future__ import annotations
 
 import json
 
+from zkdrift.errors import InvalidInputError
 from zkdrift.model import Acl, TreeState
+from zkdrift.paths import InvalidPathError, is_under, validate_path
 
 from ._common import StateBuilder, b64decode_strict, b64encode
 from ._json import JsonDocument, parse_json
@@ -83,17 +99,18 @@ def is_zkshell_document(value: object) -> bool:
     return isinstance(first, dict) and "content" in first
 
 
-def _add_entry(doc: JsonDocument, builder: StateBuilder, path: str, entry: object) -> None:
-    builder.check_path(path, line=None)
+def _add_entry(
+    doc: JsonDocument, builder: StateBuilder, path: str, entry: object, key: str
+) -> None:
     if not isinstance(entry, dict) or "content" not in entry:
         raise builder.error(
             "expected an object with 'content' and 'acls' (zk-shell backup entry)",
             line=None,
-            entry=path,
+            entry=key,
         )
     ephemeral = entry.get("ephemeral", False)
     if not isinstance(ephemeral, bool):
-        raise builder.error("'ephemeral' must be true or false", line=None, entry=path)
+        raise builder.error("'ephemeral' must be true or false", line=None, entry=key)
     content = entry["content"]
     if content is None:
         data = b""
@@ -101,28 +118,95 @@ def _add_entry(doc: JsonDocument, builder: StateBuilder, path: str, entry: objec
         try:
             data = b64decode_strict(content)
         except ValueError as exc:
-            raise doc.error(f"content: {exc}", path, "content", entry=path) from None
-    acl = _acls(doc, entry.get("acls"), path)
+            raise doc.error(f"content: {exc}", key, "content", entry=key) from None
+    acl = _acls(doc, entry.get("acls"), key)
     if not ephemeral:
-        builder.add(path, data, line=None, acl=acl)
+        builder.add(path, data, line=None, entry=key, acl=acl)
 
 
-def zkshell_from_document(doc: JsonDocument, *, root: str) -> TreeState:
+def check_prefix(prefix: str, root: str) -> str:
+    """``prefix`` when it is an absolute path within ``root``; else InvalidInputError."""
+    try:
+        validate_path(prefix)
+    except InvalidPathError as exc:
+        raise InvalidInputError(f"--prefix {prefix!r}: {exc}") from None
+    if not is_under(prefix, root):
+        raise InvalidInputError(f"--prefix {prefix!r} is outside the tree's root {root!r}")
+    return prefix
+
+
+def _valid(key: str) -> bool:
+    try:
+        validate_path(key)
+    except InvalidPathError:
+        return False
+    return True
+
+
+def key_base(keys: list[str], *, root: str, prefix: str | None = None) -> str | None:
+    """The path a file's key ``/`` stands for (keys relative to it), or None when the
+    keys are absolute: the rule in the module's documentation."""
+    if prefix is not None:
+        return prefix
+    if all(_valid(k) and is_under(k, root) for k in keys):
+        return None
+    if "/" in keys:
+        return root
+    return None
+
+
+def _rebased(key: str, base: str) -> str:
+    if key == "/":
+        return base
+    return key if base == "/" else base + key
+
+
+def zkshell_from_document(doc: JsonDocument, *, root: str, prefix: str | None = None) -> TreeState:
     top = doc.value
     builder = StateBuilder(doc.source, root)
     if not isinstance(top, dict):
         raise doc.error("a zk-shell backup must be a JSON object keyed by path")
-    for path, entry in top.items():
+    if prefix is not None:
+        check_prefix(prefix, builder.root)
+    elif builder.root != "/" and "/" in top and builder.root in top:
+        # A copy of the whole namespace ('cp / json://FILE/') looks like this too:
+        # its keys are absolute, and mostly outside the root.
+        raise doc.error(
+            f"both '/' and the root {builder.root!r} are keys: the keys could be absolute"
+            f" or relative to the copied node; give --prefix {builder.root} to read them"
+            " as relative",
+            "/",
+            entry="/",
+        )
+    base = key_base(list(top), root=builder.root, prefix=prefix)
+    for key, entry in top.items():
         try:
-            _add_entry(doc, builder, path, entry)
+            try:  # a key is a path, whichever way it is read
+                validate_path(key)
+            except InvalidPathError as exc:
+                raise builder.error(
+                    f"invalid ZooKeeper path: {exc}", line=None, entry=key
+                ) from None
+            if base is None and not is_under(key, builder.root):
+                raise builder.error(
+                    f"path {key!r} is outside root {builder.root!r} (a backup keyed relative"
+                    " to the copied node has a '/' entry; or give --prefix PATH)",
+                    line=None,
+                    entry=key,
+                )
+            path = key if base is None else _rebased(key, base)
+            _add_entry(doc, builder, path, entry, key)
         except FormatError as exc:
-            raise doc.locate(exc, path) from None
+            raise doc.locate(exc, key) from None
     return builder.build()
 
 
-def load_zkshell_json(data: bytes, *, root: str, source: str = "<zk-shell json>") -> TreeState:
-    """Read a zk-shell JSON backup as a desired state under ``root``."""
-    return zkshell_from_document(parse_json(data, source), root=root)
+def load_zkshell_json(
+    data: bytes, *, root: str, source: str = "<zk-shell json>", prefix: str | None = None
+) -> TreeState:
+    """Read a zk-shell JSON backup as a desired state under ``root`` (keys placed by the
+    rule in the module's documentation)."""
+    return zkshell_from_document(parse_json(data, source), root=root, prefix=prefix)
 
 
 def dump_zkshell_json(state: TreeState) -> bytes:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from zkdrift.store.bulk import bulk_insert
 from zkdrift.store.models import Apply, ApplyOp, Tree, utcnow
+from zkdrift.vocabulary import iso
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,8 @@ class AuditEntry:
             "host": self.host,
             "plan_id": self.plan_id,
             "desired_revision_id": self.desired_revision_id,
-            "started_at": self.started_at.isoformat(),
-            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
             "outcome": self.outcome,
             "ops_total": self.ops_total,
             "ops_applied": self.ops_applied,

@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zkdrift.diff import DriftItem as DriftDifference
@@ -84,3 +85,19 @@ def record_run(
     run.finished_at = utcnow()
     session.flush()
     return run
+
+
+def out_of_sync_since(session: Session, tree: Tree) -> dt.datetime | None:
+    """When the checks of live against desired started finding differences without a
+    break: the first check after the last one that found none. None when the last
+    check found none, or there was none."""
+    desired_checks = (DriftRun.tree_id == tree.id, DriftRun.against == "desired")
+    last_clean = session.scalar(
+        select(func.max(DriftRun.id)).where(*desired_checks, DriftRun.total == 0)
+    )
+    first_since = session.scalar(
+        select(func.min(DriftRun.id)).where(*desired_checks, DriftRun.id > (last_clean or 0))
+    )
+    if first_since is None:
+        return None
+    return session.scalar(select(DriftRun.started_at).where(DriftRun.id == first_since))

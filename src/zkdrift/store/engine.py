@@ -54,6 +54,21 @@ def url_secrets(url: str | URL) -> list[str]:
     return sorted({str(v) for v in found if v}, key=len, reverse=True)
 
 
+def sqlite_file(url: str | URL) -> Path | None:
+    """The file a SQLite URL names; None for other databases, in-memory SQLite,
+    ``file:`` URIs and URLs that do not parse (opening them says what is wrong)."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.query.get("uri"):
+        return None
+    database = parsed.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).expanduser()
+
+
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     try:
         parsed = make_url(url)
