@@ -24,29 +24,27 @@ def _table_rows(text: str) -> list[str]:
 def test_run_summary_shows_a_long_error_on_one_line_and_the_whole_error_below(
     flow_app: App, zk: KazooClient, zk_chroot: str, prefect_cli_env: dict[str, str]
 ) -> None:
-    create_tree(zk, {"/ok": b"", "/ok/k": b"v", "/nodesired": b"", "/nodesired/k": b"v"})
+    create_tree(zk, {"/ok": b"", "/ok/k": b"v"})
     add_tree(flow_app, TreeSpec(name="ok", hosts=zk_chroot, root="/ok"))
     adopt(flow_app, "ok")
-    add_tree(flow_app, TreeSpec(name="nodesired", hosts=zk_chroot, root="/nodesired"))
+    root = "/a-root-that-nobody-created-" + "x" * 60
+    add_tree(flow_app, TreeSpec(name="ghost", hosts=zk_chroot, root=root), check=False)
 
-    result = run_cli_process("run", "drift", "--json", env=prefect_cli_env)
-    shown = run_cli_process("run", "drift", env=prefect_cli_env)
+    result = run_cli_process("run", "snapshot", "--json", env=prefect_cli_env)
+    shown = run_cli_process("run", "snapshot", env=prefect_cli_env)
 
     assert result.exit_code == shown.exit_code == 1
     summary = json.loads(result.stdout)["summary"]
-    [full] = [
-        cell.strip()
-        for line in summary.splitlines()
-        if line.startswith("| nodesired |")
-        for cell in line.split(" | ")[-1:]
-    ]
-    full = full.removesuffix(" |")
-    assert len(full) > TABLE_TEXT_WIDTH and full.startswith("failed at drift: tree 'nodesired'")
+    [row] = [line for line in summary.splitlines() if line.startswith("| ghost |")]
+    status = row.split(" | ")[1]
+    assert status.startswith("failed at snapshot: ") and status.endswith("…")
+    assert root not in row  # too long for one line of the table
+    errors = summary[summary.index("## Errors") :]
+    assert "**ghost** (failed at snapshot):" in errors and root in errors
     lines = shown.stdout.splitlines()
-    [row] = [line for line in lines if line.startswith(" nodesired ")]  # a rendered table row
-    assert f"{full[: TABLE_TEXT_WIDTH - 1].rstrip()}…" in row
-    assert "has no desired state yet; import one" not in row
-    assert f"nodesired: {full}" in lines
+    [rendered] = [line for line in lines if line.startswith(" ghost ")]  # a table row
+    assert "…" in rendered and root not in rendered
+    assert any(root in line for line in lines)  # the whole error, below the table
     [ok_row] = [line for line in lines if line.startswith(" ok ")]
     assert "…" not in ok_row
 

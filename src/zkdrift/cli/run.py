@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,12 +12,10 @@ from rich.markdown import Markdown
 
 from zkdrift.cli.common import (
     EXIT_ERROR,
-    TABLE_TEXT_WIDTH,
     AsJson,
     console,
     emit_json,
     err_console,
-    shorten,
     state,
 )
 
@@ -54,45 +50,6 @@ Prune = Annotated[
 ]
 
 
-# A Markdown table cell boundary: a '|' that is not escaped as '\\|'.
-_CELL_BOUNDARY = re.compile(r"(?<!\\)\|")
-
-
-@dataclass(frozen=True)
-class ShortSummary:
-    """A run summary whose table shows each long status on one line, and the
-    long statuses in full, by tree, to print below the table."""
-
-    markdown: str
-    notes: tuple[tuple[str, str], ...]
-
-
-def shorten_summary(markdown: str, width: int = TABLE_TEXT_WIDTH) -> ShortSummary:
-    """Cut the ``status`` column of the summary's table to one line of ``width``
-    characters ("…" where cut); the cut statuses come back whole in ``notes``."""
-    lines = markdown.splitlines()
-    notes: list[tuple[str, str]] = []
-    status_column: int | None = None
-    for index, line in enumerate(lines):
-        if not line.startswith("|"):
-            status_column = None
-            continue
-        cells = [c.strip() for c in _CELL_BOUNDARY.split(line)[1:-1]]
-        if status_column is None:
-            status_column = cells.index("status") if "status" in cells else -1
-            continue
-        if status_column < 0 or status_column >= len(cells) or set(cells[0]) <= set("-:"):
-            continue
-        full = cells[status_column].replace("\\|", "|")
-        short = shorten(full, width)
-        if short != full:
-            notes.append((cells[0].replace("\\|", "|"), full))
-            cells[status_column] = short.replace("|", "\\|")
-            lines[index] = "| " + " | ".join(cells) + " |"
-    ending = "\n" if markdown.endswith("\n") else ""
-    return ShortSummary("\n".join(lines) + ending, tuple(notes))
-
-
 def _execute(key: str, values: dict[str, Any], *, local: bool, as_json: bool) -> None:
     # Prefect loads only when a flow is run: every other command starts fast.
     from zkdrift.flows import runs
@@ -106,10 +63,8 @@ def _execute(key: str, values: dict[str, Any], *, local: bool, as_json: bool) ->
         emit_json(outcome.as_json())
     else:
         if outcome.summary:
-            summary = shorten_summary(outcome.summary)
-            console.print(Markdown(summary.markdown))
-            for tree, status in summary.notes:
-                console.print(f"{tree}: {status}", markup=False)
+            # One line per tree; a long error is cut there and given whole below.
+            console.print(Markdown(outcome.summary))
         where = f"deployment {outcome.deployment}" if outcome.deployment else "this process"
         colour = "green" if outcome.ok else "red"
         console.print(
