@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,17 @@ def _high(fd: int) -> int:
     return fcntl.fcntl(fd, fcntl.F_DUPFD, 10)
 
 
+@dataclass(frozen=True)
+class Capture:
+    """A full-page screenshot: the PNG, the page's size in CSS pixels, and what
+    ``script`` evaluated to in the page (None without one)."""
+
+    png: Path
+    width: int
+    height: int
+    value: Any = None
+
+
 def screenshot(
     page: Path,
     output: Path,
@@ -148,6 +160,20 @@ def screenshot(
     Returns ``output``. Raises :class:`BrowserError` when no browser is found or
     the page cannot be rendered.
     """
+    return capture(page, output, width=width, chromium=chromium, timeout=timeout).png
+
+
+def capture(
+    page: Path,
+    output: Path,
+    *,
+    width: int = 1400,
+    chromium: str | None = None,
+    timeout: float = 60.0,
+    script: str | None = None,
+) -> Capture:
+    """:func:`screenshot`, also evaluating the JavaScript expression ``script`` in the
+    loaded page (before the capture) and returning its value."""
     binary = chromium or ensure_chromium()
     url = Path(page).resolve().as_uri()
     output = Path(output)
@@ -199,6 +225,16 @@ def screenshot(
             pipe.call("Emulation.setDeviceMetricsOverride", metrics, session=session)
             pipe.call("Page.navigate", {"url": url}, session=session)
             pipe.wait_event("Page.loadEventFired", session=session, timeout=timeout)
+            value = None
+            if script is not None:
+                evaluated = pipe.call(
+                    "Runtime.evaluate",
+                    {"expression": script, "returnByValue": True},
+                    session=session,
+                )
+                if "exceptionDetails" in evaluated:
+                    raise BrowserError(f"the script failed: {evaluated['exceptionDetails']}")
+                value = evaluated.get("result", {}).get("value")
             layout = pipe.call("Page.getLayoutMetrics", session=session)
             size = layout.get("cssContentSize") or layout["contentSize"]
             height = min(int(size["height"]) + 1, MAX_HEIGHT)
@@ -218,6 +254,7 @@ def screenshot(
                 timeout=timeout,
             )
             output.write_bytes(base64.b64decode(shot["data"]))
+            result = Capture(output, int(size["width"]), height, value)
             with contextlib.suppress(BrowserError):  # it may close before it answers
                 pipe.call("Browser.close", timeout=5)
         finally:
@@ -228,7 +265,7 @@ def screenshot(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-    return output
+    return result
 
 
 def png_size(path: Path) -> tuple[int, int]:
