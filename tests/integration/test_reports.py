@@ -350,7 +350,7 @@ def test_open_drift_detail_names_the_desired_revision_author_and_the_last_apply(
     assert url["last_changed_by"].startswith("carol (desired revision 2, ")
     timeout = rows.loc["/app/billing/timeout", "last_changed_by"]
     assert timeout.startswith("outside zkdrift, first seen ")
-    assert f"; zkdrift last: bob (apply #{history.apply_id}, " in timeout
+    assert f"; last zkdrift run: bob (apply #{history.apply_id}, " in timeout
 
 
 def test_kinds_read_the_same_in_every_section(app: App, zk: KazooClient, zk_chroot: str) -> None:

@@ -493,7 +493,7 @@ def _who(cls: DriftClass, change: Any, revision: Any, write: Any, first: Any) ->
         return "; ".join(side for side in sides if side)
     if write is not None and not (change is not None and _made_by(change, write)):
         # Drift: the live change, and the last time zkdrift itself wrote the path.
-        last = f"zkdrift last: {_write_text(write)}"
+        last = f"last zkdrift run: {_write_text(write)}"
         return f"{live}; {last}" if live else last
     return live
 

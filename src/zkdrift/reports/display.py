@@ -36,6 +36,8 @@ _MIN_CHARS = {"path": 32, "value": 20}
 _NUMBER = re.compile(r"^[-+]?[\d,]+(\.\d+)?( ?%)?$")
 _TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)? UTC$")
 _CODE = re.compile(r"`([^`]+)`")
+_STAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d(?::\d\d)? UTC")
+_BYTES = re.compile(r"(\d) (bytes?)\b")
 _EMPHASIS = re.compile(r"(?<![\w*])\*([^*\s][^*]*?)\*(?![\w*])")
 # Cells no longer than this never wrap (kinds, ages, short names).
 _SHORT = 24
@@ -302,7 +304,9 @@ def _cell_html(text: str, cls: str, column: str = "") -> str:
     escaped = html.escape(text, quote=False)
     if cls == "zk-time":  # a tight table may wrap a time after its date, never before UTC
         return escaped.replace(" UTC", "&nbsp;UTC")
-    return escaped
+    # Sentences wrap between words, never inside a time ("2026-" / "12-01") or a size.
+    escaped = _STAMP.sub(lambda m: f'<span class="zk-seg">{m.group(0)}</span>', escaped)
+    return _BYTES.sub(r"\1&nbsp;\2", escaped)
 
 
 def _class_attr(cls: str) -> str:

@@ -188,16 +188,18 @@ def drift_over_time(
     integer_axis(ax)
     if applies is not None and not applies.empty:
         _mark_applies(ax, applies, times)
-    ax.set_title(f"Paths differing from desired at each drift check: {tree}")
+    ax.set_title(f"Drift at each check: {tree}")
     ax.set_xlabel("drift check (UTC)")
-    ax.set_ylabel("paths")
+    ax.set_ylabel("paths differing from desired")
     _legend(ax)
     return fig
 
 
 def _legend(ax: Axes) -> None:
     """The legend above the plot, right-aligned, clear of the data and of the title."""
-    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=4, borderaxespad=0.2)
+    ax.legend(
+        loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=4, borderaxespad=0.2, fontsize=9.5
+    )
 
 
 def _mark_applies(ax: Axes, applies: pd.DataFrame, times: pd.DatetimeIndex) -> None:
@@ -276,7 +278,7 @@ def changes_per_snapshot(snaps: pd.DataFrame, tree: str) -> Figure | None:
     top = int(bottom.max())
     ax.set_ylim(0, max(top * 1.15, top + 1))
     integer_axis(ax)
-    ax.set_title(f"Nodes changed at each snapshot: {tree}")
+    ax.set_title(f"Changes per snapshot: {tree}")
     ax.set_xlabel("snapshot (UTC)")
     ax.set_ylabel("nodes changed")
     _legend(ax)
