@@ -328,6 +328,8 @@ def test_open_drift_detail_shows_desired_and_live_values_but_never_a_secret(
     assert timeout.startswith("outside zkdrift, first seen ")
     assert vocabulary.utc_text(run_started(app, runs[1])) in timeout
     assert all(isinstance(v, str) for v in detail.to_numpy().ravel())
+    oldest = reports.open_drift_detail(app, "app", limit=2).drop(columns=["age"])
+    assert oldest.to_dict("records") == detail.head(2).drop(columns=["age"]).to_dict("records")
 
 
 def test_open_drift_detail_names_the_desired_revision_author_and_the_last_apply(

@@ -27,7 +27,7 @@ from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
-from zkdrift.model import Acl, ChangeKind, DriftClass
+from zkdrift.model import Acl, ChangeKind, DriftClass, path_digest
 from zkdrift.redact import Redactor
 from zkdrift.reports.common import Source, engine_of, redactor_of, tree_row
 from zkdrift.reports.drift import open_drift
@@ -196,8 +196,14 @@ def _valid_at(model: Any, version: int | None) -> Any:
     )
 
 
-def _values(conn: Connection, tree_id: int, check: Any) -> pd.DataFrame:
-    """Each item of the check with the desired and live data and ACLs it compared."""
+def _values(conn: Connection, tree_id: int, check: Any, digests: Sequence[str]) -> pd.DataFrame:
+    """The check's items of the paths with ``digests``, with the desired and live data
+    and ACLs it compared."""
+    frames = [_values_of(conn, tree_id, check, chunk) for chunk in _chunks(digests)]
+    return pd.concat(frames, ignore_index=True) if frames else _values_of(conn, tree_id, check, [])
+
+
+def _values_of(conn: Connection, tree_id: int, check: Any, digests: Sequence[str]) -> pd.DataFrame:
     run_id, snapshot_id, revision_id = check[0], check[1], check[2]
     cfg, live = aliased(Configuration), aliased(NodeState)
     desired_blob, live_blob = aliased(Blob), aliased(Blob)
@@ -232,7 +238,7 @@ def _values(conn: Connection, tree_id: int, check: Any) -> pd.DataFrame:
             ),
         )
         .outerjoin(live_blob, live_blob.digest == live.data_digest)
-        .where(DriftItem.run_id == run_id)
+        .where(DriftItem.run_id == run_id, DriftItem.path_digest.in_(digests))
     )
     return pd.DataFrame(
         conn.execute(query).mappings().all(), columns=list(query.selected_columns.keys())
@@ -390,9 +396,10 @@ def open_drift_detail(
     *,
     since: When = None,
     until: When = None,
+    limit: int | None = None,
 ) -> pd.DataFrame:
     """What drifted, for people: one row per path the latest drift check (before
-    ``until``) still reports, oldest first.
+    ``until``) still reports, oldest first (the oldest ``limit`` of them).
 
     Columns (all display text, empty when there is nothing to show):
 
@@ -406,25 +413,30 @@ def open_drift_detail(
       changed``;
     - ``since``: when a check first reported it (UTC, to the second);
     - ``age``: how long ago that was (``3 h 12 min``), as of ``until`` or now;
-    - ``last_changed_by``: who moved: the desired revision's author
-      (pending), the apply or adopt from the audit, or ``outside zkdrift``
-      with the snapshot that first saw the live change (drift); both for a
-      conflict. For drift, the last apply or adopt that touched the path
-      follows.
+    - ``last_changed_by``: who moved, and how the store knows:
+      ``carol (desired revision 4, <UTC time>)`` for pending (the revision's
+      author); for drift, ``bob (apply #3, <UTC time>)`` when an apply made
+      the live change (from the audit), else ``outside zkdrift, first seen
+      <UTC time> (snapshot 12)``: the snapshot that first saw it (ZooKeeper
+      does not record who), followed by ``; last zkdrift run: alice (adopt
+      #1, <UTC time>)``, the last apply or adopt that touched the path;
+      ``desired: ...; live: ...`` for a conflict.
 
-    ``since`` keeps drift first detected at or after it.
+    ``since`` keeps drift first detected at or after it; ``limit`` bounds the
+    rows (the values and the audit are read for those only).
     """
     as_of = parse_when(until) or utcnow()
     rd = redactor_of(source, redactor)
     drifted = open_drift(source, name, since=since, until=until)
+    if limit is not None:
+        drifted = drifted.head(limit)
     if drifted.empty:
         return pd.DataFrame({col: pd.Series(dtype=object) for col in DETAIL_COLUMNS})
+    digests = [path_digest(str(p)) for p in drifted["path"]]
     with engine_of(source).connect() as conn:
         tree_id, _root = tree_row(conn, name)
         check = _latest_check(conn, tree_id, until)
-        values = _values(conn, tree_id, check)
-        values = values[values["path"].isin(set(drifted["path"]))]
-        digests = [str(d) for d in values["path_digest"]]
+        values = _values(conn, tree_id, check, digests)
         live_changes = _live_changes(conn, tree_id, check[1], digests)
         desired_changes = _desired_changes(conn, tree_id, check[2], values)
         writes = _last_writes(conn, tree_id, [str(p) for p in values["path"]], until)
