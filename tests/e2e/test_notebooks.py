@@ -205,7 +205,9 @@ def test_the_report_holds_the_figures_and_tables_of_both_notebooks(rendered: Ren
 def test_the_report_opens_with_the_verdict_and_what_to_run(rendered: Rendered) -> None:
     text = _text(rendered.html)
 
-    verdict = re.search(r"OUT OF SYNC: 1 path since \d\d:\d\d UTC; run ([^.]+?) Latest", text)
+    verdict = re.search(
+        r"OUT OF SYNC: 1 path since (?:\d{4}-\d\d-\d\d )?\d\d:\d\d UTC; run ([^.]+?) Latest", text
+    )
     assert verdict is not None, text[:600]
     assert verdict.group(1).strip() == "zkdrift apply app --yes or zkdrift adopt app"
     assert text.index("OUT OF SYNC") < text.index("What drifted") < text.index("Summary")

@@ -44,7 +44,18 @@ from zkdrift.store.models import (
     NodeState,
     Snapshot,
 )
-from zkdrift.vocabulary import DRIFT_CLASSES, IN_SYNC, age_text, drift_kind, headline, utc_text
+from zkdrift.vocabulary import (
+    DRIFT_CLASSES,
+    IN_SYNC,
+    OBSERVED_ONLY,
+    age_text,
+    drift_kind,
+    headline,
+    observed_headline,
+    observed_only,
+    unchecked_headline,
+    utc_text,
+)
 
 # Paths per IN (...) list: well under every database's limit on bound parameters.
 _CHUNK = 500
@@ -62,16 +73,10 @@ DETAIL_COLUMNS = (
 )
 
 OUT_OF_SYNC = "out of sync"
-OBSERVED_ONLY = "observed only"
 NOT_CHECKED = "not checked"
 
-
-def observed_only_text(tree: str) -> str:
-    """What a report says of a tree without a desired state, and how to manage it."""
-    return (
-        f"no desired state: this tree is observed only; to manage it, run `zkdrift adopt {tree}` "
-        f"(accept live as desired) or `zkdrift desired import {tree} FILE`"
-    )
+# What a report says of a tree without a desired state (the shared words).
+observed_only_text = observed_only
 
 
 @dataclass(frozen=True)
@@ -146,14 +151,11 @@ def drift_verdict(source: Source, name: str, *, until: When = None) -> Verdict:
         check = _latest_check(conn, tree_id, until)
         checked_revision = None if check is None else _revision_number(conn, check[2])
     if latest_revision is None:
-        text = "NO DESIRED STATE: " + observed_only_text(name).split(": ", 1)[1]
-        return Verdict(name, OBSERVED_ONLY, text, 0, None, None, None, as_of)
+        return Verdict(name, OBSERVED_ONLY, observed_headline(name), 0, None, None, None, as_of)
     if check is None:
-        text = (
-            f"NOT CHECKED: {name} has a desired state (revision {latest_revision}) but no "
-            f"drift check yet; run `zkdrift diff {name}`"
-        )
-        return Verdict(name, NOT_CHECKED, text, 0, None, None, int(latest_revision), as_of)
+        revision = int(latest_revision)
+        text = unchecked_headline(name, revision)
+        return Verdict(name, NOT_CHECKED, text, 0, None, None, revision, as_of)
     drifted = open_drift(source, name, until=until)
     since = None if drifted.empty else drifted["detected_at"].min().to_pydatetime()
     count = len(drifted)
