@@ -90,6 +90,7 @@ STYLE = """
   font-size: 17px;
 }
 .zk-verdict strong { letter-spacing: 0.02em; }
+.zk-verdict code { white-space: nowrap; }
 .zk-verdict.zk-bad { background: #fdecea; border-color: #c62828; color: #611a15; }
 .zk-verdict.zk-good { background: #e8f5e9; border-color: #2e7d32; color: #1b4620; }
 .zk-verdict.zk-info { background: #e8f0fe; border-color: #1a56db; color: #0b2f6b; }
