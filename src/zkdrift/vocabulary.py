@@ -132,3 +132,27 @@ def headline(tree: str, count: int, since: dt.datetime | None) -> str:
     noun = "path" if count == 1 else "paths"
     when = f" since {utc_time_text(since)}" if since is not None else ""
     return f"OUT OF SYNC: {count} {noun}{when}; {next_step(tree)}"
+
+
+OBSERVED_ONLY = "observed only"
+
+
+def observed_only(tree: str) -> str:
+    """What to say of a tree without a desired state, and how to manage it."""
+    return (
+        f"no desired state: this tree is observed only; to manage it, run `zkdrift adopt {tree}` "
+        f"(accept live as desired) or `zkdrift desired import {tree} FILE`"
+    )
+
+
+def observed_headline(tree: str) -> str:
+    """``NO DESIRED STATE: this tree is observed only; to manage it, run ...``."""
+    return "NO DESIRED STATE: " + observed_only(tree).split(": ", 1)[1]
+
+
+def unchecked_headline(tree: str, revision: int) -> str:
+    """``NOT CHECKED: ...``: a desired state, no drift check yet, and what to run."""
+    return (
+        f"NOT CHECKED: {tree} has a desired state (revision {revision}) but no drift check "
+        f"yet; run `zkdrift diff {tree}`"
+    )

@@ -7,6 +7,8 @@ tests assert on that one result.
 
 from __future__ import annotations
 
+import contextlib
+import html
 import json
 import os
 import re
@@ -14,9 +16,13 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import nbformat
 import pytest
 from kazoo.client import KazooClient
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 from sqlalchemy import text
 
 from tests.support.cli import CliResult, run_cli
@@ -146,6 +152,23 @@ def _images(html: str) -> list[str]:
     return re.findall(r'<img[^>]+src="data:image/png;base64,', html)
 
 
+def _text(page: str) -> str:
+    """What a reader sees of the page's body: no styles, scripts, tags or images;
+    inline elements run on, blocks are apart; entities decoded."""
+    page = re.sub(r"<(head|style|script)\b.*?</\1>", " ", page, flags=re.S | re.I)
+    page = re.sub(r"</?(span|strong|em|code|wbr|a)\b[^>]*>", "", page)
+    page = re.sub(r"<[^>]+>", " ", page)
+    return re.sub(r"\s+", " ", html.unescape(page).replace("\xa0", " "))
+
+
+def _rows(page: str) -> list[list[str]]:
+    """The text of each table row's cells."""
+    return [
+        [_text(cell).strip() for cell in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S)]
+        for row in re.findall(r"<tr>(.*?)</tr>", page, re.S)
+    ]
+
+
 def test_notebooks_are_committed_with_outputs_stripped_and_a_parameters_cell() -> None:
     for path in sorted(NOTEBOOKS.glob("*.ipynb")):
         nb = json.loads(path.read_text())
@@ -160,28 +183,49 @@ def test_notebooks_are_committed_with_outputs_stripped_and_a_parameters_cell() -
 
 
 def test_the_report_holds_the_figures_and_tables_of_both_notebooks(rendered: Rendered) -> None:
-    html = rendered.html
+    page = rendered.html
+    text = _text(page)
 
-    assert len(_images(html)) >= 4  # drift over time, snapshot size, changes, churn
-    assert "Drift report" in html and "History report" in html
-    assert html.count("<table") >= 6
-    # Top churned path, open drift and the apply audit, as tables.
-    assert re.search(r"<td>/app/billing/timeout</td>\s*<td>3</td>", html)
-    assert "/app/search/size" in html
-    assert "revert hand edits" in html
-    assert "Traceback" not in html
+    assert len(_images(page)) >= 4  # drift over time, snapshot size, changes, churn
+    assert text.count("zkdrift report: app") == 1  # one title
+    assert text.count("live size") == 1  # one summary
+    for section in ("What drifted", "Drift over time", "Reconciled drift", "Recent changes"):
+        assert section in text
+    assert page.count("<table") >= 6
+    rows = _rows(page)
+    # Top churned path, open drift (desired -> live) and the apply audit, as tables.
+    churned = next(r for r in rows if r[:2] == ["/app/billing/timeout", "3"])
+    assert churned[2:6] == ["", "", "3", ""]  # created, deleted, changed, ACL changed
+    drifted = next(r for r in rows if r[:2] == ["/app/search/size", "changed"])
+    assert drifted[2:5] == ["drift", "10", "20"]  # classification, desired, live
+    assert "revert hand edits" in text
+    assert "Traceback" not in page
 
 
-def test_the_report_never_shows_code_secret_values_or_the_database_password(
+def test_the_report_opens_with_the_verdict_and_what_to_run(rendered: Rendered) -> None:
+    text = _text(rendered.html)
+
+    verdict = re.search(
+        r"OUT OF SYNC: 1 path since (?:\d{4}-\d\d-\d\d )?\d\d:\d\d UTC; run ([^.]+?) Latest", text
+    )
+    assert verdict is not None, text[:600]
+    assert verdict.group(1).strip() == "zkdrift apply app --yes or zkdrift adopt app"
+    assert text.index("OUT OF SYNC") < text.index("What drifted") < text.index("Summary")
+
+
+def test_the_report_never_shows_code_secret_values_or_the_database(
     rendered: Rendered,
 ) -> None:
-    html = rendered.html + rendered.cli_html
+    page = rendered.html + rendered.cli_html
 
-    assert "reports.notebook_app" not in html  # code is hidden
-    assert "&lt;redacted hmac:" in html  # the secret path's changes are shown redacted
+    assert "reports.notebook_app" not in page  # code is hidden
+    assert "&lt;redacted hmac:" in page  # the secret path's changes are shown redacted
     for secret in (SECRET_1.decode(), SECRET_2.decode(), DB_PASSWORD, rendered.database_url):
-        assert secret not in html
-    assert f"{DB_USER}:***@" in html  # the database, as safe_url shows it
+        assert secret not in page
+    # Not even the safe form: the report does not name its database.
+    database = rendered.database_url.rsplit("/", 1)[1]
+    for part in (DB_USER, database, "mysql", "***@"):
+        assert part not in page
 
 
 def test_zkdrift_report_renders_the_same_report_from_the_command_line(
@@ -192,20 +236,24 @@ def test_zkdrift_report_renders_the_same_report_from_the_command_line(
     assert payload["tree"] == "app"
     assert payload["since"] is not None
     assert len(_images(rendered.cli_html)) >= 4
-    assert "/app/billing/timeout" in rendered.cli_html
+    assert "/app/billing/timeout" in _text(rendered.cli_html)
     assert DB_PASSWORD not in rendered.cli.stdout + rendered.cli.stderr
 
 
-def test_a_new_tree_with_one_snapshot_renders_a_report_that_says_so(
+def test_a_new_tree_with_one_snapshot_and_no_desired_state_renders_a_report_that_says_so(
     rendered_empty: RenderedEmpty,
 ) -> None:
-    html = rendered_empty.html
+    page = rendered_empty.html
+    text = _text(page)
 
-    assert "single snapshot" in html
-    assert "No drift checks in this window." in html
-    assert "No changes yet" in html
-    assert "Traceback" not in html
-    assert len(_images(html)) == 1  # snapshot size only
+    assert (
+        "NO DESIRED STATE: this tree is observed only; to manage it, run "
+        "zkdrift adopt fresh (accept live as desired) or zkdrift desired import fresh FILE"
+    ) in text
+    assert "single snapshot" in text
+    assert "No drift checks: there is no desired state to check against." in text
+    assert "Traceback" not in page
+    assert len(_images(page)) == 1  # snapshot size only
 
 
 def test_a_notebook_opened_by_hand_reports_on_the_first_tree_of_the_environment_database(
@@ -216,9 +264,48 @@ def test_a_notebook_opened_by_hand_reports_on_the_first_tree_of_the_environment_
     nb = execute_notebook(NOTEBOOKS / "history.ipynb", {}, cwd=tmp_path)  # defaults only
 
     outputs = json.dumps([c.get("outputs", []) for c in nb.cells])
-    assert "**Tree** `fresh`" in outputs
+    assert "History report: fresh" in outputs  # on its own, it has its title and summary
+    assert "none: observed only" in outputs
     assert "single snapshot" in outputs
     assert "Traceback" not in outputs
+
+
+def _run_by_hand(path: Path, cwd: Path, **parameters: str) -> list[dict[str, Any]]:
+    """Execute a notebook as Jupyter's "Run all" does (errors stop it), with the
+    parameters cell edited; returns each code cell's outputs."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if "parameters" in cell.metadata.get("tags", []):
+            cell.source += "".join(f"\n{k} = {v!r}" for k, v in parameters.items())
+    client = NotebookClient(nb, kernel_name="python3", resources={"metadata": {"path": str(cwd)}})
+    with contextlib.suppress(CellExecutionError):
+        client.execute()
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+
+
+def test_a_notebook_without_a_database_says_where_it_looked_and_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.delenv("ZKDRIFT_DATABASE_URL", raising=False)
+    monkeypatch.setenv("ZKDRIFT_HOME", str(home))
+    missing = tmp_path / "elsewhere" / "zkdrift.db"
+
+    default = _run_by_hand(NOTEBOOKS / "drift_report.ipynb", tmp_path)
+    named = _run_by_hand(NOTEBOOKS / "history.ipynb", tmp_path, database_url=f"sqlite:///{missing}")
+
+    for outputs, looked_for, because in (
+        (default, home / "zkdrift.db", "the default, $ZKDRIFT_HOME/zkdrift.db"),
+        (named, missing, "named by the notebook's database_url parameter"),
+    ):
+        errors = [o for o in outputs if o["output_type"] == "error"]
+        assert len(errors) == 1  # the first cell that needs the database, then nothing ran
+        shown = "\n".join(errors[0]["traceback"])
+        assert errors[0]["ename"] == "NotebookSetupError"
+        assert shown.startswith(f"No zkdrift database at {looked_for} ({because}")
+        assert "set ZKDRIFT_DATABASE_URL" in shown and "database_url in the" in shown
+        assert "Traceback" not in shown and "File " not in shown  # the message alone
+    assert not home.exists() and not missing.parent.exists()  # nothing created
 
 
 def test_reporting_on_an_unknown_tree_fails_before_starting_a_kernel(

@@ -3,16 +3,29 @@ drift checks against desired state, and an apply, on SQLite and MariaDB."""
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 from kazoo.client import KazooClient
 from sqlalchemy import select
 
-from tests.support.data import CONFIG, SECRET_1, SECRET_2, build_history
+from tests.support.data import (
+    CONFIG,
+    SECRET_1,
+    SECRET_2,
+    apply,
+    build_drift,
+    build_history,
+    check,
+)
 from tests.support.zk import create_tree
-from zkdrift import reports
+from zkdrift import reports, vocabulary
 from zkdrift.app import App
+from zkdrift.desired import set_value
+from zkdrift.drift import check_drift
 from zkdrift.errors import InvalidInputError, UnknownTreeError
+from zkdrift.reconcile import adopt
 from zkdrift.snapshot import take_snapshot
 from zkdrift.store.models import DriftRun
 from zkdrift.trees import TreeSpec, add_tree
@@ -241,3 +254,188 @@ def test_reports_name_an_unknown_tree_and_read_an_engine_as_well_as_an_app(
     with pytest.raises(UnknownTreeError, match=r"'nope'.*app"):
         reports.change_log(app, "nope")
     assert len(reports.change_log(app.db.engine, "app")) == 8
+
+
+# ------------------------------------------------------------------ for people
+
+
+def test_the_verdict_names_how_many_paths_drifted_since_when_and_what_to_run(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    runs = build_drift(app, zk, zk_chroot)
+    drifted = reports.drift_verdict(app, "app")
+    apply(app, "app", actor="bob", reason="revert hand edits")
+    zk.set("/app/search/size", b"20")
+    latest = check(app, "app")
+
+    now = reports.drift_verdict(app, "app")
+
+    assert drifted.state == "out of sync" and drifted.open_paths == 3
+    assert drifted.since == run_started(app, runs[0])
+    assert drifted.headline.startswith("OUT OF SYNC: 3 paths since ")
+    assert now.open_paths == 1 and now.since == run_started(app, latest)
+    assert now.checked_at == run_started(app, latest)
+    assert now.headline.startswith("OUT OF SYNC: 1 path since ")
+    assert now.headline.endswith("; run `zkdrift apply app --yes` or `zkdrift adopt app`")
+
+
+def test_a_tree_whose_live_equals_desired_is_in_sync(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    create_tree(zk, CONFIG)
+    add_tree(app, TreeSpec(name="calm", hosts=zk_chroot, root="/app"))
+    adopt(app, "calm", actor="alice")
+    check_drift(app, "calm")
+
+    verdict = reports.drift_verdict(app, "calm")
+
+    assert verdict.state == "in sync" and verdict.open_paths == 0
+    assert verdict.headline == "IN SYNC: live calm equals its desired state"
+    assert reports.open_drift_detail(app, "calm").empty
+
+
+def test_open_drift_detail_shows_desired_and_live_values_but_never_a_secret(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    runs = build_drift(app, zk, zk_chroot)
+
+    detail = reports.open_drift_detail(app, "app", app.redactor())
+
+    assert list(detail.columns) == list(reports.DETAIL_COLUMNS)
+    rows = detail.set_index("path")
+    assert rows.loc["/app/billing/timeout", ["kind", "desired", "live"]].tolist() == [
+        "changed",
+        "30",
+        "60",
+    ]
+    assert rows.loc["/app/billing/retries", ["kind", "desired", "live"]].tolist() == [
+        "live only",
+        "",
+        "3",
+    ]
+    password = rows.loc["/app/db/password"]
+    assert password["desired"].startswith("<redacted hmac:")
+    assert password["live"].startswith("<redacted hmac:")
+    assert password["desired"] != password["live"]  # still tells the values apart
+    text = detail.to_csv()
+    for secret in (SECRET_1, SECRET_2):
+        assert secret.decode() not in text
+    assert set(detail["classification"]) == {"drift"}
+    assert set(detail["since"]) == {vocabulary.utc_text(run_started(app, runs[0]))}
+    assert all(re.fullmatch(r"\d+ (s|min|h|d)( \d+ (min|h))?", age) for age in detail["age"])
+    # Changed by hand: zkdrift says so, and when a snapshot first saw the live value.
+    timeout = rows.loc["/app/billing/timeout", "last_changed_by"]
+    assert timeout.startswith("outside zkdrift, first seen ")
+    assert vocabulary.utc_text(run_started(app, runs[1])) in timeout
+    assert all(isinstance(v, str) for v in detail.to_numpy().ravel())
+    oldest = reports.open_drift_detail(app, "app", limit=2).drop(columns=["age"])
+    assert oldest.to_dict("records") == detail.head(2).drop(columns=["age"]).to_dict("records")
+
+
+def test_open_drift_detail_names_the_desired_revision_author_and_the_last_apply(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    history = build_history(app, zk, zk_chroot)
+    set_value(app, "app", "/app/billing/url", b"https://billing.v2", author="carol")
+    zk.set("/app/billing/timeout", b"90")  # the apply of 'bob' last set it to 30
+    check_drift(app, "app")
+
+    with app.db.session() as session:  # a Session works as well as an App
+        rows = reports.open_drift_detail(session, "app", app.redactor()).set_index("path")
+
+    url = rows.loc["/app/billing/url"]
+    assert (url["classification"], url["desired"], url["live"]) == (
+        "pending",
+        "https://billing.v2",
+        "https://billing.internal",
+    )
+    assert url["last_changed_by"].startswith("carol (desired revision 2, ")
+    timeout = rows.loc["/app/billing/timeout", "last_changed_by"]
+    assert timeout.startswith("outside zkdrift, first seen ")
+    assert f"; last zkdrift run: bob (apply #{history.apply_id}, " in timeout
+
+
+def test_kinds_read_the_same_in_every_section(app: App, zk: KazooClient, zk_chroot: str) -> None:
+    build_drift(app, zk, zk_chroot)
+    detail = reports.open_drift_detail(app, "app").set_index("path")
+    apply_id = apply(app, "app", actor="bob", reason="revert hand edits")
+    check(app, "app")
+
+    recent = reports.recent_changes(app, "app")
+    churn = reports.churn_table(app, "app").set_index("path")
+    fixed = reports.reconciled_drift(app, "app").set_index("path")
+
+    # Created by hand: "live only" against desired, "created" in live's history.
+    assert detail.loc["/app/billing/retries", "kind"] == "live only"
+    assert fixed.loc["/app/billing/retries", "kind"] == "live only"
+    assert fixed.loc["/app/billing/retries", "fixed_by"] == f"bob (apply #{apply_id})"
+    retries = recent[recent["path"] == "/app/billing/retries"]
+    assert retries["kind"].tolist() == ["deleted", "created"]  # newest first
+    assert set(recent["kind"]) == {"created", "deleted", "changed"}
+    assert churn.loc["/app/billing/retries", ["created", "deleted", "changed"]].tolist() == [
+        "1",
+        "1",
+        "",
+    ]
+    assert set(detail["kind"]) == set(fixed["kind"]) == {"changed", "live only"}
+
+
+def test_a_tree_without_desired_state_is_observed_only_and_says_how_to_manage_it(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    create_tree(zk, CONFIG)
+    add_tree(app, TreeSpec(name="watched", hosts=zk_chroot, root="/app"))
+    take_snapshot(app, "watched")
+    zk.set("/app/search/size", b"11")
+    take_snapshot(app, "watched")
+
+    verdict = reports.drift_verdict(app, "watched")
+    facts = reports.summary_facts(app, "watched").set_index("fact")["detail"]
+
+    assert verdict.observed_only and verdict.checked_at is None
+    assert verdict.headline == (
+        "NO DESIRED STATE: this tree is observed only; to manage it, run "
+        "`zkdrift adopt watched` (accept live as desired) or "
+        "`zkdrift desired import watched FILE`"
+    )
+    assert reports.open_drift_detail(app, "watched").empty
+    assert facts["desired state"] == "none: observed only"
+    assert facts["snapshots"] == "2"
+    assert reports.recent_changes(app, "watched")["kind"].tolist() == ["changed"]
+
+
+def test_tables_for_people_have_no_index_nan_or_raw_durations(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    history = build_history(app, zk, zk_chroot)
+    frames = {
+        # Raw frames: datetimes, timedeltas, floats, nullable integers, None.
+        "open": reports.open_drift(app, "app"),
+        "audit": reports.apply_audit(app, "app"),
+        "fixed": reports.time_to_reconcile(app, "app"),
+        "snaps": reports.snapshots_over_time(app, "app"),
+        # Frames for people.
+        "detail": reports.open_drift_detail(app, "app"),
+        "runs": reports.apply_history(app, "app"),
+        "snapshots": reports.snapshot_table(app, "app"),
+    }
+    assert frames["audit"]["error"].isna().all()  # None in the frame, nothing on the page
+
+    for name, frame in frames.items():
+        html = reports.table(frame)._repr_html_()
+        cells = re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", html)
+        text = " ".join(re.sub(r"<[^>]+>", "", c) for c in cells)
+        for junk in ("NaN", "NaT", "&lt;NA&gt;", "None", " days", "00:00:"):
+            assert junk not in text, (name, junk)
+        # No index column: the header is the frame's columns, in order.
+        heads = re.findall(r"<th(?:\s[^>]*)?>(.*?)</th>", html.split("<tbody>")[0])
+        assert heads == [str(c).replace("_", " ") for c in frame.columns], name
+    open_html = reports.table(frames["open"])._repr_html_()
+    age = vocabulary.age_text(frames["open"]["age"].iloc[0].to_pytimedelta())
+    assert re.search(r"^\d+ (s|min|h|d)( \d+ (min|h))?$", age)
+    assert f">{age}<" in open_html
+    detected = vocabulary.utc_text(run_started(app, history.runs[2]).to_pydatetime())
+    assert detected.replace(" UTC", "&nbsp;UTC") in open_html
+    assert re.search(r">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d&nbsp;UTC<", open_html)
+    # An empty cell is empty: the apply's error is None.
+    assert re.search(r"<td[^>]*></td>", reports.table(frames["audit"])._repr_html_())

@@ -105,13 +105,9 @@ class History:
     apply_id: int
 
 
-def build_history(app: App, zk: KazooClient, hosts: str) -> History:
-    """Baseline, desired = baseline, then drift, more drift, an apply, and fresh drift.
-
-    Changes between snapshots: timeout 3 (45, 60, back to 30), password 2,
-    retries 2 (added, removed), size 1: 8 in all. Checks 1-2 report timeout,
-    retries and password (fixed by the apply); checks 3-4 report size (open).
-    """
+def build_drift(app: App, zk: KazooClient, hosts: str) -> list[int]:
+    """Baseline, desired = baseline, then hand edits seen by two drift checks: timeout
+    (45, then 60), retries created, password rotated. Returns the checks."""
     create_tree(zk, CONFIG)
     add_tree(app, TreeSpec(name="app", hosts=hosts, root="/app"))
     take_snapshot(app, "app")
@@ -134,6 +130,17 @@ def build_history(app: App, zk: KazooClient, hosts: str) -> History:
     runs = [check(app, "app")]
     zk.set("/app/billing/timeout", b"60")
     runs.append(check(app, "app"))
+    return runs
+
+
+def build_history(app: App, zk: KazooClient, hosts: str) -> History:
+    """:func:`build_drift`, then an apply, and fresh drift.
+
+    Changes between snapshots: timeout 3 (45, 60, back to 30), password 2,
+    retries 2 (added, removed), size 1: 8 in all. Checks 1-2 report timeout,
+    retries and password (fixed by the apply); checks 3-4 report size (open).
+    """
+    runs = build_drift(app, zk, hosts)
     apply_id = apply(app, "app", actor="bob", reason="revert hand edits")
     zk.set("/app/search/size", b"20")
     runs.append(check(app, "app"))

@@ -61,3 +61,15 @@ def test_the_headline_gives_the_count_the_time_and_the_next_step() -> None:
     assert v.drift_status(1, since) == "1 drifted since 12:48 UTC"
     yesterday = since - dt.timedelta(days=1)
     assert v.drift_status(2, yesterday).endswith(yesterday.strftime("%Y-%m-%d 12:48 UTC"))
+
+
+def test_a_tree_without_desired_state_is_observed_only_with_the_commands_to_manage_it() -> None:
+    assert v.observed_headline("demo") == (
+        "NO DESIRED STATE: this tree is observed only; to manage it, run `zkdrift adopt demo` "
+        "(accept live as desired) or `zkdrift desired import demo FILE`"
+    )
+    assert v.observed_only("demo").startswith("no desired state: this tree is observed only")
+    assert v.unchecked_headline("demo", 3) == (
+        "NOT CHECKED: demo has a desired state (revision 3) but no drift check yet; "
+        "run `zkdrift diff demo`"
+    )

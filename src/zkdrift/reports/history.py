@@ -9,6 +9,7 @@ hold digests of values; values appear only in :func:`change_log` with
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -82,9 +83,10 @@ def snapshots_over_time(
         )
 
 
-def _changes(tree_id: int) -> Any:
+def _changes(tree_id: int, path_digests: Sequence[str] | None = None) -> Any:
     """Every change of a tree, as a subquery: snapshot_id, path_digest, path, kind,
-    before_size, after_size, before_digest, after_digest.
+    before_size, after_size, before_digest, after_digest. With ``path_digests``,
+    only the changes of those paths (read through the path index).
 
     A node-state row opened by a snapshot is an addition when no row of the same
     path was closed by it, else a modification when data or ACL differ (rows that
@@ -122,6 +124,7 @@ def _changes(tree_id: int) -> Any:
             new.tree_id == tree_id,
             new.valid_from != baseline,
             or_(old.id.is_(None), old.data_digest != new.data_digest, acl_differs),
+            *([] if path_digests is None else [new.path_digest.in_(path_digests)]),
         )
     )
     reopened = (
@@ -142,7 +145,12 @@ def _changes(tree_id: int) -> Any:
         null().label("after_size"),
         old.data_digest.label("before_digest"),
         null().label("after_digest"),
-    ).where(old.tree_id == tree_id, old.valid_to.is_not(None), ~exists(reopened))
+    ).where(
+        old.tree_id == tree_id,
+        old.valid_to.is_not(None),
+        ~exists(reopened),
+        *([] if path_digests is None else [old.path_digest.in_(path_digests)]),
+    )
     return union_all(opened, closed).subquery("changes")
 
 

@@ -158,12 +158,27 @@ def _masked(nb: Any, display_url: str) -> Any:
     return nb
 
 
+# Cells tagged ``notebook-only`` (how to use a notebook opened by hand) never reach
+# the report; cells tagged ``standalone`` (a notebook's own title and summary) only
+# from the first notebook: the report has one title and one summary.
+NOTEBOOK_ONLY = "notebook-only"
+STANDALONE = "standalone"
+
+
+def _kept(cell: Any, first: bool) -> bool:
+    tags = set(cell.get("metadata", {}).get("tags", []))
+    return NOTEBOOK_ONLY not in tags and (first or STANDALONE not in tags)
+
+
 def merge(notebooks: Sequence[Any]) -> Any:
-    """One notebook holding the cells of ``notebooks`` in order."""
+    """One notebook holding the cells of ``notebooks`` in order, without the cells
+    meant for a notebook on its own (see :data:`NOTEBOOK_ONLY`, :data:`STANDALONE`)."""
     merged = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]
     merged.metadata = notebooks[0].metadata
     for n, nb in enumerate(notebooks):
         for cell in nb.cells:
+            if not _kept(cell, first=n == 0):
+                continue
             cell["id"] = f"nb{n}-{cell.get('id', len(merged.cells))}"  # ids must stay unique
             merged.cells.append(cell)
     return merged
