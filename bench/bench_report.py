@@ -33,6 +33,7 @@ from zkdrift import reports
 from zkdrift.app import App
 from zkdrift.diff import classify
 from zkdrift.model import Stat, TreeState, Znode
+from zkdrift.reports.render import render_report
 from zkdrift.settings import Settings
 from zkdrift.snapshot import read_live, record_snapshot
 from zkdrift.store import desired as desired_store
@@ -192,7 +193,7 @@ def main() -> None:
                 rows.append(Row(f"frame: {label}", t.seconds, None, f"{len(frame):,} rows"))
             output = home / "report.html"
             with timed() as render:
-                reports.render_report(app, NAME, output=output)
+                render_report(app, NAME, output=output)
             size = output.stat().st_size
             rows.append(
                 Row(

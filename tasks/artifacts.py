@@ -123,7 +123,7 @@ def publish_report_link(report: ReportSummary) -> str:
 
 
 def _reconcile_cell(rec: ReconcileSummary | None) -> str:
-    if rec is None or rec.outcome in ("", vocabulary.OBSERVED):
+    if rec is None or rec.outcome in ("", vocabulary.OBSERVED_ONLY):
         return ""
     if rec.mode == "apply":
         return f"{rec.outcome}: {rec.applied} of {rec.operations} applied"

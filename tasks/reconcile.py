@@ -37,7 +37,7 @@ def _observed(tree: str, mode: str) -> ReconcileSummary:
     """A tree with no desired state has nothing to reconcile: it is only observed."""
     run_logger().info("%s", vocabulary.observed_line(tree))
     return ReconcileSummary(
-        tree=tree, mode=mode, operations=0, applied=0, outcome=vocabulary.OBSERVED
+        tree=tree, mode=mode, operations=0, applied=0, outcome=vocabulary.OBSERVED_ONLY
     )
 
 

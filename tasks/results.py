@@ -86,7 +86,7 @@ class DriftSummary:
     def status(self) -> str:
         """``in sync``, ``4 drifted since 12:48 UTC`` or ``observed only``."""
         return (
-            vocabulary.OBSERVED
+            vocabulary.OBSERVED_ONLY
             if self.observed
             else vocabulary.drift_status(self.total, self.since)
         )
@@ -94,7 +94,7 @@ class DriftSummary:
     @property
     def headline(self) -> str:
         if self.observed:
-            return f"OBSERVED: {vocabulary.observed_line(self.tree)}"
+            return vocabulary.observed_headline(self.tree)
         return vocabulary.headline(self.tree, self.total, self.since)
 
 

@@ -41,7 +41,6 @@ DRIFT_CLASSES: dict[DriftClass, str] = {
 }
 
 IN_SYNC = "in sync"
-OBSERVED = "observed only"  # a tree with no desired state: history, no drift
 
 
 def drift_kind(kind: ChangeKind | str) -> str:
@@ -110,21 +109,6 @@ def next_step(tree: str) -> str:
     return f"run `zkdrift apply {tree} --yes` or `zkdrift adopt {tree}`"
 
 
-def manage_hint(tree: str) -> str:
-    """How to start managing a tree that is only observed."""
-    return (
-        f"to manage it, run `zkdrift adopt {tree}` (accept live as desired)"
-        f" or `zkdrift desired import {tree} FILE`"
-    )
-
-
-def observed_line(tree: str) -> str:
-    """The one line said about a tree with no desired state."""
-    return f"tree {tree} has no desired state: observed only (snapshots and history); " + (
-        manage_hint(tree)
-    )
-
-
 def headline(tree: str, count: int, since: dt.datetime | None) -> str:
     """``OUT OF SYNC: 4 paths since 12:48 UTC; run ...`` or ``IN SYNC: ...``."""
     if count == 0:
@@ -134,7 +118,7 @@ def headline(tree: str, count: int, since: dt.datetime | None) -> str:
     return f"OUT OF SYNC: {count} {noun}{when}; {next_step(tree)}"
 
 
-OBSERVED_ONLY = "observed only"
+OBSERVED_ONLY = "observed only"  # a tree with no desired state: history, no drift
 
 
 def observed_only(tree: str) -> str:
@@ -143,6 +127,11 @@ def observed_only(tree: str) -> str:
         f"no desired state: this tree is observed only; to manage it, run `zkdrift adopt {tree}` "
         f"(accept live as desired) or `zkdrift desired import {tree} FILE`"
     )
+
+
+def observed_line(tree: str) -> str:
+    """The one log line said about a tree with no desired state."""
+    return f"tree {tree}: {observed_only(tree)}"
 
 
 def observed_headline(tree: str) -> str:

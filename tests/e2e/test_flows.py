@@ -246,7 +246,7 @@ def test_a_tree_without_desired_state_is_observed_and_the_pipeline_succeeds(
     run_id = state.state_details.flow_run_id
     assert run_id is not None
     artifacts = artifacts_of(run_id)
-    assert "OBSERVED: tree watched has no desired state" in artifacts["drift-watched"].data
+    assert "NO DESIRED STATE: this tree is observed only" in artifacts["drift-watched"].data
     assert "`zkdrift adopt watched`" in artifacts["drift-watched"].data
     assert "drift-paths-watched" not in artifacts
     assert "| watched | observed only |" in artifacts["pipeline-summary"].data

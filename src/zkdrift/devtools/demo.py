@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
 Where to look
   terminal     the run summary above: snapshot, drift, plan (dry run) and report per tree
   report       {report}
+               (over HTTP while `zkdrift serve` runs: http://localhost:8765/{TREE}.html)
   database     {(env.get("ZKDRIFT_DATABASE_URL") and "ZKDRIFT_DATABASE_URL") or home / "zkdrift.db"}
   history      . .venv/bin/activate && ZKDRIFT_HOME={home} zkdrift snapshots {TREE}
   plan/apply   ZKDRIFT_HOME={home} zkdrift plan {TREE}   (then: zkdrift apply {TREE} --yes)

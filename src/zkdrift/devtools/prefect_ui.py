@@ -6,7 +6,9 @@ way drift happens, runs the pipeline through the tree's deployment, and
 photographs with headless Chromium: the run list (state names), the flow
 run, the deployment, the drift artifact and the served HTML report.
 
-    python -m zkdrift.devtools.prefect_ui --out screenshots/
+    python -m zkdrift.devtools.prefect_ui --out .zkdrift/screenshots/
+
+(``scripts/screenshots`` runs it after the report screenshots.)
 """
 
 from __future__ import annotations
@@ -25,25 +27,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from zkdrift.devtools.browser import ensure_chromium
 from zkdrift.devtools.demo import ROOT, TREE, introduce_drift
 from zkdrift.devtools.zkserver import ZooKeeperServer, free_port
 
 # Chromium waits this long (virtual time) for the UI's scripts before the shot.
 RENDER_BUDGET_MS = 15_000
-
-
-def chromium() -> str:
-    """The Chromium binary; installed from Debian when missing (as root)."""
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], check=True)
-        found = shutil.which("chromium")
-        if found:
-            return found
-    raise SystemExit("chromium is required for screenshots: apt-get install chromium")
 
 
 def shoot(
@@ -53,7 +42,7 @@ def shoot(
     out.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [
-            chromium(),
+            ensure_chromium(),
             "--headless=new",
             "--no-sandbox",
             "--disable-gpu",
@@ -202,7 +191,7 @@ def _wait_deployment(api: str, full_name: str, limit: float = 120) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("screenshots"))
+    parser.add_argument("--out", type=Path, default=Path(".zkdrift/screenshots"))
     args = parser.parse_args(argv)
     for shot in capture(args.out):
         print(shot)
