@@ -3,17 +3,38 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 TREES_DESCRIPTION = (
     "Names of registered trees to work on (see 'zkdrift tree list'). "
     "Empty means every registered tree."
 )
 APPLY_DESCRIPTION = (
-    "true: apply the desired state to ZooKeeper; false: plan only (dry run); "
-    "empty: follow each tree's policy (options.reconcile = 'apply' applies, anything else plans)."
+    "apply: write the desired state to ZooKeeper; dry-run: plan only, nothing is written; "
+    "policy: as each tree's policy says (zkdrift tree set NAME --reconcile apply applies)."
 )
+
+
+class ApplyChoice(enum.StrEnum):
+    """Whether a run writes to ZooKeeper."""
+
+    POLICY = "policy"
+    APPLY = "apply"
+    DRY_RUN = "dry-run"
+
+    @classmethod
+    def of(cls, value: object) -> ApplyChoice:
+        """``True``/``False``/``None`` (the command line's --apply/--dry-run) as a choice."""
+        if value is None:
+            return cls.POLICY
+        if isinstance(value, bool):
+            return cls.APPLY if value else cls.DRY_RUN
+        return cls(str(value))
+
+    def decide(self, by_policy: bool) -> bool:
+        return by_policy if self is ApplyChoice.POLICY else self is ApplyChoice.APPLY
 
 
 class _Params(BaseModel):
@@ -33,7 +54,12 @@ class DriftParams(_Params):
 class ReconcileParams(_Params):
     """Make live ZooKeeper equal the desired state: a dry run unless told to apply."""
 
-    apply: bool | None = Field(default=None, description=APPLY_DESCRIPTION)
+    @field_validator("apply", mode="before", check_fields=False)
+    @classmethod
+    def _apply_choice(cls, value: object) -> ApplyChoice:
+        return ApplyChoice.of(value)
+
+    apply: ApplyChoice = Field(default=ApplyChoice.POLICY, description=APPLY_DESCRIPTION)
     prune: bool = Field(
         default=False,
         description="Also delete live nodes the desired state lacks (never ephemeral nodes).",

@@ -9,15 +9,15 @@ from prefect.futures import PrefectFuture
 
 from zkdrift import stopping
 from zkdrift.flows.common import finish
-from zkdrift.flows.params import ReconcileParams
+from zkdrift.flows.params import ApplyChoice, ReconcileParams
 from zkdrift.tasks.reconcile import reconcile_tree
 from zkdrift.tasks.results import TreeOutcome, TreeRef
 from zkdrift.tasks.trees import registered_trees
 
 
-def should_apply(ref: TreeRef, apply: bool | None) -> bool:
+def should_apply(ref: TreeRef, apply: ApplyChoice | bool | None) -> bool:
     """The parameter wins when set; otherwise the tree's options.reconcile policy decides."""
-    return ref.applies_by_policy if apply is None else apply
+    return ApplyChoice.of(apply).decide(ref.applies_by_policy)
 
 
 @flow(name="zkdrift-reconcile")

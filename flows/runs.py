@@ -44,6 +44,7 @@ from zkdrift.flows.deployments import (
     FlowRef,
     flow_ref,
 )
+from zkdrift.flows.params import ApplyChoice
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,10 @@ def deployment_parameters(spec: DeploymentSpec, params: BaseModel) -> dict[str, 
     values = params.model_dump(mode="json")
     if not spec.per_tree:
         return {"params": values}
+    # A tree's deployment takes apply as on/off; "policy" keeps its default (the policy).
+    choice = values.pop("apply", ApplyChoice.POLICY)
+    if choice != ApplyChoice.POLICY:
+        values["apply"] = choice == ApplyChoice.APPLY
     accepted = spec.ref.flow.parameters.properties
     return {k: v for k, v in values.items() if k in accepted and v is not None}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from prefect.utilities.importtools import import_object
@@ -73,3 +74,13 @@ def test_every_entrypoint_loads_its_flow_by_module_path() -> None:
     for ref in [*FLOWS.values(), *TREE_FLOWS.values()]:
         assert ":" not in ref.entrypoint and not ref.entrypoint.endswith(".py")
         assert import_object(ref.entrypoint) is ref.flow
+
+
+def test_the_all_trees_forms_offer_apply_as_three_named_choices() -> None:
+    schema = json.dumps(FLOWS["pipeline"].flow.parameters.model_dump())
+    assert '"enum": ["policy", "apply", "dry-run"]' in schema
+    assert '"null"' not in schema.split('"apply"', 1)[1].split("}", 1)[0]
+    params = FLOWS["pipeline"].params
+    assert params is not None
+    assert params.model_validate({"apply": None}).model_dump()["apply"] == "policy"
+    assert params.model_validate({"apply": True}).model_dump()["apply"] == "apply"
