@@ -43,6 +43,20 @@ def assert_db_clean(app: App) -> None:
         assert check_database(session) == []
 
 
+def running_apply(app: App, tree: str, host: str) -> int:
+    """An apply row left ``running``, as a process that died (or runs elsewhere) leaves it."""
+    with app.db.session() as session:
+        row = audit_store.start(
+            session,
+            tree_store.get_tree(session, tree),
+            direction="push",
+            actor="x",
+            reason="",
+            host=host,
+        )
+        return row.id
+
+
 def test_each_batch_is_in_the_audit_as_soon_as_it_commits(
     app: App, zk: KazooClient, tree: str
 ) -> None:
@@ -104,16 +118,8 @@ def test_an_apply_that_died_is_settled_by_the_next_one_from_what_live_shows(
         ("set", "/app/same", 0, b"v2", "unknown"),  # still at version 0: not committed
         ("create", "/app/n2", None, b"v", "not-sent"),
     ]
+    dead = running_apply(app, tree, "gone")
     with app.db.session() as session:
-        row = audit_store.start(
-            session,
-            tree_store.get_tree(session, tree),
-            direction="push",
-            actor="x",
-            reason="",
-            host="gone",
-        )
-        dead = row.id
         audit_store.put_ops(
             session,
             dead,
@@ -148,16 +154,7 @@ def test_an_apply_that_died_is_settled_by_the_next_one_from_what_live_shows(
 def test_an_apply_still_running_elsewhere_without_the_lock_is_not_settled_by_a_dry_run(
     app: App, zk: KazooClient, tree: str
 ) -> None:
-    with app.db.session() as session:
-        row = audit_store.start(
-            session,
-            tree_store.get_tree(session, tree),
-            direction="push",
-            actor="x",
-            reason="",
-            host="elsewhere",
-        )
-        running = row.id
+    running = running_apply(app, tree, "elsewhere")
 
     assert apply_tree(app, tree).outcome == "dry-run"  # no lock: settles nothing
 

@@ -113,19 +113,27 @@ def finish(
     ops_total: int = 0,
     ops_applied: int = 0,
 ) -> None:
+    progress(
+        session,
+        apply_id,
+        plan_id=plan_id,
+        desired_revision_id=desired_revision_id,
+        lock_identifier=lock_identifier,
+        ops_total=ops_total,
+        ops_applied=ops_applied,
+    )
+    row = _row(session, apply_id)
+    row.outcome = outcome
+    row.error = error
+    row.finished_at = utcnow()
+    session.flush()
+
+
+def _row(session: Session, apply_id: int) -> Apply:
     row = session.get(Apply, apply_id)
     if row is None:  # pragma: no cover - the row was committed by start()
         raise LookupError(f"apply {apply_id} is not recorded")
-    row.outcome = outcome
-    row.error = error
-    row.plan_id = plan_id
-    row.desired_revision_id = desired_revision_id
-    if lock_identifier is not None:
-        row.lock_identifier = lock_identifier[:500]
-    row.ops_total = ops_total
-    row.ops_applied = ops_applied
-    row.finished_at = utcnow()
-    session.flush()
+    return row
 
 
 def progress(
@@ -139,9 +147,7 @@ def progress(
     ops_applied: int,
 ) -> None:
     """What a running apply has got to, recorded before it finishes."""
-    row = session.get(Apply, apply_id)
-    if row is None:  # pragma: no cover - the row was committed by start()
-        raise LookupError(f"apply {apply_id} is not recorded")
+    row = _row(session, apply_id)
     row.plan_id = plan_id
     row.desired_revision_id = desired_revision_id
     if lock_identifier is not None:
@@ -283,9 +289,7 @@ def settle(
             .where(ApplyOp.apply_id == apply_id, ApplyOp.seq == seq)
             .values(outcome=op_outcome, error=error)
         )
-    row = session.get(Apply, apply_id)
-    if row is None:  # pragma: no cover - the caller found it
-        raise LookupError(f"apply {apply_id} is not recorded")
+    row = _row(session, apply_id)
     session.flush()
     row.ops_applied = (
         session.scalar(
