@@ -510,3 +510,25 @@ def sync_desired(app: App, name: str, *, author: str | None = None) -> SyncResul
         )
     log.info("desired state of %s synced from %s at commit %s", name, shown, commit.short)
     return SyncResult(name, shown, commit.sha, result, previous)
+
+
+def get_revision(app: App, name: str, number: int | None = None) -> RevisionResult | None:
+    """One revision of the tree (the latest when ``number`` is None; None: there is none)."""
+    with app.db.session() as session:
+        tree = tree_store.get_tree(session, name)
+        if number is None:
+            rev = desired_store.latest_revision(session, tree)
+            return None if rev is None else _result(tree, rev)
+        return _result(tree, desired_store.get_revision(session, tree, number))
+
+
+def revision_origin(app: App, name: str, number: int | None) -> str | None:
+    """``desired revision 4: commit 1a2b3c4d5e6f by Ann <ann@x>: subject (from SOURCE)``:
+    where the revision came from, for reports and artifacts (None without one)."""
+    if number is None:
+        return None
+    rev = get_revision(app, name, number)
+    if rev is None:
+        return None
+    where = f" (from {rev.source_url})" if rev.commit and rev.source_url else ""
+    return f"desired revision {rev.revision}: {rev.origin}{where}"

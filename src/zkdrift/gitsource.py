@@ -79,6 +79,8 @@ _SAFE_CONFIG = (
     "fetch.fsckObjects=true",
     "advice.detachedHead=false",
 )
+# What talks to the remote: its failures are the repository's (or the network's) to fix.
+_REMOTE_STEPS = ("cannot reach", "cannot fetch")
 # Larger than any ZooKeeper database: a repository path that holds more is not configuration.
 MAX_ENTRIES = 2_000_000
 MAX_TOTAL_BYTES = 2 * 1024**3
@@ -89,6 +91,10 @@ _CHUNK = 1024 * 1024
 
 class GitSourceError(InvalidInputError):
     """The source could not be fetched or read; the message is one line, credentials masked."""
+
+
+class GitUnreachableError(GitSourceError):
+    """The repository did not answer (network, login, time limit): worth another try."""
 
 
 @dataclass(frozen=True)
@@ -189,12 +195,15 @@ class _Git:
                 "sync desired state from a repository"
             ) from None
         except subprocess.TimeoutExpired:
-            raise GitSourceError(
+            raise GitUnreachableError(
                 f"{what} {self.source.describe()}: no answer within {self.timeout:g} s"
                 " (ZKDRIFT_GIT_TIMEOUT)"
             ) from None
         if proc.returncode != 0:
-            raise self._failure(what, proc.stderr.decode("utf-8", "replace"))
+            error = self._failure(what, proc.stderr.decode("utf-8", "replace"))
+            if what in _REMOTE_STEPS:
+                raise GitUnreachableError(str(error))
+            raise error
         return proc.stdout
 
     def popen(self, *args: str) -> subprocess.Popen[bytes]:
