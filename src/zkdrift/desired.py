@@ -36,7 +36,7 @@ from zkdrift.store import desired as desired_store
 from zkdrift.store import trees as tree_store
 from zkdrift.store.desired import RevisionOrigin
 from zkdrift.store.models import DesiredRevision, Tree
-from zkdrift.vocabulary import iso
+from zkdrift.vocabulary import iso, origin_text
 
 log = logging.getLogger(__name__)
 
@@ -98,25 +98,6 @@ class RevisionResult:
             "source_url": self.source_url,
             "override": self.override,
         }
-
-
-def origin_text(
-    source: str,
-    author: str,
-    commit: str | None,
-    commit_author: str | None,
-    commit_message: str | None,
-    override: bool,
-) -> str:
-    """One line saying where a desired revision came from (see :attr:`RevisionResult.origin`)."""
-    if commit:
-        subject = (commit_message or "").splitlines()[0] if commit_message else ""
-        return f"commit {commit[:12]} by {commit_author or '?'}" + (
-            f": {subject}" if subject else ""
-        )
-    if override:
-        return f"override by {author} ({source})"
-    return source
 
 
 class HandChangeRefusedError(InvalidInputError):
