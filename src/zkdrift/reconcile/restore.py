@@ -157,6 +157,7 @@ def restore(
     *,
     snapshot_id: int | None = None,
     at: dt.datetime | None = None,
+    choice: SnapshotChoice | None = None,
     paths: Sequence[str] = (),
     yes: bool = False,
     force: bool = False,
@@ -170,11 +171,13 @@ def restore(
     Without ``yes`` it is a preview: live is read and the plan shown, and
     nothing is written anywhere. With ``yes`` it writes the desired revision
     and applies it under the lock (direction ``restore``); ``force`` lifts
-    the size guards (a restore often deletes).
+    the size guards (a restore often deletes). ``choice`` is a snapshot
+    already chosen (:func:`choose_snapshot`), e.g. for a preview then the restore.
     """
     tree = load_tree(app, name)
     refuse_hand_change(tree, "restore", override=override)
-    choice = choose_snapshot(app, name, snapshot_id=snapshot_id, at=at)
+    if choice is None:
+        choice = choose_snapshot(app, name, snapshot_id=snapshot_id, at=at)
     globs = tuple(paths)
     target = TreeState(tree.root, _target(app, tree, choice, globs))
     where = f" ({', '.join(globs)})" if globs else ""
