@@ -150,7 +150,7 @@ def test_a_force_pushed_branch_is_followed_to_its_new_commit(
 
     assert f"commit {rewritten[:12]}" in out
     log = revisions(app)
-    assert [r.commit for r in log][0] == rewritten
+    assert log[0].commit == rewritten
     state = desired.export_desired(app, "app").state
     assert (state["/app/a"].data, state["/app/b"].data) == (b"3", b"new")
 
