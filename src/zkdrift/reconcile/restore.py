@@ -45,8 +45,8 @@ class SnapshotChoice:
 
 @dataclass(frozen=True)
 class RestoreResult:
-    """A restore: the snapshot, the revision it wrote (None: desired already equalled it,
-    or a preview that wrote nothing), the plan, and the apply (None for a preview)."""
+    """A restore: the snapshot, the revision it wrote (None for a preview, which writes
+    nothing), the plan, and the apply (None for a preview)."""
 
     tree: str
     choice: SnapshotChoice
@@ -204,6 +204,9 @@ def restore(
             message=message,
             source="restore",
             override=override,
+            # Recorded even when desired already held the snapshot (live drifted):
+            # the revision says what was restored, and when.
+            allow_empty=True,
         )
         latest = desired_store.latest_revision(session, attached)
         expected = None if latest is None else latest.id
