@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from prefect import get_client
 import zkdrift.flows.pipeline
 import zkdrift.flows.snapshot
 from tests.support.cli import run_cli_process
+from tests.support.git import Repo
 from tests.support.prefect import artifacts_of, task_runs_of
 from tests.support.zk import create_tree
 from zkdrift import desired
@@ -27,13 +29,13 @@ from zkdrift.flows.params import DriftParams, PipelineParams, ReconcileParams, S
 from zkdrift.flows.pipeline import pipeline_flow
 from zkdrift.flows.reconcile import reconcile_flow
 from zkdrift.flows.snapshot import snapshot_flow
-from zkdrift.policy import TreePolicy
+from zkdrift.policy import DesiredSource, TreePolicy
 from zkdrift.reconcile import adopt
 from zkdrift.reports.render import report_path
 from zkdrift.tasks.results import TreeOutcome
 from zkdrift.tasks.runtime import artifact_key, tree_limit_name, tree_slot
 from zkdrift.tasks.snapshot import snapshot_tree
-from zkdrift.trees import TreeSpec, add_tree
+from zkdrift.trees import TreeSpec, add_tree, update_tree
 
 SECRET = b"hunter2-secret-value"
 NEW_SECRET = b"rotated-secret-value-xyz"
@@ -449,3 +451,53 @@ def test_zkdrift_run_without_an_api_url_uses_a_temporary_local_server(
     payload = json.loads(result.stdout)
     assert payload["ok"] is True and payload["api_url"] is None
     assert "| eph |" in payload["summary"]
+
+
+def test_pipeline_syncs_a_git_sourced_tree_before_drift_and_applies_a_merged_commit(
+    flow_app: App, zk: KazooClient, zk_chroot: str, tmp_path: Path
+) -> None:
+    app = flow_app
+    create_tree(zk, {"/gitops": b"", "/gitops/pool": b"32"})
+    add_tree(app, TreeSpec(name="gitops", hosts=zk_chroot, root="/gitops"))
+    repo = Repo(tmp_path / "git")
+    repo.commit("base", {"cfg/pool": "32"})
+    source = DesiredSource.parse(f"{repo.url}//cfg?ref=main").model_dump()
+    update_tree(app, "gitops", desired_source=source)
+    desired.sync_desired(app, "gitops")
+    adopt_result = adopt(app, "gitops", actor="test", override=True)
+    assert adopt_result.applied_revision is not None  # live equals the synced state
+    merged = repo.commit("Raise the pool (#7)", {"cfg/pool": "64"})
+
+    planned = pipeline_flow(PipelineParams(report=False), return_state=True)
+
+    assert planned.is_completed(), planned.message
+    outcome = by_tree(planned.result())["gitops"]
+    assert outcome.sync is not None and outcome.sync.commit == merged
+    assert outcome.drift is not None and outcome.drift.pending == 1
+    assert zk.get("/gitops/pool")[0] == b"32"  # the default policy only plans
+    run_id = planned.state_details.flow_run_id
+    assert run_id is not None
+    headline = artifacts_of(run_id)[artifact_key("drift", "gitops")].data
+    assert f"commit {merged[:12]} by Ann Author <ann@example.com>: Raise the pool (#7)" in headline
+
+    update_tree(app, "gitops", reconcile="apply")
+    applied = pipeline_flow(PipelineParams(report=False), return_state=True)
+
+    assert applied.is_completed() and applied.name == "Reconciled", applied.message
+    outcome = by_tree(applied.result())["gitops"]
+    assert outcome.sync is not None and not outcome.sync.changed  # the same commit
+    assert zk.get("/gitops/pool")[0] == b"64"
+
+    os.symlink("/etc/hostname", repo.work / "cfg" / "leak")
+    repo.commit("a link out of the directory")
+    failed = pipeline_flow(PipelineParams(report=False), return_state=True)
+
+    # A bad commit fails the tree at its sync step; the revision in force stays, and
+    # the drift check still ran against it.
+    assert failed.is_failed()
+    assert failed.message is not None and "gitops (sync:" in failed.message
+    assert "symbolic link leads outside" in failed.message
+    assert desired.desired_log(app, "gitops")[0].commit == merged
+    run_id = failed.state_details.flow_run_id
+    assert run_id is not None
+    assert artifact_key("drift", "gitops") in artifacts_of(run_id)
