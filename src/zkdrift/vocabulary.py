@@ -166,3 +166,9 @@ def origin_text(
     if override:
         return f"override by {author} ({source})"
     return source
+
+
+def write_verb(direction: object) -> str:
+    """How the audit's direction reads: ``adopt``, ``restore`` and ``promote`` by name,
+    any other push ``apply``."""
+    return str(direction) if direction in ("adopt", "restore", "promote") else "apply"

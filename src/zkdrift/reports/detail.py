@@ -55,6 +55,7 @@ from zkdrift.vocabulary import (
     observed_only,
     unchecked_headline,
     utc_text,
+    write_verb,
 )
 
 # Paths per IN (...) list: well under every database's limit on bound parameters.
@@ -365,7 +366,7 @@ def _last_writes(
 
 def _write_text(write: Any) -> str:
     """``bob (apply #3, 2026-12-01 14:12:05 UTC)``."""
-    verb = "adopt" if write[3] == "adopt" else "apply"
+    verb = write_verb(write[3])
     return f"{write[2]} ({verb} #{write[1]}, {utc_text(write[4])})"
 
 

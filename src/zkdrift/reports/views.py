@@ -29,6 +29,7 @@ from zkdrift.vocabulary import (
     history_kind,
     origin_text,
     utc_text,
+    write_verb,
 )
 
 _UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB")
@@ -187,7 +188,7 @@ def _overrides(conn: Connection, tree_id: int, until: dt.datetime | None) -> str
 def _who(actor: Any, direction: Any, apply_id: Any) -> str:
     if apply_id is None or pd.isna(apply_id):
         return ""
-    verb = "adopt" if direction == "adopt" else "apply"
+    verb = write_verb(direction)
     return f"{actor} ({verb} #{int(apply_id)})"
 
 
@@ -267,7 +268,7 @@ def apply_history(
     ]
     rows = []
     for r in df.to_dict("records"):
-        verb = "dry run" if r["dry_run"] else ("adopt" if r["direction"] == "adopt" else "apply")
+        verb = "dry run" if r["dry_run"] else write_verb(r["direction"])
         rows.append(
             {
                 "started": _time(r["started_at"]),
