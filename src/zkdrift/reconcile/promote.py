@@ -93,8 +93,8 @@ def take_side(app: App, name: str, side: Side, *, source: str = "cli") -> TreeSi
         rev = desired_store.latest_revision(session, attached)
         if rev is None:
             raise InvalidInputError(
-                f"tree {name!r} has no desired state yet; use --from live, or import one with"
-                f" 'zkdrift desired import {name} FILE'"
+                f"tree {name!r} has no desired state yet; take its live state instead, or"
+                f" import one with 'zkdrift desired import {name} FILE'"
             )
         state = desired_store.load_desired(session, attached, rev)
         number = rev.number
