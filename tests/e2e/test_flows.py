@@ -453,51 +453,46 @@ def test_zkdrift_run_without_an_api_url_uses_a_temporary_local_server(
     assert "| eph |" in payload["summary"]
 
 
-def test_pipeline_syncs_a_git_sourced_tree_before_drift_and_applies_a_merged_commit(
+def test_pipeline_syncs_git_sourced_trees_before_drift_then_plans_applies_or_refuses(
     flow_app: App, zk: KazooClient, zk_chroot: str, tmp_path: Path
 ) -> None:
+    # One run, three trees following one repository: the default policy (plans), a
+    # policy that applies, and a tree whose new commit is bad.
     app = flow_app
-    create_tree(zk, {"/gitops": b"", "/gitops/pool": b"32"})
-    add_tree(app, TreeSpec(name="gitops", hosts=zk_chroot, root="/gitops"))
     repo = Repo(tmp_path / "git")
-    repo.commit("base", {"cfg/pool": "32"})
-    source = DesiredSource.parse(f"{repo.url}//cfg?ref=main").model_dump()
-    update_tree(app, "gitops", desired_source=source)
-    desired.sync_desired(app, "gitops")
-    adopt_result = adopt(app, "gitops", actor="test", override=True)
-    assert adopt_result.applied_revision is not None  # live equals the synced state
-    merged = repo.commit("Raise the pool (#7)", {"cfg/pool": "64"})
+    names = ("gplan", "gapply", "gbroken")
+    repo.commit("base", {f"{name}/pool": "32" for name in names})
+    for name in names:
+        create_tree(zk, {f"/{name}": b"", f"/{name}/pool": b"32"})
+        policy = TreePolicy(reconcile="apply") if name == "gapply" else TreePolicy()
+        add_tree(app, TreeSpec(name=name, hosts=zk_chroot, root=f"/{name}", policy=policy))
+        source = DesiredSource.parse(f"{repo.url}//{name}?ref=main").model_dump()
+        update_tree(app, name, desired_source=source)
+        desired.sync_desired(app, name)
+        # Live already equals the synced state: recorded as applied.
+        assert adopt(app, name, actor="test", override=True).applied_revision is not None
+    os.symlink("/etc/hostname", repo.work / "gbroken" / "leak")
+    merged = repo.commit(
+        "Raise the pool (#7)", {"gplan/pool": "64", "gapply/pool": "64", "gbroken/pool": "64"}
+    )
 
-    planned = pipeline_flow(PipelineParams(report=False), return_state=True)
+    state = pipeline_flow(PipelineParams(report=False), return_state=True)
 
-    assert planned.is_completed(), planned.message
-    outcome = by_tree(planned.result())["gitops"]
-    assert outcome.sync is not None and outcome.sync.commit == merged
-    assert outcome.drift is not None and outcome.drift.pending == 1
-    assert zk.get("/gitops/pool")[0] == b"32"  # the default policy only plans
-    run_id = planned.state_details.flow_run_id
+    # The bad commit fails its tree at the sync step; the others complete.
+    assert state.is_failed()
+    assert state.message is not None and "1 of 3 tree(s) failed: gbroken (sync:" in state.message
+    assert "symbolic link leads outside" in state.message
+    run_id = state.state_details.flow_run_id
     assert run_id is not None
-    headline = artifacts_of(run_id)[artifact_key("drift", "gitops")].data
-    assert f"commit {merged[:12]} by Ann Author <ann@example.com>: Raise the pool (#7)" in headline
-
-    update_tree(app, "gitops", reconcile="apply")
-    applied = pipeline_flow(PipelineParams(report=False), return_state=True)
-
-    assert applied.is_completed() and applied.name == "Reconciled", applied.message
-    outcome = by_tree(applied.result())["gitops"]
-    assert outcome.sync is not None and not outcome.sync.changed  # the same commit
-    assert zk.get("/gitops/pool")[0] == b"64"
-
-    os.symlink("/etc/hostname", repo.work / "cfg" / "leak")
-    repo.commit("a link out of the directory")
-    failed = pipeline_flow(PipelineParams(report=False), return_state=True)
-
-    # A bad commit fails the tree at its sync step; the revision in force stays, and
-    # the drift check still ran against it.
-    assert failed.is_failed()
-    assert failed.message is not None and "gitops (sync:" in failed.message
-    assert "symbolic link leads outside" in failed.message
-    assert desired.desired_log(app, "gitops")[0].commit == merged
-    run_id = failed.state_details.flow_run_id
-    assert run_id is not None
-    assert artifact_key("drift", "gitops") in artifacts_of(run_id)
+    artifacts = artifacts_of(run_id)
+    planned = artifacts[artifact_key("drift", "gplan")].data
+    assert f"commit {merged[:12]} by Ann Author <ann@example.com>: Raise the pool (#7)" in planned
+    assert "`/gplan/pool` (changed, pending)" in planned
+    assert zk.get("/gplan/pool")[0] == b"32"  # the default policy only plans
+    assert zk.get("/gapply/pool")[0] == b"64"  # applied by the tree's policy
+    summary = artifacts["pipeline-summary"].data
+    assert "| gapply | 1 drifted since" in summary and "reconciled (1 applied)" in summary
+    # The broken tree keeps the revision in force, and its drift was still checked.
+    assert desired.desired_log(app, "gbroken")[0].commit != merged
+    assert zk.get("/gbroken/pool")[0] == b"32"
+    assert artifact_key("drift", "gbroken") in artifacts
