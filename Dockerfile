@@ -44,6 +44,14 @@ ENV PATH=/opt/venv/bin:$PATH \
     HOME=/home/zkdrift \
     ZKDRIFT_HOME=/var/lib/zkdrift
 
+# git: 'zkdrift desired sync' (and the pipeline) fetch desired state from Git
+# repositories. Not pinned: bookworm's security updates replace the version in
+# place, and a pin would break the build on the next one.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends git \
+    && rm -rf /var/lib/apt/lists/*
+
 # ZKDRIFT_HOME (rendered reports, the fallback SQLite file) exists in the image
 # owned by the app user, so a fresh named volume mounted there is writable.
 RUN groupadd --system --gid 10001 zkdrift \

@@ -16,7 +16,7 @@ from zkdrift.tasks.results import TreeOutcome
 from zkdrift.tasks.runtime import run_logger
 
 # TreeOutcome field each step's result lands in.
-STEPS = ("snapshot", "drift", "reconcile", "report")
+STEPS = ("snapshot", "sync", "drift", "reconcile", "report")
 
 
 T = TypeVar("T")

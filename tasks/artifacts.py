@@ -66,6 +66,8 @@ def _change(row: DriftRow) -> str:
 def drift_markdown(summary: DriftSummary, report: ReportSummary | None = None) -> str:
     """The headline, then what drifted with desired -> live values (secrets redacted)."""
     lines = [f"# {summary.tree}: {summary.status}", "", f"**{summary.headline}**", ""]
+    if summary.desired_from:
+        lines += [f"Desired state: {summary.desired_from}", ""]
     if summary.has_differences:
         lines += [
             f"{summary.total} difference(s) in drift run {summary.run_id}"

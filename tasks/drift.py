@@ -7,6 +7,7 @@ from typing import Any
 
 from prefect import task
 
+from zkdrift import desired as desired_lib
 from zkdrift import drift as drift_lib
 from zkdrift import vocabulary
 from zkdrift.app import App
@@ -52,7 +53,11 @@ def _row(item: DriftItem, redactor: Redactor) -> DriftRow:
 
 
 def summarise(
-    tree: str, report: DriftReport, redactor: Redactor, since: dt.datetime | None = None
+    tree: str,
+    report: DriftReport,
+    redactor: Redactor,
+    since: dt.datetime | None = None,
+    desired_from: str | None = None,
 ) -> DriftSummary:
     """A DriftReport as counts and rows of display text (secrets as their placeholder)."""
     counts = {cls: 0 for cls in DriftClass}
@@ -66,6 +71,7 @@ def summarise(
         conflict=counts[DriftClass.CONFLICT],
         rows=tuple(sorted((_row(i, redactor) for i in report.items), key=lambda r: r.path)),
         since=since if report.items else None,
+        desired_from=desired_from,
     )
 
 
@@ -92,7 +98,10 @@ def check_tree_drift(tree: str, snapshot: SnapshotResult | None = None) -> Drift
             return DriftSummary(
                 tree=tree, run_id=None, drift=0, pending=0, conflict=0, observed=True
             )
-        summary = summarise(tree, report, app.redactor(), drifting_since(app, tree))
+        origin = desired_lib.revision_origin(app, tree, report.desired_revision)
+        summary = summarise(tree, report, app.redactor(), drifting_since(app, tree), origin)
+    if summary.desired_from:
+        logger.info("tree %s: %s", tree, summary.desired_from)
     if not summary.has_differences:
         logger.info("tree %s: live matches desired (drift run %s)", tree, summary.run_id)
         return summary

@@ -25,6 +25,7 @@ class TreeRef:
     applies_by_policy: bool = False  # the tree's policy lets scheduled runs apply
     hosts: str = ""
     root: str = "/"
+    desired_source: str | None = None  # the tree's Git source (credentials masked), if any
 
 
 # Values longer than this are cut in tables (the HTML report shows them whole).
@@ -64,6 +65,21 @@ class DriftRow:
 
 
 @dataclass(frozen=True)
+class SyncSummary:
+    """A sync of a tree's desired source: the commit, and the revision it became (if new)."""
+
+    tree: str
+    source: str  # credentials masked
+    commit: str
+    revision: int | None  # None: the commit was already synced
+    origin: str = ""  # "commit 1a2b3c4d5e6f by Ann <ann@x>: subject"
+
+    @property
+    def changed(self) -> bool:
+        return self.revision is not None
+
+
+@dataclass(frozen=True)
 class DriftSummary:
     tree: str
     run_id: int | None
@@ -73,6 +89,9 @@ class DriftSummary:
     rows: tuple[DriftRow, ...] = field(default=())
     since: dt.datetime | None = None  # when the oldest open difference was first seen
     observed: bool = False  # no desired state: the tree is only observed
+    # Where the desired revision checked came from: "desired revision 4: commit 1a2b3c… by
+    # Ann <ann@x>: subject (from https://…//app?ref=main)", or its source word.
+    desired_from: str | None = None
 
     @property
     def total(self) -> int:
@@ -127,6 +146,7 @@ class TreeOutcome:
 
     tree: str
     snapshot: SnapshotResult | None = None
+    sync: SyncSummary | None = None
     drift: DriftSummary | None = None
     reconcile: ReconcileSummary | None = None
     report: ReportSummary | None = None

@@ -20,6 +20,7 @@ from kazoo.handlers.threading import KazooTimeoutError
 from sqlalchemy.exc import DisconnectionError, OperationalError
 
 from zkdrift.errors import ZkConnectError
+from zkdrift.gitsource import GitUnreachableError
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionLoss,
@@ -30,6 +31,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     ZkConnectError,
     OperationalError,
     DisconnectionError,
+    GitUnreachableError,
 )
 
 # Attempts after the first, and the pause before each: long enough for a

@@ -13,6 +13,11 @@ from zkdrift.tasks.retry import retry_options
 from zkdrift.tasks.runtime import open_app, run_logger
 
 
+def _source_text(tree: trees_lib.TreeInfo) -> str | None:
+    source = tree.policy.desired_source
+    return None if source is None else source.describe()
+
+
 @task(name="registered-trees", task_run_name="registered-trees", **retry_options())
 def registered_trees(names: Sequence[str] = ()) -> tuple[TreeRef, ...]:
     """The named trees (all registered trees when ``names`` is empty), in name order."""
@@ -34,6 +39,7 @@ def registered_trees(names: Sequence[str] = ()) -> tuple[TreeRef, ...]:
             applies_by_policy=known[name].policy.applies,
             hosts=known[name].hosts,
             root=known[name].root,
+            desired_source=_source_text(known[name]),
         )
         for name in wanted
     )

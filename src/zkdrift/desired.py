@@ -28,13 +28,15 @@ from sqlalchemy.orm import Session
 from zkdrift import paths
 from zkdrift.app import App
 from zkdrift.errors import InvalidInputError
-from zkdrift.formats import load_desired
+from zkdrift.formats import FormatError, load_desired
+from zkdrift.gitsource import fetch_source, remote_commit
 from zkdrift.model import TreeState, Znode
 from zkdrift.policy import MAX_OP_BYTES
 from zkdrift.store import desired as desired_store
 from zkdrift.store import trees as tree_store
+from zkdrift.store.desired import RevisionOrigin
 from zkdrift.store.models import DesiredRevision, Tree
-from zkdrift.vocabulary import iso
+from zkdrift.vocabulary import iso, origin_text
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +55,30 @@ class RevisionResult:
     added: int
     removed: int
     modified: int
+    # Synced from Git: the commit, its author and message, the repository (masked).
+    commit: str | None = None
+    commit_author: str | None = None
+    commit_message: str | None = None
+    source_url: str | None = None
+    # A hand-made change to a tree whose desired state comes from Git.
+    override: bool = False
 
     @property
     def changed(self) -> int:
         return self.added + self.removed + self.modified
+
+    @property
+    def origin(self) -> str:
+        """Where the revision came from, for people: ``commit 1a2b3c4d5e6f by Ann <ann@x>:
+        subject``, ``override by bob`` or the source word (``import``, ``set``, ...)."""
+        return origin_text(
+            self.source,
+            self.author,
+            self.commit,
+            self.commit_author,
+            self.commit_message,
+            self.override,
+        )
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -70,7 +92,16 @@ class RevisionResult:
             "added": self.added,
             "removed": self.removed,
             "modified": self.modified,
+            "commit": self.commit,
+            "commit_author": self.commit_author,
+            "commit_message": self.commit_message,
+            "source_url": self.source_url,
+            "override": self.override,
         }
+
+
+class HandChangeRefusedError(InvalidInputError):
+    """A hand-made desired change to a tree whose source of truth is a Git repository."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +123,24 @@ def _result(tree: Tree, rev: DesiredRevision) -> RevisionResult:
         added=rev.added,
         removed=rev.removed,
         modified=rev.modified,
+        commit=rev.source_commit,
+        commit_author=rev.source_author,
+        commit_message=rev.source_message,
+        source_url=rev.source_url,
+        override=bool(rev.override),
+    )
+
+
+def refuse_hand_change(tree: Tree, what: str, *, override: bool) -> None:
+    """Refuse a hand-made desired change (``what``: set, unset, import, adopt, ...) to a
+    tree whose desired state comes from Git, unless it is an ``override``."""
+    source = tree.policy.desired_source
+    if source is None or override:
+        return
+    raise HandChangeRefusedError(
+        f"tree {tree.name!r} takes its desired state from {source.describe()}: the source of"
+        f" truth is the repository, so change it there (or pass --override to record this"
+        f" {what} as an override)"
     )
 
 
@@ -123,9 +172,18 @@ def write_state(
     author: str | None,
     message: str,
     source: str,
+    origin: RevisionOrigin | None = None,
+    override: bool = False,
+    allow_empty: bool = False,
 ) -> RevisionResult | None:
     """Make ``state`` the desired state of ``tree`` as a new revision in ``session``'s
-    transaction; None (nothing written) when it equals the current one."""
+    transaction; None (nothing written) when it equals the current one.
+
+    Every desired write passes here: on a tree whose desired state comes from
+    Git, only a sync (``origin``) or an ``override`` may write.
+    """
+    if origin is None:
+        refuse_hand_change(tree, source, override=override)
     written = desired_store.write_revision(
         session,
         tree,
@@ -133,6 +191,9 @@ def write_state(
         author=app.actor(author),
         message=message,
         source=source,
+        origin=origin,
+        override=override and tree.policy.desired_source is not None,
+        allow_empty=allow_empty,
     )
     if written is None:
         log.info("desired state of %s unchanged; no revision written", tree.name)
@@ -165,6 +226,7 @@ def import_desired(
     message: str,
     author: str | None = None,
     prefix: str | None = None,
+    override: bool = False,
 ) -> RevisionResult | None:
     """Make the contents of ``source`` the desired state of ``name``: all or nothing.
 
@@ -176,6 +238,7 @@ def import_desired(
     """
     with app.db.session() as session:
         tree = tree_store.get_tree(session, name)
+    refuse_hand_change(tree, "import", override=override)
     # Files of a directory tree are refused above one request's size, or the
     # tree's own limit when its servers take larger requests.
     max_file_bytes = max(MAX_OP_BYTES, tree.policy.max_op_bytes)
@@ -187,7 +250,14 @@ def import_desired(
     with app.db.session() as session:
         tree = tree_store.get_tree(session, name)
         return write_state(
-            app, session, tree, state, author=author, message=message, source="import"
+            app,
+            session,
+            tree,
+            state,
+            author=author,
+            message=message,
+            source="import",
+            override=override,
         )
 
 
@@ -199,10 +269,12 @@ def set_value(
     *,
     message: str | None = None,
     author: str | None = None,
+    override: bool = False,
 ) -> RevisionResult | None:
     """Set one path's desired value (creating the entry); None when already so."""
     with app.db.session() as session:
         tree = tree_store.get_tree(session, name)
+        refuse_hand_change(tree, "set", override=override)
         check_managed_path(app, tree, path)
         nodes = _current(session, tree)
         previous = nodes.get(path)
@@ -215,6 +287,7 @@ def set_value(
             author=author,
             message=message or f"set {path}",
             source="set",
+            override=override,
         )
 
 
@@ -226,10 +299,12 @@ def unset_value(
     recursive: bool = False,
     message: str | None = None,
     author: str | None = None,
+    override: bool = False,
 ) -> RevisionResult:
     """Remove a path (with ``recursive``, its whole subtree) from the desired state."""
     with app.db.session() as session:
         tree = tree_store.get_tree(session, name)
+        refuse_hand_change(tree, "unset", override=override)
         try:
             paths.validate_path(path)
         except paths.InvalidPathError as exc:
@@ -255,6 +330,7 @@ def unset_value(
             author=author,
             message=message or f"unset {path}" + (" (recursive)" if below else ""),
             source="unset",
+            override=override,
         )
         assert result is not None  # a path was removed, so the state changed
         return result
@@ -267,10 +343,12 @@ def rollback(
     *,
     message: str | None = None,
     author: str | None = None,
+    override: bool = False,
 ) -> RevisionResult | None:
     """A new revision equal to old ``revision``; None when desired already equals it."""
     with app.db.session() as session:
         tree = tree_store.get_tree(session, name)
+        refuse_hand_change(tree, "rollback", override=override)
         old = desired_store.get_revision(session, tree, revision)
         state = desired_store.load_desired(session, tree, old)
         return write_state(
@@ -281,6 +359,7 @@ def rollback(
             author=author,
             message=message or f"rollback to revision {revision}",
             source="rollback",
+            override=override,
         )
 
 
@@ -312,3 +391,125 @@ def desired_log(app: App, name: str, *, limit: int | None = None) -> list[Revisi
     with app.db.session() as session:
         tree = tree_store.get_tree(session, name)
         return [_result(tree, r) for r in desired_store.list_revisions(session, tree, limit)]
+
+
+# -- desired state from Git ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """One sync of a tree's desired source: the commit found, and the revision it wrote
+    (None: the commit was already synced, nothing was written)."""
+
+    tree: str
+    source: str  # the source as written, credentials masked
+    commit: str
+    revision: RevisionResult | None
+    previous_commit: str | None
+
+    @property
+    def changed(self) -> bool:
+        return self.revision is not None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "tree": self.tree,
+            "source": self.source,
+            "commit": self.commit,
+            "previous_commit": self.previous_commit,
+            "changed": self.changed,
+            "revision": None if self.revision is None else self.revision.as_json(),
+        }
+
+
+def _synced(session: Session, tree: Tree, shown: str) -> str | None:
+    """The commit the tree's current source was last synced at (None: never)."""
+    last = desired_store.latest_synced(session, tree)
+    if last is None or last.source_url != shown:
+        return None
+    return last.source_commit
+
+
+def sync_desired(app: App, name: str, *, author: str | None = None) -> SyncResult:
+    """Fetch the tree's desired source; when its commit changed, import the content
+    as a new revision (all or nothing, with the checks of :func:`import_desired`).
+
+    The revision records the commit, its author and message, and the source
+    (credentials masked). The same commit writes nothing. Two syncs at once
+    write one revision: the second finds the commit synced once it holds the
+    tree's write lock.
+    """
+    with app.db.session() as session:
+        tree = tree_store.get_tree(session, name)
+        source = tree.policy.desired_source
+        if source is None:
+            raise InvalidInputError(
+                f"tree {name!r} has no desired source; set one with 'zkdrift tree set {name}"
+                " --desired-source REPOSITORY//PATH?ref=BRANCH'"
+            )
+        shown = source.describe()
+        previous = _synced(session, tree, shown)
+    timeout = app.settings.git_timeout
+    head = remote_commit(source, timeout=timeout)
+    if head == previous:
+        log.info("desired source of %s is at %s, already synced", name, head[:12])
+        return SyncResult(name, shown, head, None, previous)
+    max_file_bytes = max(MAX_OP_BYTES, tree.policy.max_op_bytes)
+    with fetch_source(source, timeout=timeout, max_file_bytes=max_file_bytes) as fetched:
+        try:
+            state = load_desired(fetched.content, root=tree.root, max_file_bytes=max_file_bytes)
+        except FormatError as exc:
+            raise FormatError(
+                fetched.name(exc.source),
+                exc.problem.replace(str(fetched.content), fetched.shown),
+                line=exc.line,
+                entry=exc.entry,
+            ) from None
+        except OSError as exc:
+            raise InvalidInputError(f"cannot read {fetched.shown}: {exc.strerror or exc}") from None
+    commit = fetched.commit
+    _check_state(app, tree, state, fetched.shown)
+    origin = RevisionOrigin(
+        commit=commit.sha, author=commit.author, message=commit.message, url=shown
+    )
+    with app.db.session() as session:
+        tree = tree_store.get_tree(session, name)
+        tree_store.lock_tree(session, tree)
+        again = _synced(session, tree, shown)
+        if again == commit.sha:  # another sync wrote it while this one fetched
+            return SyncResult(name, shown, commit.sha, None, again)
+        result = write_state(
+            app,
+            session,
+            tree,
+            state,
+            author=author,
+            message=f"sync {commit.short}: {commit.subject}".rstrip(": "),
+            source="git",
+            origin=origin,
+            allow_empty=True,
+        )
+    log.info("desired state of %s synced from %s at commit %s", name, shown, commit.short)
+    return SyncResult(name, shown, commit.sha, result, previous)
+
+
+def get_revision(app: App, name: str, number: int | None = None) -> RevisionResult | None:
+    """One revision of the tree (the latest when ``number`` is None; None: there is none)."""
+    with app.db.session() as session:
+        tree = tree_store.get_tree(session, name)
+        if number is None:
+            rev = desired_store.latest_revision(session, tree)
+            return None if rev is None else _result(tree, rev)
+        return _result(tree, desired_store.get_revision(session, tree, number))
+
+
+def revision_origin(app: App, name: str, number: int | None) -> str | None:
+    """``desired revision 4: commit 1a2b3c4d5e6f by Ann <ann@x>: subject (from SOURCE)``:
+    where the revision came from, for reports and artifacts (None without one)."""
+    if number is None:
+        return None
+    rev = get_revision(app, name, number)
+    if rev is None:
+        return None
+    where = f" (from {rev.source_url})" if rev.commit and rev.source_url else ""
+    return f"desired revision {rev.revision}: {rev.origin}{where}"

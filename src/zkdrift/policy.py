@@ -14,6 +14,8 @@ expressions are not allowed.
 from __future__ import annotations
 
 import enum
+import re
+import urllib.parse
 import zoneinfo
 from collections.abc import Mapping, Sequence
 from typing import Any, Self
@@ -121,6 +123,147 @@ class TlsSettings(BaseModel):
         return self
 
 
+# -- desired state from Git ---------------------------------------------------------------
+
+# A branch or tag: git's own ref rules, less everything that could be read as an option
+# or a revision expression.
+_REF = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/+-]*")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+_SCP_LIKE = re.compile(r"[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^/]")
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+# Transports that run commands or reach into this process: never from a tree's setting.
+_REFUSED_SCHEMES = {"ext", "fd"}
+# Schemes whose user name alone may be a token (https://TOKEN@host/...).
+_TOKEN_USER_SCHEMES = {"http", "https", "ftp", "ftps"}
+MASK = "***"
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any credential in it masked, the only form that is shown or recorded:
+    ``https://user:***@host/repo.git``; a lone user name of an http(s) URL (often a
+    token) becomes ``***``. Local paths and scp-like addresses carry none."""
+    match = _SCHEME.match(url)
+    if match is None:
+        return url
+    scheme = match.group(1).lower()
+    rest = url[match.end() :]
+    authority, sep, tail = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if not at:
+        return url
+    user, colon, _password = userinfo.partition(":")
+    if colon:
+        shown = f"{user}:{MASK}"
+    elif scheme in _TOKEN_USER_SCHEMES:
+        shown = MASK
+    else:
+        shown = user
+    return f"{url[: match.end()]}{shown}@{host}{sep}{tail}"
+
+
+def url_credentials(url: str) -> list[str]:
+    """The credentials written in ``url`` (password, or an http(s) user name), for
+    scrubbing text that may echo them (git's own messages)."""
+    match = _SCHEME.match(url)
+    if match is None:
+        return []
+    authority = url[match.end() :].partition("/")[0]
+    userinfo, at, _host = authority.rpartition("@")
+    if not at:
+        return []
+    user, colon, password = userinfo.partition(":")
+    found = [password] if colon else []
+    if not colon and match.group(1).lower() in _TOKEN_USER_SCHEMES:
+        found.append(user)
+    found += [urllib.parse.unquote(f) for f in found]
+    return sorted({f for f in found if f}, key=len, reverse=True)
+
+
+class DesiredSource(BaseModel):
+    """Where a tree's desired state comes from: a path in a Git repository at a branch
+    or tag, written ``REPOSITORY//PATH?ref=REF`` (see :meth:`parse`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str = Field(description="The repository: a URL, an scp-like address or an absolute path.")
+    path: str = Field(default="", description="Inside the repository; '' is its top.")
+    ref: str = Field(description="A branch or tag (or refs/heads/..., refs/tags/...).")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value or _CONTROL_CHARS.search(value) or value.startswith("-") or " " in value:
+            raise ValueError("the repository must be a URL or an absolute path, without spaces")
+        match = _SCHEME.match(value)
+        if match is not None:
+            if match.group(1).lower() in _REFUSED_SCHEMES:
+                raise ValueError(f"the {match.group(1)}:: transport is not allowed")
+            return value
+        if "::" in value.split("/", 1)[0]:
+            raise ValueError("remote helpers (transport::address) are not allowed")
+        if value.startswith("/") or _SCP_LIKE.match(value):
+            return value
+        raise ValueError(
+            f"repository {mask_url(value)!r}: give a URL (https://, ssh://, file://), "
+            "user@host:path, or an absolute path"
+        )
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        parts = [p for p in value.strip("/").split("/") if p]
+        if _CONTROL_CHARS.search(value) or any(p in (".", "..") for p in parts):
+            raise ValueError(
+                f"path {value!r} in the repository must not hold '.', '..' or control characters"
+            )
+        return "/".join(parts)
+
+    @field_validator("ref")
+    @classmethod
+    def _ref(cls, value: str) -> str:
+        if (
+            not _REF.fullmatch(value)
+            or ".." in value
+            or "//" in value
+            or value.endswith(("/", ".", ".lock"))
+        ):
+            raise ValueError(f"ref {value!r} is not a branch or tag name")
+        return value
+
+    @classmethod
+    def parse(cls, text: str) -> DesiredSource:
+        """Read ``REPOSITORY[//PATH]?ref=REF``, e.g.
+        ``https://git.example.com/ops/config.git//payments/prod?ref=main``,
+        ``file:///srv/git/config.git//payments.yaml?ref=v1.4`` or
+        ``/srv/git/config//payments?ref=main``. The first ``//`` after the scheme's
+        own separates the repository from the path inside it. Raises
+        :class:`InvalidInputError` in one line, credentials masked."""
+        spec, qmark, query = text.strip().rpartition("?")
+        shown = mask_url(spec if qmark else text)
+        if not qmark:
+            raise InvalidInputError(
+                f"desired source {shown!r} names no branch or tag: end it with ?ref=NAME"
+            )
+        fields = urllib.parse.parse_qs(query, keep_blank_values=True)
+        if set(fields) != {"ref"} or len(fields["ref"]) != 1:
+            raise InvalidInputError(
+                f"desired source {shown!r}: the only parameter is ?ref=BRANCH_OR_TAG"
+            )
+        match = _SCHEME.match(spec)
+        start = match.end() if match else 0
+        cut = spec.find("//", start)
+        url, path = (spec, "") if cut < 0 else (spec[:cut], spec[cut + 2 :])
+        try:
+            return cls(url=url, path=path, ref=fields["ref"][0])
+        except ValidationError as exc:
+            raise InvalidInputError(f"desired source {shown!r}: {_explain(exc)}") from None
+
+    def describe(self) -> str:
+        """The source as written, credentials masked: what people and records see."""
+        where = f"//{self.path}" if self.path else ""
+        return f"{mask_url(self.url)}{where}?ref={self.ref}"
+
+
 def parse_acl_list(entries: Sequence[str]) -> tuple[Acl, ...]:
     """ACL entries as written (``scheme:id:perms``), parsed; ValueError names a bad one."""
     if not entries:
@@ -163,6 +306,11 @@ class TreePolicy(BaseModel):
         description="Let zkdrift create secret paths that anyone may read (world:anyone:r).",
     )
     tls: TlsSettings | None = Field(default=None, description="Connect over TLS.")
+    desired_source: DesiredSource | None = Field(
+        default=None,
+        description="Take the desired state from this Git repository ('zkdrift desired sync');"
+        " hand-made desired changes then need --override.",
+    )
 
     @field_validator("default_acl")
     @classmethod
@@ -190,6 +338,14 @@ class TreePolicy(BaseModel):
             raise InvalidPolicyError(
                 f"tree {tree!r} has an invalid policy: {_explain(exc)}"
             ) from None
+
+    def shown(self) -> dict[str, Any]:
+        """The policy as people and JSON output see it (defaults left out): the desired
+        source as written, its credentials masked."""
+        out = self.model_dump(mode="json", exclude_defaults=True)
+        if self.desired_source is not None:
+            out["desired_source"] = self.desired_source.describe()
+        return out
 
     def to_options(self) -> dict[str, Any]:
         """The JSON form stored with the tree (defaults left out)."""

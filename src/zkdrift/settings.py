@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     lock_root: str = Field(
         default="/zkdrift/locks", description="Where tree locks live in ZooKeeper."
     )
+    git_timeout: float = Field(
+        default=300.0,
+        gt=0,
+        description="Seconds one git command may take when syncing a desired source.",
+    )
     reports_port: int = Field(
         default=8765,
         ge=0,

@@ -66,7 +66,14 @@ class TreeInfo:
             "includes": list(self.includes),
             "capture_acl": self.capture_acl,
             "auth_env": self.auth_env,
-            "policy": self.policy.model_dump(mode="json", exclude_none=True),
+            "policy": {
+                **self.policy.model_dump(mode="json", exclude_none=True),
+                **(
+                    {"desired_source": self.policy.desired_source.describe()}
+                    if self.policy.desired_source is not None
+                    else {}
+                ),
+            },
             "created_at": iso(self.created_at),
         }
 

@@ -145,3 +145,30 @@ def unchecked_headline(tree: str, revision: int) -> str:
         f"NOT CHECKED: {tree} has a desired state (revision {revision}) but no drift check "
         f"yet; run `zkdrift diff {tree}`"
     )
+
+
+def origin_text(
+    source: str,
+    author: str,
+    commit: str | None,
+    commit_author: str | None,
+    commit_message: str | None,
+    override: bool,
+) -> str:
+    """Where a desired revision came from, in one line: ``commit 1a2b3c4d5e6f by Ann
+    <ann@example.com>: subject`` for a revision synced from Git, ``override by bob (set)``
+    for a hand-made change to a Git-sourced tree, else its source word (``import``)."""
+    if commit:
+        subject = (commit_message or "").splitlines()[0] if commit_message else ""
+        return f"commit {commit[:12]} by {commit_author or '?'}" + (
+            f": {subject}" if subject else ""
+        )
+    if override:
+        return f"override by {author} ({source})"
+    return source
+
+
+def write_verb(direction: object) -> str:
+    """How the audit's direction reads: ``adopt``, ``restore`` and ``promote`` by name,
+    any other push ``apply``."""
+    return str(direction) if direction in ("adopt", "restore", "promote") else "apply"

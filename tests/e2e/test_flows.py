@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from prefect import get_client
 import zkdrift.flows.pipeline
 import zkdrift.flows.snapshot
 from tests.support.cli import run_cli_process
+from tests.support.git import Repo
 from tests.support.prefect import artifacts_of, task_runs_of
 from tests.support.zk import create_tree
 from zkdrift import desired
@@ -27,13 +29,13 @@ from zkdrift.flows.params import DriftParams, PipelineParams, ReconcileParams, S
 from zkdrift.flows.pipeline import pipeline_flow
 from zkdrift.flows.reconcile import reconcile_flow
 from zkdrift.flows.snapshot import snapshot_flow
-from zkdrift.policy import TreePolicy
+from zkdrift.policy import DesiredSource, TreePolicy
 from zkdrift.reconcile import adopt
 from zkdrift.reports.render import report_path
 from zkdrift.tasks.results import TreeOutcome
 from zkdrift.tasks.runtime import artifact_key, tree_limit_name, tree_slot
 from zkdrift.tasks.snapshot import snapshot_tree
-from zkdrift.trees import TreeSpec, add_tree
+from zkdrift.trees import TreeSpec, add_tree, update_tree
 
 SECRET = b"hunter2-secret-value"
 NEW_SECRET = b"rotated-secret-value-xyz"
@@ -449,3 +451,48 @@ def test_zkdrift_run_without_an_api_url_uses_a_temporary_local_server(
     payload = json.loads(result.stdout)
     assert payload["ok"] is True and payload["api_url"] is None
     assert "| eph |" in payload["summary"]
+
+
+def test_pipeline_syncs_git_sourced_trees_before_drift_then_plans_applies_or_refuses(
+    flow_app: App, zk: KazooClient, zk_chroot: str, tmp_path: Path
+) -> None:
+    # One run, three trees following one repository: the default policy (plans), a
+    # policy that applies, and a tree whose new commit is bad.
+    app = flow_app
+    repo = Repo(tmp_path / "git")
+    names = ("gplan", "gapply", "gbroken")
+    repo.commit("base", {f"{name}/pool": "32" for name in names})
+    for name in names:
+        create_tree(zk, {f"/{name}": b"", f"/{name}/pool": b"32"})
+        policy = TreePolicy(reconcile="apply") if name == "gapply" else TreePolicy()
+        add_tree(app, TreeSpec(name=name, hosts=zk_chroot, root=f"/{name}", policy=policy))
+        source = DesiredSource.parse(f"{repo.url}//{name}?ref=main").model_dump()
+        update_tree(app, name, desired_source=source)
+        desired.sync_desired(app, name)
+        # Live already equals the synced state: recorded as applied.
+        assert adopt(app, name, actor="test", override=True).applied_revision is not None
+    os.symlink("/etc/hostname", repo.work / "gbroken" / "leak")
+    merged = repo.commit(
+        "Raise the pool (#7)", {"gplan/pool": "64", "gapply/pool": "64", "gbroken/pool": "64"}
+    )
+
+    state = pipeline_flow(PipelineParams(report=False), return_state=True)
+
+    # The bad commit fails its tree at the sync step; the others complete.
+    assert state.is_failed()
+    assert state.message is not None and "1 of 3 tree(s) failed: gbroken (sync:" in state.message
+    assert "symbolic link leads outside" in state.message
+    run_id = state.state_details.flow_run_id
+    assert run_id is not None
+    artifacts = artifacts_of(run_id)
+    planned = artifacts[artifact_key("drift", "gplan")].data
+    assert f"commit {merged[:12]} by Ann Author <ann@example.com>: Raise the pool (#7)" in planned
+    assert "`/gplan/pool` (changed, pending)" in planned
+    assert zk.get("/gplan/pool")[0] == b"32"  # the default policy only plans
+    assert zk.get("/gapply/pool")[0] == b"64"  # applied by the tree's policy
+    summary = artifacts["pipeline-summary"].data
+    assert "| gapply | 1 drifted since" in summary and "reconciled (1 applied)" in summary
+    # The broken tree keeps the revision in force, and its drift was still checked.
+    assert desired.desired_log(app, "gbroken")[0].commit != merged
+    assert zk.get("/gbroken/pool")[0] == b"32"
+    assert artifact_key("drift", "gbroken") in artifacts

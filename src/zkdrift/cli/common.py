@@ -40,6 +40,14 @@ Author = Annotated[
         "--author", help="Record as this author (default: $ZKDRIFT_AUTHOR or the OS user)."
     ),
 ]
+Override = Annotated[
+    bool,
+    typer.Option(
+        "--override",
+        help="The tree's desired state comes from Git: make this change anyway,"
+        " recorded as an override (the next commit synced replaces it).",
+    ),
+]
 Limit = Annotated[int, typer.Option("--limit", "-n", min=1, help="How many, newest first.")]
 SnapshotId = Annotated[
     int | None, typer.Option("--snapshot", help="Snapshot id (default: the latest).")

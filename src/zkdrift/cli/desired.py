@@ -15,6 +15,7 @@ from zkdrift.cli.common import (
     AsJson,
     Author,
     Message,
+    Override,
     TreeName,
     console,
     emit_json,
@@ -49,10 +50,11 @@ def _report(name: str, result: desired_lib.RevisionResult | None, as_json: bool)
     if result is None:
         console.print(f"desired state of {name} unchanged; no revision written", markup=False)
         return
+    origin = "" if result.source == result.origin else f"; {result.origin}"
     console.print(
         f"desired revision {result.revision} of {name}: {result.entries:,} entries, "
         f"+{result.added} -{result.removed} ~{result.modified} "
-        f"(by {result.author}: {result.message})",
+        f"(by {result.author}: {result.message}{origin})",
         markup=False,
     )
 
@@ -77,6 +79,7 @@ def import_command(
     ] = None,
     message: Message = None,
     author: Author = None,
+    override: Override = False,
     as_json: AsJson = False,
 ) -> None:
     """Make a file's (or directory's) contents the desired state: all or nothing.
@@ -93,6 +96,7 @@ def import_command(
         message=message or f"import {source.name}",
         author=author,
         prefix=prefix,
+        override=override,
     )
     _report(name, result, as_json)
 
@@ -131,11 +135,14 @@ def set_command(
     ] = False,
     message: Message = None,
     author: Author = None,
+    override: Override = False,
     as_json: AsJson = False,
 ) -> None:
     """Set one path's desired value (a new revision)."""
     data = _value_bytes(value, file, as_base64)
-    result = desired_lib.set_value(state.app, name, path, data, message=message, author=author)
+    result = desired_lib.set_value(
+        state.app, name, path, data, message=message, author=author, override=override
+    )
     _report(name, result, as_json)
 
 
@@ -148,11 +155,18 @@ def unset_command(
     ] = False,
     message: Message = None,
     author: Author = None,
+    override: Override = False,
     as_json: AsJson = False,
 ) -> None:
     """Remove a path from the desired state (a new revision)."""
     result = desired_lib.unset_value(
-        state.app, name, path, recursive=recursive, message=message, author=author
+        state.app,
+        name,
+        path,
+        recursive=recursive,
+        message=message,
+        author=author,
+        override=override,
     )
     _report(name, result, as_json)
 
@@ -163,11 +177,45 @@ def rollback_command(
     revision: Annotated[int, typer.Argument(help="The revision to return to.")],
     message: Message = None,
     author: Author = None,
+    override: Override = False,
     as_json: AsJson = False,
 ) -> None:
     """Make an old revision current again, as a new revision."""
-    result = desired_lib.rollback(state.app, name, revision, message=message, author=author)
+    result = desired_lib.rollback(
+        state.app, name, revision, message=message, author=author, override=override
+    )
     _report(name, result, as_json)
+
+
+@desired_app.command("sync")
+def sync_command(
+    name: TreeName,
+    author: Author = None,
+    as_json: AsJson = False,
+) -> None:
+    """Fetch the tree's desired source (Git); a new commit becomes a new revision.
+
+    The same commit writes nothing. A commit whose content breaks a rule is
+    refused, naming the file, and the previous revision stays current.
+    """
+    result = desired_lib.sync_desired(state.app, name, author=author)
+    if as_json:
+        emit_json(result.as_json())
+        return
+    if result.revision is None:
+        console.print(
+            f"desired state of {name} is up to date with {result.source}"
+            f" (commit {result.commit[:12]}); nothing written",
+            markup=False,
+        )
+        return
+    rev = result.revision
+    console.print(
+        f"synced {name} from {result.source}: commit {result.commit[:12]}"
+        f" is desired revision {rev.revision} ({rev.entries:,} entries,"
+        f" +{rev.added} -{rev.removed} ~{rev.modified}; {rev.origin})",
+        markup=False,
+    )
 
 
 @desired_app.command("log")
@@ -197,7 +245,7 @@ def log_command(
             str(r.revision),
             utc_text(r.created_at),
             r.author,
-            r.source,
+            r.origin,
             f"{r.entries:,}",
             str(r.added),
             str(r.removed),

@@ -41,6 +41,7 @@ from zkdrift.drift import (
 from zkdrift.errors import InvalidInputError
 from zkdrift.history import EventKind, HistoryEvent, path_history
 from zkdrift.model import Acl, ChangeKind, Znode
+from zkdrift.reconcile.promote import compare_trees, parse_side
 from zkdrift.redact import Redactor, binary_placeholder
 from zkdrift.vocabulary import drift_kind, history_kind, utc_text
 
@@ -65,6 +66,8 @@ class _Entry:
     before: Znode | None
     after: Znode | None
     classification: str | None = None
+    # The path whose secret rule renders the values (another tree's, for two trees).
+    shown_as: str | None = None
 
 
 def _report_label(report: DriftReport, kind: ChangeKind) -> str:
@@ -176,7 +179,7 @@ def _entry_lines(redactor: Redactor, entry: _Entry) -> list[str]:
     out.extend(
         value_lines(
             redactor,
-            entry.path,
+            entry.shown_as or entry.path,
             None if entry.before is None else entry.before.data,
             None if entry.after is None else entry.after.data,
         )
@@ -222,9 +225,35 @@ def diff_command(
             "--snapshot", help="Use this recorded snapshot as live instead of reading ZooKeeper."
         ),
     ] = None,
+    against_tree: Annotated[
+        str | None,
+        typer.Option(
+            "--against-tree",
+            metavar="TREE",
+            help="Compare NAME with another registered tree, NAME's paths mapped onto its root.",
+        ),
+    ] = None,
+    compare: Annotated[
+        str,
+        typer.Option(
+            "--compare", help="With --against-tree: compare both trees' 'live' or 'desired' state."
+        ),
+    ] = "live",
     as_json: AsJson = False,
 ) -> None:
-    """Compare live with the desired state (or snapshots). Exit 0 none, 2 differences, 1 error."""
+    """Compare live with the desired state (or snapshots, or another tree).
+    Exit 0 none, 2 differences, 1 error."""
+    if against_tree is not None:
+        if from_id is not None or to_id is not None or snapshot_id is not None:
+            raise InvalidInputError(
+                "--against-tree compares two trees; drop --from/--to/--snapshot"
+            )
+        if against != "desired":
+            raise InvalidInputError("--against-tree compares two trees; drop --against")
+        _diff_trees(name, against_tree, compare, as_json)
+        return
+    if compare != "live":
+        raise InvalidInputError("--compare goes with --against-tree")
     if from_id is not None or to_id is not None:
         if from_id is None or to_id is None:
             raise InvalidInputError("--from and --to go together: give both snapshot ids")
@@ -272,6 +301,57 @@ def diff_command(
                 markup=False,
             )
     if report.has_differences:
+        raise typer.Exit(EXIT_DIFFERENCES)
+
+
+def _tree_label(kind: ChangeKind, source: str, target: str) -> str:
+    """Two trees' words: ``only in staging``, ``only in prod``, ``changed``, ``ACL changed``."""
+    if kind is ChangeKind.ADDED:
+        return f"only in {source}"
+    if kind is ChangeKind.REMOVED:
+        return f"only in {target}"
+    return drift_kind(kind)
+
+
+def _diff_trees(source: str, target: str, compare: str, as_json: bool) -> None:
+    rd = redactor()
+    compared = compare_trees(state.app, source, target, parse_side(compare, "--compare"))
+    if as_json:
+        doc = compared.as_json(rd)
+        for item in doc["items"]:
+            item["label"] = _tree_label(ChangeKind(item["kind"]), source, target)
+        emit_json(doc)
+    else:
+        entries = [
+            _Entry(
+                c.path,
+                c.kind,
+                _tree_label(c.kind, source, target),
+                c.before,
+                c.after,
+                shown_as=compared.shown_as(c.path, rd),
+            )
+            for c in compared.changes
+        ]
+        mapping = (
+            ""
+            if compared.source_root == compared.target_root
+            else f", {compared.source_root} mapped onto {compared.target_root}"
+        )
+        header = [
+            f"--- {target} ({compared.target.side}, {compared.target.label})",
+            f"+++ {source} ({compared.source.side}, {compared.source.label}{mapping})",
+        ]
+        _print_entries(rd, entries, header)
+        if compared.has_differences:
+            console.print(f"{len(compared.changes):,} differences", markup=False)
+        else:
+            console.print(
+                f"no differences: {source} ({compared.source.label}) matches {target}"
+                f" ({compared.target.label})",
+                markup=False,
+            )
+    if compared.has_differences:
         raise typer.Exit(EXIT_DIFFERENCES)
 
 

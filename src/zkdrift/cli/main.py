@@ -23,7 +23,19 @@ from rich.markup import escape
 from sqlalchemy.exc import SQLAlchemyError
 
 from zkdrift import __version__, stopping
-from zkdrift.cli import db, desired, drift, reconcile, report, run, seed, snapshots, status, trees
+from zkdrift.cli import (
+    db,
+    desired,
+    drift,
+    promote,
+    reconcile,
+    report,
+    run,
+    seed,
+    snapshots,
+    status,
+    trees,
+)
 from zkdrift.cli.common import EXIT_DIFFERENCES, EXIT_ERROR, EXIT_OK, console, err_console, state
 from zkdrift.cli.help import click_style
 from zkdrift.errors import ZkDriftError
@@ -114,6 +126,8 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "plan": reconcile.plan,
     "apply": reconcile.apply,
     "adopt": reconcile.adopt,
+    "promote": promote.promote,
+    "restore": promote.restore,
     "audit": reconcile.audit,
     "status": status.status,
     "report": report.report,

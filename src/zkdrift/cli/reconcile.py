@@ -19,6 +19,7 @@ from zkdrift.cli.common import (
     Author,
     Limit,
     Message,
+    Override,
     PathGlobs,
     TreeName,
     console,
@@ -223,6 +224,7 @@ def adopt(
     message: Message = None,
     author: Author = None,
     wait: Wait = DEFAULT_LOCK_WAIT,
+    override: Override = False,
     as_json: AsJson = False,
 ) -> None:
     """Accept live values (or a recorded snapshot) as the desired state: a new revision."""
@@ -234,6 +236,7 @@ def adopt(
         message=message,
         actor=author,
         wait=wait,
+        override=override,
     )
     if as_json:
         emit_json(result.as_json())

@@ -11,7 +11,7 @@ from rich.table import Table
 from zkdrift import trees as trees_lib
 from zkdrift.cli.common import AsJson, TreeName, console, emit_json, state
 from zkdrift.errors import InvalidInputError
-from zkdrift.policy import TreePolicy
+from zkdrift.policy import DesiredSource, TreePolicy
 from zkdrift.trees import check_auth_env
 from zkdrift.vocabulary import utc_text
 
@@ -225,9 +225,26 @@ def set_policy(
     tls_key: TlsKey = None,
     tls_key_password_env: TlsKeyPasswordEnv = None,
     tls_no_verify: TlsNoVerify = False,
+    desired_source: Annotated[
+        str | None,
+        typer.Option(
+            "--desired-source",
+            metavar="REPOSITORY//PATH?ref=REF",
+            help="Take the desired state from Git: a repository (URL, user@host:path or"
+            " absolute path), '//' and the path of a directory, YAML or JSON file in it,"
+            " then '?ref=' and a branch or tag. 'zkdrift desired sync' fetches it.",
+        ),
+    ] = None,
+    no_desired_source: Annotated[
+        bool,
+        typer.Option(
+            "--no-desired-source", help="Stop following Git: desired state is edited by hand."
+        ),
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Change a tree's connection, schedule, reconcile policy, ACL policy and TLS."""
+    """Change a tree's connection, schedule, reconcile policy, ACL policy, TLS and
+    desired source."""
     if cron is not None and interval is not None:
         raise InvalidInputError("give either --cron or --interval, not both")
     if no_schedule and (cron is not None or interval is not None):
@@ -264,6 +281,12 @@ def set_policy(
         changes["tls"] = {**base, **tls_settings}
     elif tls is False:
         changes["tls"] = None
+    if desired_source is not None and no_desired_source:
+        raise InvalidInputError("give either --desired-source or --no-desired-source, not both")
+    if desired_source is not None:
+        changes["desired_source"] = DesiredSource.parse(desired_source).model_dump()
+    elif no_desired_source:
+        changes["desired_source"] = None
     if auth_env is not None and no_auth:
         raise InvalidInputError("give either --auth-env or --no-auth, not both")
     info = trees_lib.update_tree(
@@ -278,10 +301,7 @@ def set_policy(
     if as_json:
         emit_json(info.as_json())
     else:
-        console.print(
-            f"updated tree [bold]{escape(name)}[/]: "
-            f"{escape(str(info.policy.model_dump(mode='json', exclude_defaults=True)))}"
-        )
+        console.print(f"updated tree [bold]{escape(name)}[/]: {escape(str(info.policy.shown()))}")
 
 
 @tree_app.command("remove")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zkdrift.app import App
-from zkdrift.desired import RevisionResult, write_state
+from zkdrift.desired import RevisionResult, refuse_hand_change, write_state
 from zkdrift.diff import diff
 from zkdrift.errors import InvalidInputError, RootNotFoundError
 from zkdrift.model import OpStatus, TreeState, Znode
@@ -105,6 +105,7 @@ def adopt(
     actor: str | None = None,
     source: str = "adopt",
     wait: float = DEFAULT_LOCK_WAIT,
+    override: bool = False,
 ) -> AdoptResult:
     """Desired := live for the paths matching ``paths`` (all managed paths when empty).
 
@@ -114,6 +115,7 @@ def adopt(
     or zkdrift-owned nodes; ACLs when the tree captures them.
     """
     tree = load_tree(app, name)
+    refuse_hand_change(tree, "adopt", override=override)
     who = app.actor(actor)
     what = f"snapshot {snapshot_id}" if snapshot_id is not None else "live state"
     reason = message or f"adopt {what}"
@@ -153,6 +155,7 @@ def adopt(
                 author=who,
                 message=reason,
                 source=source,
+                override=override,
             )
             latest = desired_store.latest_revision(session, attached)
             # Live (read under the ZooKeeper lock) equals the new desired state:

@@ -71,6 +71,12 @@ class ApplyOptions:
     batch_ops: int = DEFAULT_BATCH_OPS
     batch_bytes: int = DEFAULT_BATCH_BYTES
     between_batches: Callable[[BatchEvent], None] | None = None
+    direction: Direction = Direction.PUSH
+    # Deletes of a prune only where these globs match (a restore of some paths).
+    prune_only: tuple[str, ...] = ()
+    # The desired revision this run was started for (a promote or restore wrote it):
+    # refused when the desired state moved on meanwhile.
+    expect_revision_id: int | None = None
 
 
 def _summary(paths: Sequence[str], limit: int = 5) -> str:
@@ -95,6 +101,9 @@ def apply_tree(
     batch_ops: int = DEFAULT_BATCH_OPS,
     batch_bytes: int = DEFAULT_BATCH_BYTES,
     between_batches: Callable[[BatchEvent], None] | None = None,
+    direction: Direction = Direction.PUSH,
+    prune_only: Sequence[str] = (),
+    expect_revision_id: int | None = None,
 ) -> ApplyResult:
     """Make live equal desired (or apply plan ``plan_id``), under the tree's lock.
 
@@ -104,6 +113,10 @@ def apply_tree(
     the plan refuse the apply, naming them, unless ``replan`` asks for a
     fresh plan made under the lock. ``wait`` is how long to wait for the
     lock; ``between_batches`` is called after each committed transaction.
+    ``direction`` is what the audit calls the run (a promote or a restore
+    pushes too); ``prune_only`` keeps deletes to the paths it matches;
+    ``expect_revision_id`` refuses the apply when the current desired
+    revision is another one.
     """
     tree = load_tree(app, name)
     options = ApplyOptions(
@@ -116,9 +129,12 @@ def apply_tree(
         batch_ops=batch_ops,
         batch_bytes=batch_bytes,
         between_batches=between_batches,
+        direction=direction,
+        prune_only=tuple(prune_only),
+        expect_revision_id=expect_revision_id,
     )
     with audited_run(
-        app, tree, direction=Direction.PUSH, actor=options.actor, reason=reason, dry_run=not yes
+        app, tree, direction=direction, actor=options.actor, reason=reason, dry_run=not yes
     ) as run:
         if not yes:
             return _dry_run(app, tree, run, plan_id, options)
@@ -302,7 +318,9 @@ def _resolve(
         replanned_from: int | None = stored.id
     else:
         replanned_from = None
-    plan = compute(app, tree, desired.state, live, prune=prune, client=client)
+    plan = compute(
+        app, tree, desired.state, live, prune=prune, client=client, prune_only=options.prune_only
+    )
     run.plan_id = persist(
         app, tree, plan, desired, snapshot_id=snapshot_id, prune=prune, actor=options.actor
     )
@@ -329,6 +347,12 @@ def _apply_held(
     snapshot_id = record_live(app, tree, live, options.source)
     desired = load_desired(app, tree)
     run.revision_id = desired.revision_id
+    if options.expect_revision_id is not None and desired.revision_id != options.expect_revision_id:
+        return run.close(
+            Outcome.REFUSED,
+            f"the desired state changed while this {options.direction} was starting (it is now"
+            f" revision {desired.revision_number}); nothing was written",
+        )
     resolved = _resolve(app, tree, run, client, live, desired, snapshot_id, plan_id, options)
     if isinstance(resolved, ApplyResult):
         return resolved
@@ -476,7 +500,7 @@ def _verify(
             plan_status=PlanStatus.FAILED,
         )
     record_live(app, tree, after, options.source)
-    check = compute(app, tree, desired.state, after, prune=prune)
+    check = compute(app, tree, desired.state, after, prune=prune, prune_only=options.prune_only)
     if not check.empty:
         paths = sorted({op.path for op in check.ops})
         return run.close(

@@ -46,6 +46,8 @@ class Direction(enum.StrEnum):
 
     PUSH = "push"  # desired -> live
     ADOPT = "adopt"  # live -> desired
+    PROMOTE = "promote"  # another tree's values -> desired -> live
+    RESTORE = "restore"  # a recorded snapshot -> desired -> live
 
 
 def shown_digests(

@@ -7,6 +7,7 @@ module feeds them the tree's scope and policy and records what it did.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from kazoo.client import KazooClient
 from zkdrift.app import App
 from zkdrift.errors import RootNotFoundError
 from zkdrift.model import Acl, OpKind, Plan, TreeState, Znode
+from zkdrift.paths import matches_self_or_ancestor
 from zkdrift.plan import acl_sources, check_guards, make_plan
 from zkdrift.reconcile.outcomes import PlanResult, PlanStatus
 from zkdrift.snapshot import record_snapshot
@@ -72,12 +74,15 @@ def compute(
     *,
     prune: bool,
     client: KazooClient | None = None,
+    prune_only: Sequence[str] = (),
 ) -> Plan:
     """The plan that makes what zkdrift manages of ``live`` equal ``desired``.
 
     With ``client``, the ACLs that created nodes inherit (their nearest
     existing parent's) are read from ZooKeeper when the tree's policy sets
-    no default ACL and live was read without them.
+    no default ACL and live was read without them. ``prune_only`` keeps the
+    deletes of a prune to the paths those globs match (themselves or an
+    ancestor): a restore of some paths deletes nothing outside them.
     """
     scope = app.scope(tree)
     policy = tree.policy
@@ -93,7 +98,7 @@ def compute(
         missing = sources - parent_acls.keys()
         if missing and client is not None:
             parent_acls.update(read_acls(client, sorted(missing), app.settings.zk_session_timeout))
-    return make_plan(
+    plan = make_plan(
         tree.name,
         wanted,
         view,
@@ -103,6 +108,16 @@ def compute(
         parent_acls=parent_acls,
         default_acl=policy.default_acls,
     )
+    if not (prune and prune_only):
+        return plan
+    # A node matched keeps its whole subtree matched, so no kept child ever
+    # stands under a deleted parent.
+    ops = tuple(
+        op
+        for op in plan.ops
+        if op.kind is not OpKind.DELETE or matches_self_or_ancestor(op.path, prune_only)
+    )
+    return dataclasses.replace(plan, ops=ops)
 
 
 def guards(

@@ -55,6 +55,7 @@ from zkdrift.vocabulary import (
     observed_only,
     unchecked_headline,
     utc_text,
+    write_verb,
 )
 
 # Paths per IN (...) list: well under every database's limit on bound parameters.
@@ -325,6 +326,9 @@ def _desired_changes(
             DesiredRevision.number,
             DesiredRevision.author,
             DesiredRevision.created_at,
+            DesiredRevision.source_commit,
+            DesiredRevision.source_author,
+            DesiredRevision.override,
         ).where(DesiredRevision.id.in_(wanted[start : start + _CHUNK]))
         info.update({int(row[0]): row for row in conn.execute(by_id)})
     for digest, revision in revisions.items():
@@ -362,12 +366,21 @@ def _last_writes(
 
 def _write_text(write: Any) -> str:
     """``bob (apply #3, 2026-12-01 14:12:05 UTC)``."""
-    verb = "adopt" if write[3] == "adopt" else "apply"
+    verb = write_verb(write[3])
     return f"{write[2]} ({verb} #{write[1]}, {utc_text(write[4])})"
 
 
 def _desired_text(revision: Any) -> str:
-    return f"{revision[2]} (desired revision {revision[1]}, {utc_text(revision[3])})"
+    """``carol (desired revision 4, TIME)``; from Git, the commit's author and the commit;
+    a hand-made change to a Git-sourced tree, marked as an override."""
+    commit, commit_author, override = revision[4], revision[5], revision[6]
+    if commit:
+        return (
+            f"{commit_author or revision[2]} (desired revision {revision[1]} from commit"
+            f" {str(commit)[:12]}, {utc_text(revision[3])})"
+        )
+    what = "override, " if override else ""
+    return f"{revision[2]} (desired revision {revision[1]}, {what}{utc_text(revision[3])})"
 
 
 def _made_by(change: Any, write: Any) -> bool:

@@ -31,7 +31,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from zkdrift.reports.display import Html
 from zkdrift.reports.views import bytes_text
-from zkdrift.vocabulary import DRIFT_CLASSES, history_kind
+from zkdrift.vocabulary import DRIFT_CLASSES, history_kind, write_verb
 
 WIDTH = 10.5  # inches; at DPI, about 1,050 pixels: fits a laptop screen and the page
 DPI = 100
@@ -212,7 +212,7 @@ def _mark_applies(ax: Axes, applies: pd.DataFrame, times: pd.DatetimeIndex) -> N
         when: Any = pd.Timestamp(row["started_at"])
         if when < lo or when > hi:
             continue
-        verb = "adopt" if row["direction"] == "adopt" else "apply"
+        verb = write_verb(row["direction"])
         x = float(date_numbers([when])[0])
         ax.axvline(x, color="#495057", linestyle=":", linewidth=1.2, zorder=1)
         ax.annotate(

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from zkdrift.redact import Redactor
 from zkdrift.reports.common import Source, engine_of, tree_row
@@ -22,7 +22,15 @@ from zkdrift.reports.drift import apply_audit, time_to_reconcile
 from zkdrift.reports.history import change_log, churn_by_path, snapshots_over_time, summary
 from zkdrift.reports.window import When, parse_when, utcnow
 from zkdrift.store.models import DesiredRevision
-from zkdrift.vocabulary import DRIFT_CLASSES, age_text, drift_kind, history_kind, utc_text
+from zkdrift.vocabulary import (
+    DRIFT_CLASSES,
+    age_text,
+    drift_kind,
+    history_kind,
+    origin_text,
+    utc_text,
+    write_verb,
+)
 
 _UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB")
 
@@ -79,7 +87,17 @@ def summary_facts(
         tree_id, _root = tree_row(conn, name)
         hi = parse_when(until)
         revision = conn.execute(
-            select(DesiredRevision.number, DesiredRevision.author, DesiredRevision.created_at)
+            select(
+                DesiredRevision.number,
+                DesiredRevision.author,
+                DesiredRevision.created_at,
+                DesiredRevision.source_commit,
+                DesiredRevision.source_author,
+                DesiredRevision.source_message,
+                DesiredRevision.source_url,
+                DesiredRevision.override,
+                DesiredRevision.source,
+            )
             .where(
                 DesiredRevision.tree_id == tree_id,
                 *([] if hi is None else [DesiredRevision.created_at < hi]),
@@ -88,6 +106,7 @@ def summary_facts(
             .limit(1)
         ).first()
         revisions = conn.scalar(select(func.count()).where(DesiredRevision.tree_id == tree_id))
+        overrides = _overrides(conn, tree_id, hi)
     as_of = hi or utcnow()
     snapshots = int(row["snapshots"] or 0)
     if revision is None:
@@ -97,12 +116,24 @@ def summary_facts(
         desired = f"revision {revision[0]} by {revision[1]}, {utc_text(revision[2])}" + (
             f" ({count:,} revisions in all)" if count > 1 else ""
         )
+        origin = origin_text(
+            str(revision[8]),
+            str(revision[1]),
+            revision[3],
+            revision[4],
+            revision[5],
+            bool(revision[7]),
+        )
+        if origin != revision[8]:
+            desired += f"; {origin}"
     latest = row["last_snapshot_at"]
     facts = [
         ("tree", name),
         ("root", str(row["root"])),
         ("ZooKeeper", str(row["hosts"])),
         ("desired state", desired),
+        ("desired source", "" if revision is None or not revision[6] else str(revision[6])),
+        ("overrides", overrides),
         ("snapshots", f"{snapshots:,}"),
         ("first snapshot", _time(row["first_snapshot_at"])),
         (
@@ -127,10 +158,37 @@ def summary_facts(
     )
 
 
+def _overrides(conn: Connection, tree_id: int, until: dt.datetime | None) -> str:
+    """The hand-made changes (``--override``) made since the last Git sync, listed."""
+    synced = conn.scalar(
+        select(func.max(DesiredRevision.number)).where(
+            DesiredRevision.tree_id == tree_id, DesiredRevision.source_commit.is_not(None)
+        )
+    )
+    rows = conn.execute(
+        select(
+            DesiredRevision.number,
+            DesiredRevision.author,
+            DesiredRevision.source,
+            DesiredRevision.created_at,
+        )
+        .where(
+            DesiredRevision.tree_id == tree_id,
+            DesiredRevision.override.is_(True),
+            DesiredRevision.number > (synced or 0),
+            *([] if until is None else [DesiredRevision.created_at < until]),
+        )
+        .order_by(DesiredRevision.number)
+    ).all()
+    return "; ".join(
+        f"revision {n}: override by {who} ({what}, {utc_text(at)})" for n, who, what, at in rows
+    )
+
+
 def _who(actor: Any, direction: Any, apply_id: Any) -> str:
     if apply_id is None or pd.isna(apply_id):
         return ""
-    verb = "adopt" if direction == "adopt" else "apply"
+    verb = write_verb(direction)
     return f"{actor} ({verb} #{int(apply_id)})"
 
 
@@ -210,7 +268,7 @@ def apply_history(
     ]
     rows = []
     for r in df.to_dict("records"):
-        verb = "dry run" if r["dry_run"] else ("adopt" if r["direction"] == "adopt" else "apply")
+        verb = "dry run" if r["dry_run"] else write_verb(r["direction"])
         rows.append(
             {
                 "started": _time(r["started_at"]),

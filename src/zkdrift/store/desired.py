@@ -27,6 +27,16 @@ class UnknownRevisionError(InvalidInputError):
 
 
 @dataclass(frozen=True)
+class RevisionOrigin:
+    """Where a revision synced from Git came from (``url`` with credentials masked)."""
+
+    commit: str
+    author: str
+    message: str
+    url: str
+
+
+@dataclass(frozen=True)
 class RevisionChange:
     added: int
     removed: int
@@ -112,11 +122,17 @@ def write_revision(
     author: str,
     message: str,
     source: str,
+    origin: RevisionOrigin | None = None,
+    override: bool = False,
+    allow_empty: bool = False,
 ) -> tuple[DesiredRevision, RevisionChange] | None:
     """Make ``desired`` the tree's desired state as a new revision.
 
     Returns None (and writes nothing) when it equals the current desired
-    state. Ephemeral nodes are never part of desired state.
+    state, unless ``allow_empty`` (a new Git commit with the same content is
+    still recorded). Ephemeral nodes are never part of desired state.
+    ``origin`` records the commit a synced revision came from; ``override``
+    flags a hand-made change to a tree whose desired state comes from Git.
     """
     lock_tree(session, tree)
     write = TemporalWrite(session, Configuration, tree.id, "data_digest", "acl")
@@ -134,7 +150,8 @@ def write_revision(
         else:
             modified += 1
     removed = write.removed
-    if not write.changed:
+    changed = write.changed
+    if not changed and not allow_empty:
         return None
 
     latest = latest_revision(session, tree)
@@ -149,12 +166,31 @@ def write_revision(
         added=added,
         removed=removed,
         modified=modified,
+        source_commit=None if origin is None else origin.commit,
+        source_author=None if origin is None else origin.author[:500],
+        source_message=None if origin is None else origin.message,
+        source_url=None if origin is None else origin.url[:2000],
+        override=override,
     )
     session.add(revision)
     session.flush()
-    write.commit(revision.id)
+    if changed:
+        write.commit(revision.id)
+    elif latest is not None and tree.applied_revision_id == latest.id:
+        # Same content as the revision live was made equal to: live equals this one too.
+        tree.applied_revision_id = revision.id
     session.flush()
     return revision, RevisionChange(added, removed, modified)
+
+
+def latest_synced(session: Session, tree: Tree) -> DesiredRevision | None:
+    """The newest revision synced from Git (None: never synced)."""
+    return session.scalar(
+        select(DesiredRevision)
+        .where(DesiredRevision.tree_id == tree.id, DesiredRevision.source_commit.is_not(None))
+        .order_by(DesiredRevision.number.desc())
+        .limit(1)
+    )
 
 
 def mark_applied(session: Session, tree: Tree, revision: DesiredRevision | None) -> None:

@@ -187,6 +187,14 @@ class DesiredRevision(Base):
     added: Mapped[int] = mapped_column(Integer, default=0)
     removed: Mapped[int] = mapped_column(Integer, default=0)
     modified: Mapped[int] = mapped_column(Integer, default=0)
+    # Where a revision synced from Git came from: the commit, its author and
+    # message, and the repository URL with any credential masked.
+    source_commit: Mapped[str | None] = mapped_column(String(64), default=None)
+    source_author: Mapped[str | None] = mapped_column(String(500), default=None)
+    source_message: Mapped[str | None] = mapped_column(Text, default=None)
+    source_url: Mapped[str | None] = mapped_column(String(2000), default=None)
+    # A hand-made change to a tree whose desired state comes from Git (--override).
+    override: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Configuration(Base):
