@@ -27,13 +27,20 @@ from typing import Any
 
 import pytest
 from kazoo.client import KazooClient
+from kazoo.protocol.states import KazooState
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from tests.support.data import set_desired
 from tests.support.db import make_app, truncate
-from tests.support.ensemble import Ensemble, connected, connected_port, wait_for
+from tests.support.ensemble import (
+    Ensemble,
+    client_states,
+    connected,
+    connected_port,
+    wait_for,
+)
 from tests.support.proxy import FaultProxy
 from tests.support.zk import expire_session, live_values
 from zkdrift.app import App
@@ -46,13 +53,13 @@ from zkdrift.store.check import check_database
 from zkdrift.store.engine import make_engine
 from zkdrift.store.models import Blob, NodeState, Snapshot
 from zkdrift.trees import TreeSpec, add_tree
-from zkdrift.zk.lock import lock_path
+from zkdrift.zk.lock import lock_path, lock_status
 from zkdrift.zk.writer import BatchEvent
 
 MULTI = 14  # ZooKeeper's opcode for a multi (transaction) request
 # The session the tests' applies ask for: long enough to ride out an election
 # or a restart, short enough that a dead session's lock goes in seconds.
-SESSION_TIMEOUT = 10.0
+SESSION_TIMEOUT = 15.0
 
 # -- the apply tree: creates, sets and deletes, in batches of 50 --------------------
 
@@ -423,9 +430,10 @@ def test_leader_killed_between_batches_the_apply_waits_for_the_new_leader_and_co
     def kill_the_leader(event: BatchEvent) -> None:
         if event.index == 1:
             leader = zk_ensemble.leader()
-            zk_ensemble.kill(leader)
-            killed.append(leader)
-            assert event.watch is not None and event.watch.suspended.wait(15)
+            with client_states(event.client) as states:
+                zk_ensemble.kill(leader)
+                killed.append(leader)
+                wait_for(lambda: KazooState.SUSPENDED in states, "the client to lose its server")
             zk_ensemble.wait_quorum()
 
     result = apply(sqlite_app, kill_the_leader)
@@ -487,9 +495,15 @@ def test_connected_follower_killed_mid_apply_the_session_moves_and_the_apply_com
         if event.index == 1:
             member = zk_ensemble.member_on(connected_port(event.client))
             assert member in followers
-            zk_ensemble.kill(member)
-            killed.append(member)
-            assert event.watch is not None and event.watch.suspended.wait(15)
+            with client_states(event.client) as states:
+                zk_ensemble.kill(member)
+                killed.append(member)
+                wait_for(
+                    lambda: states[-2:] == [KazooState.SUSPENDED, KazooState.CONNECTED],
+                    "the session to move to the other follower",
+                )
+            (other,) = (f for f in followers if f is not member)
+            assert connected_port(event.client) == other.port
 
     result = apply(sqlite_app, kill_the_connected_follower)
 
@@ -515,8 +529,9 @@ def test_quorum_lost_and_regained_between_batches_the_apply_resumes_and_complete
         if event.index == 1:
             survivor = zk_ensemble.member_on(connected_port(event.client))
             others = [m for m in zk_ensemble.members if m is not survivor]
-            zk_ensemble.kill(*others)
-            assert event.watch is not None and event.watch.suspended.wait(15)
+            with client_states(event.client) as states:
+                zk_ensemble.kill(*others)
+                wait_for(lambda: KazooState.SUSPENDED in states, "the client to lose its server")
             assert zk_ensemble.mode(survivor) is None  # alone, it serves nobody
             regained.append(background.submit(zk_ensemble.restart, *others))
 
@@ -627,6 +642,8 @@ def test_eight_concurrent_applies_of_one_tree_write_once_and_the_others_find_not
             wait_for(
                 lambda: len(client.get_children(path)) == 9, "eight applies waiting", timeout=60
             )
+            waiting = lock_status(client, path).waiters
+            assert {w.pid for w in waiting} == {run.pid for run in runs}
         finally:
             gate.release()
         outputs = [run.communicate(timeout=120) for run in runs]

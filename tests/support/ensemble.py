@@ -181,6 +181,26 @@ def connected_port(client: KazooClient) -> int:
 
 
 @contextmanager
+def client_states(client: KazooClient) -> Iterator[list[str]]:
+    """The connection states ``client`` goes through during the block, in order.
+
+    A client that loses its server and finds another one at once is SUSPENDED
+    and CONNECTED again within milliseconds: the list keeps what a flag would
+    already have forgotten.
+    """
+    states: list[str] = []
+
+    def record(state: str) -> None:
+        states.append(state)
+
+    client.add_listener(record)
+    try:
+        yield states
+    finally:
+        client.remove_listener(record)
+
+
+@contextmanager
 def connected(hosts: str, **options: object) -> Iterator[KazooClient]:
     """A kazoo client on ``hosts`` for the block (started, then stopped and closed)."""
     client = KazooClient(hosts=hosts, timeout=10, **options)
