@@ -515,6 +515,43 @@ def test_connected_follower_killed_mid_apply_the_session_moves_and_the_apply_com
     assert_converges(sqlite_app, zk_ensemble, ensemble_chroot)
 
 
+def test_pinned_follower_killed_mid_apply_and_kept_down_the_apply_stops_cleanly_and_converges(
+    zk_ensemble: Ensemble, ensemble_chroot: str, tmp_path: Path, sqlite_url: str
+) -> None:
+    # A short session: how long the writer waits for its server, and how long the
+    # leader keeps the session (and its lock node) once the client cannot reach it.
+    app = make_app(sqlite_url, tmp_path / "home", zk_session_timeout=3.0)
+    follower = zk_ensemble.followers()[0]
+    pinned = zk_ensemble.hosts(follower, chroot=ensemble_chroot)  # its only server
+    try:
+        prepare_apply(app, zk_ensemble, ensemble_chroot, pinned)
+
+        def kill_the_follower(event: BatchEvent) -> None:
+            if event.index == 1:
+                with client_states(event.client) as states:
+                    zk_ensemble.kill(follower)
+                    wait_for(lambda: KazooState.SUSPENDED in states, "the client to lose it")
+
+        result = apply(app, kill_the_follower)
+
+        assert not zk_ensemble.is_running(follower)
+        assert result.outcome == Outcome.FAILED, result.message
+        assert "suspended for more than 3s; nothing more was sent" in result.message
+        assert result.ops_applied == 2 * BATCH
+        live = live_now(zk_ensemble, ensemble_chroot)
+        batches = audited_batches(app, result.apply_id, live)
+        assert batches == [OpStatus.APPLIED] * 2 + [OpStatus.NOT_SENT] * 5
+        # The leader expires the unreachable session, and its lock node with it.
+        path = lock_path(app.settings.lock_root, "app")
+        with connected(zk_ensemble.hosts(chroot=ensemble_chroot)) as client:
+            wait_for(lambda: client.get_children(path) == [], "the dead session's lock node")
+
+        zk_ensemble.restart(follower)
+        assert_converges(app, zk_ensemble, ensemble_chroot)
+    finally:
+        app.close()
+
+
 def test_quorum_lost_and_regained_between_batches_the_apply_resumes_and_completes(
     zk_ensemble: Ensemble,
     ensemble_chroot: str,
