@@ -335,6 +335,7 @@ def test_database_connection_killed_mid_snapshot_commits_nothing_and_the_next_is
     every = zk_ensemble.hosts(chroot=ensemble_chroot)
     prepare_snapshot_tree(mariadb_app, zk_ensemble, ensemble_chroot, every)
     baseline = take_snapshot(mariadb_app, "t")
+    values = len(set(TREE.values()))  # stored once each
     changed = {path: f"changed {path}".encode() for path in LEAVES}
     with connected(every) as admin:
         write_nodes(admin, changed, create=False)
@@ -365,7 +366,9 @@ def test_database_connection_killed_mid_snapshot_commits_nothing_and_the_next_is
                 return bool(waiting)
 
             # InnoDB refreshes INNODB_TRX only when it was not read for 0.1s: poll slower.
-            wait_for(snapshot_waits, "the snapshot to wait on the held value", interval=0.25)
+            wait_for(
+                snapshot_waits, "the snapshot to wait on the held value", timeout=60, interval=0.25
+            )
             # A dirty read shows the half-written snapshot the kill is about to end.
             half = watcher.execute(
                 select(func.count()).select_from(Snapshot).where(Snapshot.id > baseline.snapshot_id)
@@ -373,8 +376,10 @@ def test_database_connection_killed_mid_snapshot_commits_nothing_and_the_next_is
             closed = watcher.execute(
                 select(func.count()).select_from(NodeState).where(NodeState.valid_to.is_not(None))
             ).scalar_one()
+            stored = watcher.execute(select(func.count()).select_from(Blob)).scalar_one()
             watcher.commit()
-            assert half == 1 and closed == len(LEAVES)
+            # The new values go 500 a statement: five statements done, the sixth waiting.
+            assert half == 1 and closed == len(LEAVES) and stored >= values + 2500
             watcher.execute(text(f"KILL CONNECTION {int(waiting[0])}"))
             blocker.rollback()
 
@@ -389,16 +394,15 @@ def test_database_connection_killed_mid_snapshot_commits_nothing_and_the_next_is
 
             wait_for(rolled_back, "the killed connection to be rolled back")
 
-        with pytest.raises(OperationalError, match=r"\(2013, 'Lost connection"):
+        # The client sees the server hang up mid-query (or, in some versions, is told why).
+        with pytest.raises(OperationalError, match=r"\((2013, 'Lost connection|1927, )"):
             failed.result(timeout=60)
 
         with engine.connect() as conn:
             assert conn.execute(select(Snapshot.id)).scalars().all() == [baseline.snapshot_id]
             rows = conn.execute(select(NodeState.valid_from, NodeState.valid_to)).all()
             assert rows == [(baseline.snapshot_id, None)] * len(TREE)
-            assert conn.execute(select(func.count()).select_from(Blob)).scalar_one() == len(
-                set(TREE.values())
-            )
+            assert conn.execute(select(func.count()).select_from(Blob)).scalar_one() == values
     finally:
         engine.dispose()
     assert_db_sound(mariadb_app)
@@ -520,7 +524,7 @@ def test_pinned_follower_killed_mid_apply_and_kept_down_the_apply_stops_cleanly_
 ) -> None:
     # A short session: how long the writer waits for its server, and how long the
     # leader keeps the session (and its lock node) once the client cannot reach it.
-    app = make_app(sqlite_url, tmp_path / "home", zk_session_timeout=3.0)
+    app = make_app(sqlite_url, tmp_path / "home", zk_session_timeout=5.0)
     follower = zk_ensemble.followers()[0]
     pinned = zk_ensemble.hosts(follower, chroot=ensemble_chroot)  # its only server
     try:
@@ -536,7 +540,7 @@ def test_pinned_follower_killed_mid_apply_and_kept_down_the_apply_stops_cleanly_
 
         assert not zk_ensemble.is_running(follower)
         assert result.outcome == Outcome.FAILED, result.message
-        assert "suspended for more than 3s; nothing more was sent" in result.message
+        assert "suspended for more than 5s; nothing more was sent" in result.message
         assert result.ops_applied == 2 * BATCH
         live = live_now(zk_ensemble, ensemble_chroot)
         batches = audited_batches(app, result.apply_id, live)
@@ -676,17 +680,23 @@ def test_eight_concurrent_applies_of_one_tree_write_once_and_the_others_find_not
             for i in range(8)
         ]
         try:
-            wait_for(
-                lambda: len(client.get_children(path)) == 9, "eight applies waiting", timeout=60
-            )
-            waiting = lock_status(client, path).waiters
-            assert {w.pid for w in waiting} == {run.pid for run in runs}
+            try:
+                wait_for(
+                    lambda: len(client.get_children(path)) == 9, "eight applies waiting", timeout=60
+                )
+                waiting = lock_status(client, path).waiters
+                assert {w.pid for w in waiting} == {run.pid for run in runs}
+            finally:
+                gate.release()
+            outputs = [run.communicate(timeout=120) for run in runs]
         finally:
-            gate.release()
-        outputs = [run.communicate(timeout=120) for run in runs]
+            for run in runs:
+                if run.poll() is None:
+                    run.kill()
+                    run.communicate()
 
-    results = [json.loads(out) for out, _err in outputs]
     assert [run.returncode for run in runs] == [0] * 8, [err for _out, err in outputs]
+    results = [json.loads(out) for out, _err in outputs]
     outcomes = sorted(r["outcome"] for r in results)
     assert outcomes == ["applied"] + ["no-op"] * 7
     writer = next(r for r in results if r["outcome"] == "applied")
