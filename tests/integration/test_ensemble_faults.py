@@ -56,7 +56,8 @@ from zkdrift.trees import TreeSpec, add_tree
 from zkdrift.zk.lock import lock_path, lock_status
 from zkdrift.zk.writer import BatchEvent
 
-MULTI = 14  # ZooKeeper's opcode for a multi (transaction) request
+MULTI = 14  # ZooKeeper's opcodes: a multi (transaction) request, and getACL
+GET_ACL = 6
 # The session the tests' applies ask for: long enough to ride out an election
 # or a restart, short enough that a dead session's lock goes in seconds.
 SESSION_TIMEOUT = 15.0
@@ -477,6 +478,46 @@ def test_leader_killed_with_a_batch_in_flight_leaves_whole_batches_and_a_later_a
         live = live_now(zk_ensemble, ensemble_chroot)
         batches = audited_batches(sqlite_app, result.apply_id, live)
         assert_stopped_in_flight_or_completed(result, batches)
+        assert_converges(sqlite_app, zk_ensemble, ensemble_chroot)
+    finally:
+        proxy.close()
+
+
+def test_leader_killed_while_the_apply_reads_back_its_acls_the_apply_waits_and_completes(
+    zk_ensemble: Ensemble, ensemble_chroot: str, sqlite_app: App
+) -> None:
+    leader = zk_ensemble.leader()
+    follower = zk_ensemble.followers()[0]
+    proxy = FaultProxy(("127.0.0.1", follower.port))  # the client's only way in
+    try:
+        prepare_apply(
+            sqlite_app, zk_ensemble, ensemble_chroot, proxy.connect_string + ensemble_chroot
+        )
+        requests: list[int] = []
+
+        def kill_the_leader(opcode: int) -> None:
+            requests.append(opcode)
+            # Every batch committed and live read back: this getACL starts the check of
+            # the created nodes' ACLs, the last step of the apply.
+            if (
+                opcode == GET_ACL
+                and requests.count(MULTI) == BATCHES
+                and zk_ensemble.is_running(leader)
+            ):
+                zk_ensemble.kill(leader)
+                # Held here until the follower went through the election, dropping the
+                # client: the getACL requests after this one never reach it.
+                zk_ensemble.wait_quorum()
+
+        proxy.on_forward = kill_the_leader
+        result = apply(sqlite_app)
+        proxy.on_forward = None
+
+        assert not zk_ensemble.is_running(leader) and proxy.connections >= 2
+        assert result.outcome == Outcome.APPLIED and result.ops_applied == OPS, result.message
+        live = live_now(zk_ensemble, ensemble_chroot)
+        assert audited_batches(sqlite_app, result.apply_id, live) == [OpStatus.APPLIED] * BATCHES
+        assert live == DESIRED
         assert_converges(sqlite_app, zk_ensemble, ensemble_chroot)
     finally:
         proxy.close()
