@@ -56,8 +56,10 @@ from zkdrift.trees import TreeSpec, add_tree
 from zkdrift.zk.lock import lock_path, lock_status
 from zkdrift.zk.writer import BatchEvent
 
-MULTI = 14  # ZooKeeper's opcodes: a multi (transaction) request, and getACL
+# ZooKeeper's opcodes: exists, getACL and multi (a transaction).
+EXISTS = 3
 GET_ACL = 6
+MULTI = 14
 # The session the tests' applies ask for: long enough to ride out an election
 # or a restart, short enough that a dead session's lock goes in seconds.
 SESSION_TIMEOUT = 15.0
@@ -324,6 +326,40 @@ def test_pinned_follower_killed_mid_snapshot_the_read_waits_for_it_and_equals_li
     assert len(live) == len(TREE) == result.node_count
     assert_snapshot_is_live(sqlite_app, result.snapshot_id, live)
     assert_db_sound(sqlite_app)
+
+
+def test_leader_killed_while_a_snapshot_connects_the_connect_waits_for_the_new_leader(
+    zk_ensemble: Ensemble, ensemble_chroot: str, sqlite_app: App
+) -> None:
+    leader = zk_ensemble.leader()
+    follower = zk_ensemble.followers()[0]
+    proxy = FaultProxy(("127.0.0.1", follower.port))  # the client's only way in
+    try:
+        prepare_snapshot_tree(
+            sqlite_app, zk_ensemble, ensemble_chroot, proxy.connect_string + ensemble_chroot
+        )
+        requests: list[int] = []
+
+        def kill_the_leader(opcode: int) -> None:
+            requests.append(opcode)
+            # The first request of a session on a chroot checks that the chroot exists.
+            if requests == [EXISTS]:
+                zk_ensemble.kill(leader)
+                # Held here, before it reaches the follower, until the follower went
+                # through the election, dropping the new session's connection.
+                zk_ensemble.wait_quorum()
+
+        proxy.on_request = kill_the_leader
+        result = take_snapshot(sqlite_app, "t")
+        proxy.on_request = None
+
+        assert not zk_ensemble.is_running(leader) and proxy.connections >= 2
+        live = live_now(zk_ensemble, ensemble_chroot, "/t")
+        assert len(live) == len(TREE) == result.node_count
+        assert_snapshot_is_live(sqlite_app, result.snapshot_id, live)
+        assert_db_sound(sqlite_app)
+    finally:
+        proxy.close()
 
 
 def test_database_connection_killed_mid_snapshot_commits_nothing_and_the_next_is_whole(

@@ -7,9 +7,9 @@ It forwards bytes both ways and can:
 - cut every open connection at once (a network blip; the session survives);
 - hold new connections back for a while (a server that is down);
 - slow every request down, so a test can act while one is in flight;
-- call a test's function right after a request went on to the server
-  (``on_forward``, with the request's opcode), to break something while
-  that request is in flight.
+- call a test's function with a request's opcode just before the request
+  goes on to the server (``on_request``), or right after (``on_forward``),
+  to break something before it arrives or while it is in flight.
 
 It understands just enough of the wire format for that: client frames are a
 4-byte length and a payload; every frame after the connect request starts
@@ -48,7 +48,9 @@ class FaultProxy:
     upstream: tuple[str, int]
     old_server: bool = False  # answer multiRead like ZooKeeper 3.4/3.5
     latency: float = 0.0  # seconds added before each client request is forwarded
-    # Called on the forwarding thread with the opcode of each request just forwarded.
+    # Called on the forwarding thread with the opcode of each request about to be
+    # forwarded, and of each request just forwarded.
+    on_request: Callable[[int], None] | None = None
     on_forward: Callable[[int], None] | None = None
     multi_reads_refused: int = 0
     connections: int = 0
@@ -127,6 +129,8 @@ class FaultProxy:
                         client.sendall(struct.pack(">i", len(reply)) + reply)
                     break
             first = False
+            if opcode is not None and self.on_request is not None:
+                self.on_request(opcode)
             if self.latency:
                 time.sleep(self.latency)
             try:
