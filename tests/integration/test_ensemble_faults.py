@@ -1,9 +1,11 @@
 """Faults on a real three-node ZooKeeper ensemble, and a database connection killed
 mid-write.
 
-Members are killed with SIGKILL while a snapshot reads or an apply writes: the
-leader, the follower the client is connected to, two of three (no quorum), and
-the client's session itself. Whatever happened, these hold afterwards:
+Members are killed with SIGKILL while a snapshot connects or reads, and while an
+apply writes (between batches or with one in flight) or reads back what it
+wrote: the leader, the follower the client is connected to, two of three (no
+quorum); and the client's session is ended under it. Whatever happened, these
+hold afterwards:
 
 - no partial snapshot: a recorded snapshot equals live exactly;
 - whole batches only: ZooKeeper holds each transaction entirely or not at all;
