@@ -1,4 +1,5 @@
-"""Real services for the suite: one ZooKeeper per session, MariaDB and SQLite.
+"""Real services for the suite: one ZooKeeper per session (and a three-node
+ensemble for the fault tests), MariaDB and SQLite.
 
 Each test gets its own ZooKeeper chroot (a uuid path) and its own database
 state, so tests never see each other's data. A service the suite needs that
@@ -17,6 +18,7 @@ from kazoo.client import KazooClient
 from sqlalchemy import text
 
 from tests.support.db import MARIADB_ADMIN_URL, POSTGRES_ADMIN_URL, make_app, truncate
+from tests.support.ensemble import Ensemble
 from tests.support.secure import SaslServer, TlsServer, start_sasl_server, start_tls_server
 from tests.support.zk import SUPER_AUTH, delete_tree, start_server
 from zkdrift.app import App
@@ -180,3 +182,48 @@ def sasl_zk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SaslServer]:
         yield server
     finally:
         server.server.kill()
+
+
+@pytest.fixture(scope="session")
+def zk_ensemble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ensemble]:
+    """A real three-node ZooKeeper ensemble on loopback, started once per session.
+
+    Tests kill and restart its members; ``ensemble_chroot`` brings every member
+    back after each test.
+    """
+    ensemble = Ensemble.create(tmp_path_factory.mktemp("ensemble"))
+    try:
+        ensemble.start()
+        yield ensemble
+    finally:
+        ensemble.kill_all()
+
+
+@pytest.fixture
+def ensemble_chroot(zk_ensemble: Ensemble) -> Iterator[str]:
+    """A fresh chroot on the ensemble for this test (the path, e.g. '/zkdrift-test-...').
+
+    Whatever members the test killed are started again afterwards, and the
+    chroot is deleted once the quorum is whole.
+    """
+    zk_ensemble.restore()
+    chroot = f"/zkdrift-test-{uuid.uuid4().hex[:12]}"
+    hosts = zk_ensemble.hosts()
+    admin = KazooClient(hosts=hosts, timeout=10, auth_data=[SUPER_AUTH])
+    admin.start(timeout=30)
+    try:
+        admin.create(chroot)
+    finally:
+        admin.stop()
+        admin.close()
+    try:
+        yield chroot
+    finally:
+        zk_ensemble.restore()
+        admin = KazooClient(hosts=hosts, timeout=10, auth_data=[SUPER_AUTH])
+        admin.start(timeout=30)
+        try:
+            delete_tree(admin, chroot)
+        finally:
+            admin.stop()
+            admin.close()

@@ -6,7 +6,10 @@ It forwards bytes both ways and can:
   UNIMPLEMENTED and then close the connection, as ZooKeeper 3.4/3.5 do;
 - cut every open connection at once (a network blip; the session survives);
 - hold new connections back for a while (a server that is down);
-- slow every request down, so a test can act while one is in flight.
+- slow every request down, so a test can act while one is in flight;
+- call a test's function with a request's opcode just before the request
+  goes on to the server (``on_request``), or right after (``on_forward``),
+  to break something before it arrives or while it is in flight.
 
 It understands just enough of the wire format for that: client frames are a
 4-byte length and a payload; every frame after the connect request starts
@@ -19,7 +22,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
@@ -45,6 +48,10 @@ class FaultProxy:
     upstream: tuple[str, int]
     old_server: bool = False  # answer multiRead like ZooKeeper 3.4/3.5
     latency: float = 0.0  # seconds added before each client request is forwarded
+    # Called on the forwarding thread with the opcode of each request about to be
+    # forwarded, and of each request just forwarded.
+    on_request: Callable[[int], None] | None = None
+    on_forward: Callable[[int], None] | None = None
     multi_reads_refused: int = 0
     connections: int = 0
     # multiRead requests sent and not answered yet, and the most there ever were.
@@ -106,6 +113,7 @@ class FaultProxy:
             body = _recv_exact(client, length)
             if body is None:
                 break
+            opcode: int | None = None
             if not first and len(body) >= 8:
                 xid, opcode = struct.unpack(">ii", body[:8])
                 if opcode == MULTI_READ and not self.old_server:
@@ -121,12 +129,16 @@ class FaultProxy:
                         client.sendall(struct.pack(">i", len(reply)) + reply)
                     break
             first = False
+            if opcode is not None and self.on_request is not None:
+                self.on_request(opcode)
             if self.latency:
                 time.sleep(self.latency)
             try:
                 server.sendall(head + body)
             except OSError:
                 break
+            if opcode is not None and self.on_forward is not None:
+                self.on_forward(opcode)
         self._close_pair(client, server)
 
     def _server_to_client(self, server: socket.socket, client: socket.socket) -> None:

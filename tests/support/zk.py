@@ -60,8 +60,21 @@ def live_values(client: KazooClient, root: str = "/app") -> dict[str, bytes]:
 
 def expire_session(client: KazooClient, hosts: str) -> None:
     """Close ``client``'s session from a second client that takes it over (as kazoo's
-    test harness does): the server drops the session and its ephemeral nodes."""
-    thief = KazooClient(hosts=hosts, client_id=client.client_id, timeout=10)
-    thief.start(timeout=15)
-    thief.stop()
-    thief.close()
+    test harness does): the server drops the session and its ephemeral nodes.
+
+    On an ensemble, ``client`` can win its session back on another member before
+    the thief's close goes through (it reconnects at once to the next host), so
+    the takeover is repeated until a thief finds the session gone: the servers
+    refuse the old session and hand the thief a new one.
+    """
+    client_id = client.client_id  # the session to end, whatever the client does next
+    servers = hosts.split("/", 1)[0]  # no chroot: the thief checks nothing before closing
+    for _ in range(20):
+        thief = KazooClient(hosts=servers, client_id=client_id, timeout=10)
+        thief.start(timeout=15)
+        took_over = thief.client_id[0] == client_id[0]
+        thief.stop()  # closes the session it holds
+        thief.close()
+        if not took_over:
+            return
+    raise AssertionError(f"session {client_id[0]:#x} was still alive after 20 takeovers")

@@ -46,7 +46,7 @@ from zkdrift.store import trees as tree_store
 from zkdrift.store.models import DesiredRevision, Tree
 from zkdrift.zk import client as zk
 from zkdrift.zk.lock import LockHeldError, TreeLock, held_lock, make_identifier
-from zkdrift.zk.reader import ZkReadError, read_acls
+from zkdrift.zk.reader import ZkReadError, read_acls_of
 from zkdrift.zk.writer import (
     DEFAULT_BATCH_BYTES,
     DEFAULT_BATCH_OPS,
@@ -510,7 +510,15 @@ def _verify(
             plan=result,
             plan_status=PlanStatus.FAILED,
         )
-    wrong_acl = _created_with_other_acl(app, client, result)
+    try:
+        wrong_acl = _created_with_other_acl(app, client, tree.root, result)
+    except ZkReadError as exc:
+        return run.close(
+            Outcome.FAILED,
+            f"applied {run.ops_applied} ops but could not read their ACLs back: {exc}",
+            plan=result,
+            plan_status=PlanStatus.FAILED,
+        )
     if wrong_acl:
         return run.close(
             Outcome.FAILED,
@@ -535,14 +543,16 @@ def _verify(
     )
 
 
-def _created_with_other_acl(app: App, client: KazooClient, result: PlanResult) -> list[str]:
+def _created_with_other_acl(
+    app: App, client: KazooClient, root: str, result: PlanResult
+) -> list[str]:
     """Created nodes whose ACL, read back, is not the one the plan gave them."""
     planned = {
         op.path: set(op.acl) for op in result.ops if op.kind is OpKind.CREATE and op.acl is not None
     }
     if not planned:
         return []
-    actual = read_acls(client, sorted(planned), app.settings.zk_session_timeout)
+    actual = read_acls_of(client, root, sorted(planned), timeout=app.settings.zk_session_timeout)
     return sorted(p for p, acl in planned.items() if p in actual and set(actual[p]) != acl)
 
 

@@ -25,7 +25,7 @@ from zkdrift.store import plans as plan_store
 from zkdrift.store import trees as tree_store
 from zkdrift.store.models import Tree
 from zkdrift.zk import client as zk
-from zkdrift.zk.reader import read_acls, read_tree
+from zkdrift.zk.reader import read_acls_of, read_tree
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,11 @@ def compute(
                 parent_acls[path] = node.acl
         missing = sources - parent_acls.keys()
         if missing and client is not None:
-            parent_acls.update(read_acls(client, sorted(missing), app.settings.zk_session_timeout))
+            parent_acls.update(
+                read_acls_of(
+                    client, tree.root, sorted(missing), timeout=app.settings.zk_session_timeout
+                )
+            )
     plan = make_plan(
         tree.name,
         wanted,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -150,7 +151,11 @@ def scrub(text: str, target: ZkTarget) -> str:
 
 
 def connect(target: ZkTarget) -> KazooClient:
-    """Start a session or fail within ``connect_timeout`` with a clear error."""
+    """Start a session or fail within ``connect_timeout`` with a clear error.
+
+    A connection that drops right after it was made (its server lost the
+    quorum: an election) is waited out within ``connect_timeout`` too.
+    """
     validate_hosts(target.hosts)
     client = KazooClient(
         hosts=target.hosts,
@@ -162,8 +167,14 @@ def connect(target: ZkTarget) -> KazooClient:
         command_retry=KazooRetry(max_tries=3, delay=0.2, max_delay=2.0),
         logger=_KAZOO_LOG,
     )
+    deadline = time.monotonic() + target.connect_timeout
     try:
-        client.start(timeout=target.connect_timeout)
+        try:
+            client.start(timeout=target.connect_timeout)
+        except ConnectionLoss:
+            # Dropped before kazoo's first request (its chroot check) was answered;
+            # the client reconnects by itself.
+            _wait_connected(client, deadline)
     except KazooTimeoutError as exc:
         _close_quietly(client)
         raise ZkConnectError(
@@ -178,6 +189,13 @@ def connect(target: ZkTarget) -> KazooClient:
         ) from None
     log.info("connected to ZooKeeper at %s", target.safe_hosts)
     return client
+
+
+def _wait_connected(client: KazooClient, deadline: float) -> None:
+    while not client.connected:
+        if time.monotonic() >= deadline:
+            raise KazooTimeoutError("Connection time-out")
+        time.sleep(0.05)
 
 
 def _close_quietly(client: Any) -> None:

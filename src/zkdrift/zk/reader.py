@@ -303,6 +303,26 @@ def read_acls(
     return acls
 
 
+def read_acls_of(
+    client: KazooClient, root: str, paths: Sequence[str], *, timeout: float
+) -> dict[str, tuple[Acl, ...]]:
+    """The ACLs of ``paths`` (nodes under ``root``), riding out a lost connection as
+    :func:`read_tree` does: the reconnect is waited for and the ACLs read again.
+
+    Nodes that are gone are left out. Raises :class:`ZkReadError` when the
+    session is lost, ``timeout`` passes or ZooKeeper refuses a read.
+    """
+    read = _TreeRead(client, root, (), None, timeout)
+    try:
+        return read.retrying(lambda: read_acls(client, paths, read._left()))
+    except KazooException as exc:
+        raise ZkReadError(f"reading ACLs under {root!r} failed: {exc!r}") from exc
+    except client.handler.timeout_exception as exc:
+        raise ZkReadError(
+            f"reading ACLs under {root!r} failed: ZooKeeper did not answer within {timeout:g}s"
+        ) from exc
+
+
 def read_tree(
     client: KazooClient,
     root: str,
