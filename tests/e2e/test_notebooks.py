@@ -40,7 +40,8 @@ from zkdrift.trees import TreeSpec, add_tree
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 # A password-like segment that must never reach a report.
 DB_PASSWORD = "Rep0rt-Pa55word-x9"
-DB_USER = "zkdrift_report"
+# One user per test run: runs sharing the MariaDB server never drop each other's.
+DB_USER = f"zkdrift_report_{uuid.uuid4().hex[:8]}"
 
 
 @dataclass
@@ -70,7 +71,6 @@ def mariadb_with_password() -> Iterator[str]:
     name = f"zkdrift_report_{uuid.uuid4().hex[:10]}"
     with admin.connect() as conn:
         conn.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
-        conn.execute(text(f"DROP USER IF EXISTS '{DB_USER}'@'%'"))
         conn.execute(text(f"CREATE USER '{DB_USER}'@'%' IDENTIFIED BY '{DB_PASSWORD}'"))
         conn.execute(text(f"GRANT ALL ON {name}.* TO '{DB_USER}'@'%'"))
     host = MARIADB_ADMIN_URL.split("@", 1)[1].rsplit("/", 1)[0]
