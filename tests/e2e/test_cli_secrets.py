@@ -10,6 +10,7 @@ import base64
 import json
 import logging
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -175,11 +176,10 @@ def test_kazoo_debug_records_never_reach_logs_whatever_the_logging_level(
 @pytest.fixture
 def mariadb_url_with_password(mariadb_url: str) -> Iterator[str]:
     """The run's MariaDB database, reached through a user with a password."""
-    user, password = "zkdrift_logs", DB_PASSWORD
+    user, password = f"zkdrift_logs_{uuid.uuid4().hex[:8]}", DB_PASSWORD
     name = mariadb_url.rsplit("/", 1)[1]
     admin = make_engine(MARIADB_ADMIN_URL)
     with admin.begin() as conn:
-        conn.execute(text(f"DROP USER IF EXISTS '{user}'@'%'"))
         conn.execute(text(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'"))
         conn.execute(text(f"GRANT ALL ON {name}.* TO '{user}'@'%'"))
     host = MARIADB_ADMIN_URL.split("@", 1)[1].rsplit("/", 1)[0]
