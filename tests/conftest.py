@@ -20,7 +20,7 @@ from sqlalchemy import text
 from tests.support.db import MARIADB_ADMIN_URL, POSTGRES_ADMIN_URL, make_app, truncate
 from tests.support.ensemble import Ensemble
 from tests.support.secure import SaslServer, TlsServer, start_sasl_server, start_tls_server
-from tests.support.zk import SUPER_AUTH, delete_tree, start_server
+from tests.support.zk import SUPER_AUTH, connected, delete_tree, start_server
 from zkdrift.app import App
 from zkdrift.devtools.zkserver import ZooKeeperServer
 from zkdrift.store.engine import Database, make_engine
@@ -53,27 +53,19 @@ def zk_chroot(zk_server: ZooKeeperServer) -> Iterator[str]:
     """A fresh chroot for this test; returns the connect string that lands in it."""
     chroot = f"/zkdrift-test-{uuid.uuid4().hex[:12]}"
     # As the superuser: tests lock nodes with ACLs, and the chroot must still go.
-    admin = KazooClient(hosts=zk_server.connect_string, timeout=10, auth_data=[SUPER_AUTH])
-    admin.start(timeout=15)
-    admin.create(chroot)
-    try:
-        yield f"{zk_server.connect_string}{chroot}"
-    finally:
-        delete_tree(admin, chroot)
-        admin.stop()
-        admin.close()
+    with connected(zk_server.connect_string, auth_data=[SUPER_AUTH]) as admin:
+        admin.create(chroot)
+        try:
+            yield f"{zk_server.connect_string}{chroot}"
+        finally:
+            delete_tree(admin, chroot)
 
 
 @pytest.fixture
 def zk(zk_chroot: str) -> Iterator[KazooClient]:
     """A kazoo client inside this test's chroot."""
-    client = KazooClient(hosts=zk_chroot, timeout=10)
-    client.start(timeout=15)
-    try:
+    with connected(zk_chroot) as client:
         yield client
-    finally:
-        client.stop()
-        client.close()
 
 
 @pytest.fixture(scope="session")
@@ -209,21 +201,11 @@ def ensemble_chroot(zk_ensemble: Ensemble) -> Iterator[str]:
     zk_ensemble.restore()
     chroot = f"/zkdrift-test-{uuid.uuid4().hex[:12]}"
     hosts = zk_ensemble.hosts()
-    admin = KazooClient(hosts=hosts, timeout=10, auth_data=[SUPER_AUTH])
-    admin.start(timeout=30)
-    try:
+    with connected(hosts, auth_data=[SUPER_AUTH]) as admin:
         admin.create(chroot)
-    finally:
-        admin.stop()
-        admin.close()
     try:
         yield chroot
     finally:
         zk_ensemble.restore()
-        admin = KazooClient(hosts=hosts, timeout=10, auth_data=[SUPER_AUTH])
-        admin.start(timeout=30)
-        try:
+        with connected(hosts, auth_data=[SUPER_AUTH]) as admin:
             delete_tree(admin, chroot)
-        finally:
-            admin.stop()
-            admin.close()

@@ -14,7 +14,7 @@ from sqlalchemy import update
 
 from tests.support.cli import run_cli
 from tests.support.git import Repo
-from tests.support.zk import create_tree, live_values
+from tests.support.zk import connected, create_tree, live_values
 from zkdrift import desired
 from zkdrift.app import App
 from zkdrift.devtools.zkserver import ZooKeeperServer
@@ -55,13 +55,8 @@ def cli(*args: str, env: dict[str, str], code: int = 0) -> str:
 @pytest.fixture
 def prod_zk(killable_zk_server: ZooKeeperServer) -> Iterator[KazooClient]:
     """A client of the second ZooKeeper server (production in these tests)."""
-    client = KazooClient(hosts=killable_zk_server.connect_string, timeout=10)
-    client.start(timeout=15)
-    try:
+    with connected(killable_zk_server.connect_string) as client:
         yield client
-    finally:
-        client.stop()
-        client.close()
 
 
 def two_clusters(

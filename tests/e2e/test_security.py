@@ -14,7 +14,6 @@ import logging
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,7 +26,7 @@ from tests.support.cli import CliResult, run_cli
 from tests.support.hostile import ECHOED_SECRET, hostile_sources
 from tests.support.prefect import artifacts_of
 from tests.support.secure import CLIENT_X509_ID, SASL_USER, SaslServer, TlsServer
-from tests.support.zk import create_tree
+from tests.support.zk import connected, create_tree
 from zkdrift.app import App
 from zkdrift.flows.params import PipelineParams
 from zkdrift.flows.pipeline import pipeline_flow
@@ -52,27 +51,16 @@ def one_error_line(result: CliResult) -> str:
     return lines[0]
 
 
-@contextmanager
-def client(hosts: str, **options: object) -> Iterator[KazooClient]:
-    zk = KazooClient(hosts=hosts, timeout=10, **options)
-    zk.start(timeout=15)
-    try:
-        yield zk
-    finally:
-        zk.stop()
-        zk.close()
-
-
 @pytest.fixture
 def admin(zk_chroot: str) -> Iterator[KazooClient]:
     """A client in this test's chroot, authenticated as the tree's owner."""
-    with client(zk_chroot, auth_data=[("digest", f"admin:{ADMIN_PASSWORD}")]) as zk:
+    with connected(zk_chroot, auth_data=[("digest", f"admin:{ADMIN_PASSWORD}")]) as zk:
         yield zk
 
 
 @pytest.fixture
 def anonymous(zk_chroot: str) -> Iterator[KazooClient]:
-    with client(zk_chroot) as zk:
+    with connected(zk_chroot) as zk:
         yield zk
 
 
@@ -195,7 +183,7 @@ def tls_options(tls: TlsServer, *, with_client_cert: bool = True) -> list[str]:
 
 def tls_root(tls: TlsServer) -> str:
     root = f"/tls-{uuid.uuid4().hex[:8]}"
-    with client(
+    with connected(
         tls.connect_string,
         use_ssl=True,
         ca=str(tls.certs.ca),
@@ -221,7 +209,7 @@ def test_a_tls_tree_is_read_and_applied_over_mutual_tls_with_an_x509_identity(
 
     (node,) = json.loads(shown.stdout)["nodes"]
     assert node["secret"] is True and "sha256" not in node and SECRET not in shown.stdout
-    with client(tls_zk.server.connect_string) as plain:  # the same server, no certificate
+    with connected(tls_zk.server.connect_string) as plain:  # the same server, no certificate
         assert_unreadable(plain, f"{root}/db", f"{root}/db/password")
     ok(run_cli("diff", "t", env=cli_env))
 
@@ -261,7 +249,7 @@ def test_a_sasl_tree_logs_in_with_digest_md5_and_its_nodes_are_the_user_s_alone(
 ) -> None:
     root = f"/sasl-{uuid.uuid4().hex[:8]}"
     env = cli_env | {"ZK_SASL": sasl_zk.auth}
-    with client(sasl_zk.connect_string) as zk:
+    with connected(sasl_zk.connect_string) as zk:
         zk.create(f"{root}/app", b"", makepath=True)
     ok(run_cli("tree", "add", "s", "--hosts", sasl_zk.connect_string, "--root", root,
                "--auth-env", "ZK_SASL", env=env))  # fmt: skip
@@ -271,7 +259,7 @@ def test_a_sasl_tree_logs_in_with_digest_md5_and_its_nodes_are_the_user_s_alone(
 
     applied = ok(run_cli("-vv", "apply", "s", "--yes", env=env))
 
-    with client(sasl_zk.connect_string) as anonymous:
+    with connected(sasl_zk.connect_string) as anonymous:
         assert_unreadable(anonymous, f"{root}/db", f"{root}/db/password")
     ok(run_cli("diff", "s", env=env))
     logs = "\n".join(r.getMessage() for r in caplog.records)

@@ -6,8 +6,6 @@ things there, so the fault lands exactly between two batches.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ from kazoo.client import KazooClient
 
 from tests.support.data import set_desired
 from tests.support.db import make_app
-from tests.support.zk import create_tree, expire_session, live_values
+from tests.support.zk import connected, create_tree, expire_session, live_values
 from zkdrift.app import App
 from zkdrift.devtools.zkserver import ZooKeeperServer
 from zkdrift.model import OpStatus
@@ -105,7 +103,7 @@ def test_losing_the_server_between_batches_sends_nothing_more_and_a_later_apply_
     # A short session timeout: how long the writer waits for a suspended connection.
     app = make_app(db_url, tmp_path / "home", zk_session_timeout=2.0)
     try:
-        with connected(killable_zk_server) as admin:
+        with connected(killable_zk_server.connect_string) as admin:
             prepare(app, admin, killable_zk_server.connect_string)
         suspended_at: list[int] = []
 
@@ -120,23 +118,12 @@ def test_losing_the_server_between_batches_sends_nothing_more_and_a_later_apply_
 
         assert failed.outcome == "failed" and suspended_at == [0]
         assert "suspended" in failed.message and failed.ops_applied == BATCH
-        with connected(killable_zk_server) as admin:
+        with connected(killable_zk_server.connect_string) as admin:
             assert_whole_batches_only(live_values(admin))
         # The dead session holds the lock until the restarted server expires it.
         converged = apply_tree(app, "app", yes=True, wait=30)
         assert converged.outcome == "applied" and converged.ops_applied == 20
-        with connected(killable_zk_server) as admin:
+        with connected(killable_zk_server.connect_string) as admin:
             assert live_values(admin) == DESIRED
     finally:
         app.close()
-
-
-@contextmanager
-def connected(server: ZooKeeperServer) -> Iterator[KazooClient]:
-    client = KazooClient(hosts=server.connect_string, timeout=10)
-    client.start(timeout=15)
-    try:
-        yield client
-    finally:
-        client.stop()
-        client.close()

@@ -39,12 +39,11 @@ from tests.support.db import make_app, truncate
 from tests.support.ensemble import (
     Ensemble,
     client_states,
-    connected,
     connected_port,
     wait_for,
 )
 from tests.support.proxy import FaultProxy
-from tests.support.zk import expire_session, live_values
+from tests.support.zk import connected, expire_session, live_values
 from zkdrift.app import App
 from zkdrift.devtools.zkserver import ZooKeeperServer
 from zkdrift.model import OpKind, OpStatus, digest

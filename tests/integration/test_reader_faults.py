@@ -10,7 +10,7 @@ import pytest
 from kazoo.client import KazooClient
 
 from tests.support.proxy import FaultProxy
-from tests.support.zk import create_tree
+from tests.support.zk import connected, create_tree
 from zkdrift.devtools.zkserver import ZooKeeperServer
 from zkdrift.zk.reader import BATCH, IN_FLIGHT, ZkReadError, read_tree
 
@@ -30,13 +30,8 @@ def proxy(zk_server: ZooKeeperServer) -> Iterator[FaultProxy]:
 
 def through(proxy: FaultProxy, zk_chroot: str, **options: object) -> Iterator[KazooClient]:
     chroot = zk_chroot[zk_chroot.index("/") :]
-    client = KazooClient(hosts=proxy.connect_string + chroot, timeout=10, **options)
-    client.start(timeout=15)
-    try:
+    with connected(proxy.connect_string + chroot, **options) as client:
         yield client
-    finally:
-        client.stop()
-        client.close()
 
 
 def values(zk: KazooClient, root: str = "/r") -> dict[str, bytes]:

@@ -198,15 +198,3 @@ def client_states(client: KazooClient) -> Iterator[list[str]]:
         yield states
     finally:
         client.remove_listener(record)
-
-
-@contextmanager
-def connected(hosts: str, **options: object) -> Iterator[KazooClient]:
-    """A kazoo client on ``hosts`` for the block (started, then stopped and closed)."""
-    client = KazooClient(hosts=hosts, timeout=10, **options)
-    client.start(timeout=30)
-    try:
-        yield client
-    finally:
-        client.stop()
-        client.close()

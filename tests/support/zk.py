@@ -3,6 +3,8 @@ and start servers (the session's shared one and the ones fault tests kill)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from kazoo.client import KazooClient
@@ -13,6 +15,21 @@ from zkdrift.zk.reader import read_tree
 
 # The servers' superuser: the fixtures clean up trees whose ACLs lock everyone else out.
 SUPER_AUTH = ("digest", "super:zkdrift-tests-superuser")
+
+
+@contextmanager
+def connected(hosts: str, **options: object) -> Iterator[KazooClient]:
+    """A kazoo client on ``hosts`` for the block (started, then stopped and closed).
+
+    The start may wait for an ensemble's election.
+    """
+    client = KazooClient(hosts=hosts, timeout=10, **options)
+    client.start(timeout=30)
+    try:
+        yield client
+    finally:
+        client.stop()
+        client.close()
 
 
 def start_server(data_dir: Path) -> ZooKeeperServer:

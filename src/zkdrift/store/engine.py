@@ -92,7 +92,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
                     f"cannot create the directory {directory} for SQLite database "
                     f"{safe_url(parsed)}: {exc.strerror or exc}"
                 ) from None
-        kwargs["connect_args"] = {"timeout": 30}
+        if "timeout" not in parsed.query:
+            # How long a writer waits for another one (sqlite:///F?timeout=S says otherwise).
+            kwargs["connect_args"] = {"timeout": 30}
     else:
         kwargs["pool_pre_ping"] = True
         kwargs["pool_recycle"] = 1800
