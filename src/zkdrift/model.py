@@ -108,6 +108,31 @@ def perms_from_text(text: str) -> int:
     return value
 
 
+# One node as a live read yields it: (path, data, stat, acl). The stat is in
+# ZooKeeper's wire order: (czxid, mzxid, ctime, mtime, version, cversion,
+# aversion, ephemeralOwner, dataLength, numChildren, pzxid); the ACL is None
+# when it was not read. Plain tuples: a million of them stream through a capture.
+WireStat = tuple[int, int, int, int, int, int, int, int, int, int, int]
+LiveNode = tuple[str, bytes, WireStat, tuple[Acl, ...] | None]
+
+
+def wire_order(stat: Stat) -> WireStat:
+    """A :class:`Stat` in ZooKeeper's wire order (see :data:`LiveNode`)."""
+    return (
+        stat.czxid,
+        stat.mzxid,
+        stat.ctime,
+        stat.mtime,
+        stat.version,
+        stat.cversion,
+        stat.aversion,
+        stat.ephemeral_owner,
+        stat.data_length,
+        stat.num_children,
+        stat.pzxid,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Znode:
     """One znode: its path, its data (bytes, never decoded) and optionally stat and ACL.
