@@ -8,21 +8,47 @@ and removed paths and opens rows for changed and added ones.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import hashlib
 import struct
+import tempfile
 import time
+from array import array
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from hashlib import blake2b
+from typing import Any, Protocol
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    MetaData,
+    Table,
+    and_,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from zkdrift.errors import UnknownSnapshotError
-from zkdrift.model import Acl, Stat, TreeState, Znode, digest
-from zkdrift.store.blobs import load_blobs
+from zkdrift.model import (
+    Acl,
+    LiveNode,
+    Stat,
+    TreeState,
+    WireStat,
+    Znode,
+    digest,
+    path_digest,
+    wire_order,
+)
+from zkdrift.store.blobs import load_blobs, store_blobs
+from zkdrift.store.bulk import INSERT_CHUNK, bulk_insert, chunks, close_rows
 from zkdrift.store.models import NodeState, Snapshot, Tree, utcnow
-from zkdrift.store.temporal import UNCHANGED, TemporalWrite
+from zkdrift.store.temporal import ConcurrentWriteError
 from zkdrift.store.trees import lock_tree
 
 _STAT = struct.Struct(">iiiqqqqqqii")
@@ -38,21 +64,16 @@ def acl_from_json(value: list[list[Any]] | None) -> tuple[Acl, ...] | None:
 
 def state_digest(data_digest: str, stat: Stat, acl: tuple[Acl, ...] | None) -> str:
     """A digest of everything recorded for a node: equal digests, equal rows."""
-    h = hashlib.blake2b(digest_size=16)
-    h.update(data_digest.encode())
+    return wire_state_digest(data_digest, wire_order(stat), acl)
+
+
+def wire_state_digest(data_digest: str, stat: WireStat, acl: tuple[Acl, ...] | None) -> str:
+    """:func:`state_digest` of a stat in ZooKeeper's wire order."""
+    czxid, mzxid, ctime, mtime, version, cversion, aversion, owner, length, children, pzxid = stat
+    h = blake2b(data_digest.encode(), digest_size=16)
     h.update(
         _STAT.pack(
-            stat.version,
-            stat.cversion,
-            stat.aversion,
-            stat.czxid,
-            stat.mzxid,
-            stat.pzxid,
-            stat.ctime,
-            stat.mtime,
-            stat.ephemeral_owner,
-            stat.num_children,
-            stat.data_length,
+            version, cversion, aversion, czxid, mzxid, pzxid, ctime, mtime, owner, children, length
         )
     )
     if acl is not None:
@@ -108,6 +129,41 @@ class SnapshotResult:
         }
 
 
+class LiveBatches(Protocol):
+    """A live read as batches of nodes (:class:`zkdrift.zk.reader.TreeStream`): the
+    zxids it spanned and the time it spent are known once it is exhausted."""
+
+    zxid_start: int
+    zxid_end: int
+    read_seconds: float
+
+    def __iter__(self) -> Iterator[Sequence[LiveNode]]: ...
+
+
+@dataclass
+class _StateBatches:
+    """A :class:`TreeState` already in memory, as :class:`LiveBatches`."""
+
+    state: TreeState
+    read_seconds: float
+    zxid_start: int = 0
+    zxid_end: int = 0
+
+    def __post_init__(self) -> None:
+        self.zxid_start, self.zxid_end = self.state.zxid_start, self.state.zxid_end
+
+    def __iter__(self) -> Iterator[list[LiveNode]]:
+        batch: list[LiveNode] = []
+        for path, node in self.state.nodes.items():
+            stat = node.stat or Stat(data_length=len(node.data))
+            batch.append((path, node.data, wire_order(stat), node.acl))
+            if len(batch) >= CAPTURE_CHUNK:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+
 def write_snapshot(
     session: Session,
     tree: Tree,
@@ -125,7 +181,6 @@ def write_snapshot(
     is not recorded, and the result describes that newer snapshot
     (``superseded``), so history never steps back in time.
     """
-    t0 = time.perf_counter()
     lock_tree(session, tree)
     latest = session.scalar(
         select(Snapshot).where(Snapshot.tree_id == tree.id).order_by(Snapshot.id.desc()).limit(1)
@@ -139,71 +194,248 @@ def write_snapshot(
     ):
         return _result(tree, latest, read_seconds, superseded=True)
     with_acl = any(node.acl is not None for node in state.nodes.values())
+    return capture_snapshot(
+        session,
+        tree,
+        _StateBatches(state, read_seconds),
+        started_at=started_at,
+        with_acl=with_acl,
+        source=source,
+    )
+
+
+def capture_snapshot(
+    session: Session,
+    tree: Tree,
+    live: LiveBatches,
+    *,
+    started_at: dt.datetime,
+    with_acl: bool,
+    source: str = "cli",
+) -> SnapshotResult:
+    """Record what ``live`` yields as a new snapshot of ``tree``, batch by batch, in the
+    session's transaction: memory holds one chunk of nodes, never the tree.
+
+    The tree's lock (:func:`~zkdrift.store.trees.lock_tree`) is taken first and
+    held while ``live`` is read, so the open rows each chunk is compared with
+    stay what they were: another writer of this tree waits, and then reads a
+    tree at least as new. Each chunk is compared with the open rows of its
+    paths (by path digest); only changed and added nodes are written, in
+    bulk. Open rows no chunk matched are the removed paths, closed at the end.
+    An exception from ``live`` (a failed read) leaves the transaction to be
+    rolled back: nothing of the capture remains.
+    """
+    t0 = time.perf_counter()
+    lock_tree(session, tree)
     snap = Snapshot(
         tree_id=tree.id,
         started_at=started_at,
         finished_at=started_at,
-        node_count=len(state),
-        total_bytes=state.total_bytes,
+        node_count=0,
+        total_bytes=0,
         with_acl=with_acl,
         source=source,
-        zxid_start=state.zxid_start or None,
-        zxid_end=state.zxid_end or None,
-        fuzzy=state.fuzzy,
     )
     session.add(snap)
     session.flush()
-    sid = snap.id
+    write = _CaptureWrite(session, tree.id, snap.id, with_acl)
+    chunk: list[LiveNode] = []
+    for batch in live:
+        chunk.extend(batch)
+        if len(chunk) >= CAPTURE_CHUNK:
+            write.put(chunk)
+            chunk = []
+    if chunk:
+        write.put(chunk)
+    write.finish()
 
-    write = TemporalWrite(session, NodeState, tree.id, "state_digest", "data_digest", "acl")
-    added = modified = ephemeral = 0
-    max_mzxid = 0
-    for path, node in state.nodes.items():
-        stat = node.stat or Stat(data_length=len(node.data))
-        if stat.ephemeral_owner:
-            ephemeral += 1
-        max_mzxid = max(max_mzxid, stat.mzxid)
-        dd = digest(node.data)
-        sd = state_digest(dd, stat, node.acl)
-        acl = acl_to_json(node.acl)
-        previous = write.put(
-            path,
-            node.data,
-            dd,
-            {
-                "state_digest": sd,
-                "version": stat.version,
-                "cversion": stat.cversion,
-                "aversion": stat.aversion,
-                "czxid": stat.czxid,
-                "mzxid": stat.mzxid,
-                "pzxid": stat.pzxid,
-                "ctime": stat.ctime,
-                "mtime": stat.mtime,
-                "ephemeral_owner": stat.ephemeral_owner,
-                "num_children": stat.num_children,
-                "acl": acl,
-            },
-            key=(sd,),
-        )
-        if previous is UNCHANGED:
-            continue
-        if previous is None:
-            added += 1
-        elif previous[2] != dd or (with_acl and previous[3] != acl):
-            # A new stat alone (a child came or went) is not a modification.
-            modified += 1
-    removed = write.removed
-    write.commit(sid)
-
-    snap.added, snap.removed, snap.modified = added, removed, modified
-    snap.ephemeral_count = ephemeral
-    snap.max_mzxid = max_mzxid
-    snap.read_seconds = read_seconds
+    snap.node_count, snap.total_bytes = write.nodes, write.bytes
+    snap.added, snap.removed, snap.modified = write.added, write.removed, write.modified
+    snap.ephemeral_count = write.ephemeral
+    snap.max_mzxid = write.max_mzxid
+    snap.zxid_start = live.zxid_start or None
+    snap.zxid_end = live.zxid_end or None
+    snap.fuzzy = bool(live.zxid_start) and write.max_zxid > live.zxid_start
+    snap.read_seconds = live.read_seconds
     snap.finished_at = utcnow()
-    snap.write_seconds = time.perf_counter() - t0
+    snap.write_seconds = max(time.perf_counter() - t0 - live.read_seconds, 0.0)
     session.flush()
-    return _result(tree, snap, read_seconds)
+    return _result(tree, snap, live.read_seconds)
+
+
+# Nodes compared with the open rows and written per round trip.
+CAPTURE_CHUNK = 2000
+# Path digests per IN (...) lookup of open rows.
+LOOKUP_CHUNK = 1000
+
+
+class _CaptureWrite:
+    """The writes of one capture, chunk by chunk, with the counts it ends with."""
+
+    def __init__(self, session: Session, tree_id: int, snapshot_id: int, with_acl: bool) -> None:
+        self.session = session
+        self.tree_id = tree_id
+        self.snapshot_id = snapshot_id
+        self.with_acl = with_acl
+        self.open_before = int(
+            session.scalar(
+                select(func.count())
+                .select_from(NodeState)
+                .where(NodeState.tree_id == tree_id, NodeState.valid_to.is_(None))
+            )
+            or 0
+        )
+        self.nodes = self.bytes = self.added = self.modified = self.removed = 0
+        self.ephemeral = self.max_mzxid = self.max_zxid = 0
+        self.matched = 0
+        # Ids of the open rows found unchanged, spooled to disk: after the last
+        # chunk they tell the open rows of removed paths from those still live.
+        self.unchanged = tempfile.TemporaryFile()  # noqa: SIM115 - closed by finish()
+
+    def _open_rows(self, digests: list[str]) -> dict[str, tuple[int, str, str, Any]]:
+        found: dict[str, tuple[int, str, str, Any]] = {}
+        if not self.open_before:
+            return found
+        for part in chunks(digests, LOOKUP_CHUNK):
+            for row_id, pd, sd, dd, acl in self.session.execute(
+                select(
+                    NodeState.id,
+                    NodeState.path_digest,
+                    NodeState.state_digest,
+                    NodeState.data_digest,
+                    NodeState.acl,
+                ).where(
+                    NodeState.tree_id == self.tree_id,
+                    NodeState.path_digest.in_(part),
+                    NodeState.valid_to.is_(None),
+                )
+            ):
+                found[pd] = (row_id, sd, dd, acl)
+        return found
+
+    def put(self, chunk: Sequence[LiveNode]) -> None:
+        digests = [path_digest(node[0]) for node in chunk]
+        open_rows = self._open_rows(digests)
+        rows: list[dict[str, Any]] = []
+        values: dict[str, bytes] = {}
+        close: list[int] = []
+        unchanged = array("q")
+        with_acl, tree_id = self.with_acl, self.tree_id
+        total = ephemeral = max_mzxid = max_zxid = 0
+        for (path, data, stat, acl), pd in zip(chunk, digests, strict=True):
+            czxid, mzxid, ctime, mtime, version, cversion, aversion, owner = stat[:8]
+            children, pzxid = stat[9], stat[10]
+            total += len(data)
+            if owner:
+                ephemeral += 1
+            if mzxid > max_mzxid:
+                max_mzxid = mzxid
+            max_zxid = max(max_zxid, mzxid, pzxid, czxid)
+            dd = digest(data)
+            sd = wire_state_digest(dd, stat, acl)
+            previous = open_rows.get(pd)
+            acl_json = acl_to_json(acl)
+            if previous is not None:
+                if previous[1] == sd:
+                    unchanged.append(previous[0])
+                    continue
+                close.append(previous[0])
+                if previous[2] != dd or (with_acl and previous[3] != acl_json):
+                    # A new stat alone (a child came or went) is not a modification.
+                    self.modified += 1
+            else:
+                self.added += 1
+            rows.append(
+                {
+                    "tree_id": tree_id,
+                    "path_digest": pd,
+                    "path": path,
+                    "data_digest": dd,
+                    "data_length": len(data),
+                    "state_digest": sd,
+                    "version": version,
+                    "cversion": cversion,
+                    "aversion": aversion,
+                    "czxid": czxid,
+                    "mzxid": mzxid,
+                    "pzxid": pzxid,
+                    "ctime": ctime,
+                    "mtime": mtime,
+                    "ephemeral_owner": owner,
+                    "num_children": children,
+                    "acl": acl_json,
+                    "valid_from": self.snapshot_id,
+                }
+            )
+            values[dd] = data
+        self.nodes += len(chunk)
+        self.bytes += total
+        self.ephemeral += ephemeral
+        self.max_mzxid = max(self.max_mzxid, max_mzxid)
+        self.max_zxid = max(self.max_zxid, max_zxid)
+        self.matched += len(unchanged) + len(close)
+        unchanged.tofile(self.unchanged)
+        self._close(close, len(close))
+        store_blobs(self.session, values)
+        bulk_insert(self.session, NodeState, rows)
+
+    def _close(self, ids: list[int], expected: int) -> None:
+        closed = close_rows(self.session, NodeState, ids, self.snapshot_id)
+        if closed != expected:
+            raise ConcurrentWriteError(
+                "another writer changed the node_states of this tree while it was being"
+                f" written ({closed} of {expected} rows were still open); nothing was"
+                " written, run it again"
+            )
+
+    def finish(self) -> None:
+        """Close the open rows no chunk matched: their paths are gone."""
+        try:
+            self.removed = self.open_before - self.matched
+            if self.removed > 0:
+                self._close_unseen()
+        finally:
+            self.unchanged.close()
+
+    def _close_unseen(self) -> None:
+        connection = self.session.connection()
+        seen = Table(
+            f"zkdrift_seen_{self.snapshot_id}",
+            MetaData(),
+            Column("id", BigInteger, primary_key=True, autoincrement=False),
+            prefixes=["TEMPORARY"],
+        )
+        seen.create(connection)
+        try:
+            self.unchanged.seek(0)
+            while True:
+                ids = array("q")
+                with contextlib.suppress(EOFError):  # the last, shorter run
+                    ids.fromfile(self.unchanged, INSERT_CHUNK)
+                if not ids:
+                    break
+                connection.execute(insert(seen), [{"id": i} for i in ids])
+            result = connection.execute(
+                update(NodeState)
+                .where(
+                    NodeState.tree_id == self.tree_id,
+                    NodeState.valid_to.is_(None),
+                    NodeState.valid_from < self.snapshot_id,
+                    NodeState.id.not_in(select(seen.c.id)),
+                )
+                .values(valid_to=self.snapshot_id)
+            )
+            closed = result.rowcount
+        finally:
+            temporary = "TEMPORARY " if connection.dialect.name in ("mysql", "mariadb") else ""
+            # MySQL/MariaDB commit the transaction on a DROP TABLE without TEMPORARY.
+            connection.exec_driver_sql(f"DROP {temporary}TABLE {seen.name}")
+        if closed != self.removed:
+            raise ConcurrentWriteError(
+                "another writer changed the node_states of this tree while it was being"
+                f" written ({closed} of {self.removed} removed rows were still open);"
+                " nothing was written, run it again"
+            )
 
 
 def _result(
