@@ -3,7 +3,10 @@ and start servers (the session's shared one and the ones fault tests kill)."""
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from kazoo.client import KazooClient
 from kazoo.security import make_digest_acl_credential
@@ -37,6 +40,34 @@ def create_tree(client: KazooClient, nodes: dict[str, bytes]) -> None:
             client.create(path, nodes[path], makepath=True)
         else:
             client.set(path, nodes[path])
+
+
+def load_nodes(
+    client: KazooClient, nodes: Iterable[tuple[str, bytes]], *, ops: int = 500, in_flight: int = 16
+) -> int:
+    """Create ``nodes`` (parents before children) in transactions of ``ops`` creates, a
+    few in flight: tens of thousands of znodes a second. Returns how many were made."""
+    pending: deque[Any] = deque()
+    txn, size, count = client.transaction(), 0, 0
+    for path, data in nodes:
+        txn.create(path, data)
+        size, count = size + 1, count + 1
+        if size >= ops:
+            pending.append(txn.commit_async())
+            txn, size = client.transaction(), 0
+            while len(pending) > in_flight:
+                _committed(pending.popleft())
+    if size:
+        pending.append(txn.commit_async())
+    while pending:
+        _committed(pending.popleft())
+    return count
+
+
+def _committed(result: Any) -> None:
+    failed = [r for r in result.get(timeout=60) if isinstance(r, Exception)]
+    if failed:
+        raise failed[0]
 
 
 def delete_tree(client: KazooClient, root: str) -> None:
