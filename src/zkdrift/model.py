@@ -15,13 +15,25 @@ from dataclasses import dataclass, field
 
 
 def digest(data: bytes) -> str:
-    """Content digest used everywhere a value is referred to without its bytes."""
+    """Content digest used everywhere a value is referred to without its bytes
+    (SHA-256, hex; the database stores its bytes, :func:`value_key`)."""
     return hashlib.sha256(data).hexdigest()
 
 
 def path_digest(path: str) -> str:
-    """Digest of a znode path; paths can be longer than an index allows."""
+    """Digest of a znode path; paths can be longer than an index allows
+    (SHA-1, hex; the database stores its bytes, :func:`path_key`)."""
     return hashlib.sha1(path.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def value_key(data: bytes) -> bytes:
+    """:func:`digest` as bytes: ``value_key(d).hex() == digest(d)``."""
+    return hashlib.sha256(data).digest()
+
+
+def path_key(path: str) -> bytes:
+    """:func:`path_digest` as bytes: ``path_key(p).hex() == path_digest(p)``."""
+    return hashlib.sha1(path.encode("utf-8"), usedforsecurity=False).digest()
 
 
 _UNSAFE = re.compile(r"[^a-z0-9]+")

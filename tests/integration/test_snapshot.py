@@ -197,7 +197,7 @@ def test_a_failed_write_leaves_no_partial_snapshot(
     def explode(*_a: object, **_k: object) -> int:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("zkdrift.store.snapshots.store_blobs", explode)
+    monkeypatch.setattr("zkdrift.store.snapshots.store_blob_keys", explode)
     with pytest.raises(RuntimeError, match="disk full"):
         take_snapshot(app, "app")
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import struct
 import tempfile
 import time
 from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from hashlib import blake2b
+from hashlib import blake2b, sha256
 from typing import Any, Protocol
 
 from sqlalchemy import (
@@ -41,12 +42,11 @@ from zkdrift.model import (
     TreeState,
     WireStat,
     Znode,
-    digest,
-    path_digest,
+    path_key,
     wire_order,
 )
-from zkdrift.store.blobs import load_blobs, store_blobs
-from zkdrift.store.bulk import INSERT_CHUNK, bulk_insert, chunks, close_rows
+from zkdrift.store.blobs import load_blobs, store_blob_keys
+from zkdrift.store.bulk import INSERT_CHUNK, chunks, close_rows
 from zkdrift.store.models import NodeState, Snapshot, Tree, utcnow
 from zkdrift.store.temporal import ConcurrentWriteError
 from zkdrift.store.trees import lock_tree
@@ -69,6 +69,11 @@ def state_digest(data_digest: str, stat: Stat, acl: tuple[Acl, ...] | None) -> s
 
 def wire_state_digest(data_digest: str, stat: WireStat, acl: tuple[Acl, ...] | None) -> str:
     """:func:`state_digest` of a stat in ZooKeeper's wire order."""
+    return wire_state_key(data_digest, stat, acl).hex()
+
+
+def wire_state_key(data_digest: str, stat: WireStat, acl: tuple[Acl, ...] | None) -> bytes:
+    """:func:`wire_state_digest` as the bytes the ``state_digest`` column holds."""
     czxid, mzxid, ctime, mtime, version, cversion, aversion, owner, length, children, pzxid = stat
     h = blake2b(data_digest.encode(), digest_size=16)
     h.update(
@@ -78,7 +83,7 @@ def wire_state_digest(data_digest: str, stat: WireStat, acl: tuple[Acl, ...] | N
     )
     if acl is not None:
         h.update(repr(acl_to_json(acl)).encode())
-    return h.hexdigest()
+    return h.digest()
 
 
 @dataclass(frozen=True)
@@ -263,6 +268,34 @@ def capture_snapshot(
     return _result(tree, snap, live.read_seconds)
 
 
+def _json_value(value: Any) -> Any:
+    """A JSON column as the driver returned it (text, or already parsed)."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+_NODE_COLUMNS = (
+    "tree_id, path_digest, path, state_digest, data_digest, data_length, version, cversion,"
+    " aversion, czxid, mzxid, pzxid, ctime, mtime, ephemeral_owner, num_children, acl,"
+    " valid_from"
+)
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The capture's hot statements, sent to the driver as they are: a million rows
+    skip SQLAlchemy's per-row parameter processing. Digests go as bytes and ACLs
+    as the JSON text the ``JSON`` column type writes."""
+
+    mark: str
+    insert_node: str
+
+    @classmethod
+    def of(cls, paramstyle: str) -> _Statements:
+        mark = "?" if paramstyle == "qmark" else "%s"
+        marks = ", ".join([mark] * 18)
+        return cls(mark, f"INSERT INTO node_states ({_NODE_COLUMNS}) VALUES ({marks})")
+
+
 # Nodes compared with the open rows and written per round trip.
 CAPTURE_CHUNK = 2000
 # Path digests per IN (...) lookup of open rows.
@@ -285,6 +318,8 @@ class _CaptureWrite:
             )
             or 0
         )
+        self.connection = session.connection()
+        self.sql = _Statements.of(self.connection.dialect.paramstyle)
         self.nodes = self.bytes = self.added = self.modified = self.removed = 0
         self.ephemeral = self.max_mzxid = self.max_zxid = 0
         self.matched = 0
@@ -292,37 +327,33 @@ class _CaptureWrite:
         # chunk they tell the open rows of removed paths from those still live.
         self.unchanged = tempfile.TemporaryFile()  # noqa: SIM115 - closed by finish()
 
-    def _open_rows(self, digests: list[str]) -> dict[str, tuple[int, str, str, Any]]:
-        found: dict[str, tuple[int, str, str, Any]] = {}
+    def _open_rows(self, keys: list[bytes]) -> dict[bytes, tuple[int, bytes, bytes, Any]]:
+        """The open rows of these path digests: (id, state digest, value digest, acl)."""
+        found: dict[bytes, tuple[int, bytes, bytes, Any]] = {}
         if not self.open_before:
             return found
-        for part in chunks(digests, LOOKUP_CHUNK):
-            for row_id, pd, sd, dd, acl in self.session.execute(
-                select(
-                    NodeState.id,
-                    NodeState.path_digest,
-                    NodeState.state_digest,
-                    NodeState.data_digest,
-                    NodeState.acl,
-                ).where(
-                    NodeState.tree_id == self.tree_id,
-                    NodeState.path_digest.in_(part),
-                    NodeState.valid_to.is_(None),
-                )
-            ):
-                found[pd] = (row_id, sd, dd, acl)
+        mark = self.sql.mark
+        for part in chunks(keys, LOOKUP_CHUNK):
+            rows = self.connection.exec_driver_sql(
+                "SELECT id, path_digest, state_digest, data_digest, acl FROM node_states"
+                f" WHERE tree_id = {mark} AND valid_to IS NULL"
+                f" AND path_digest IN ({', '.join([mark] * len(part))})",
+                (self.tree_id, *part),
+            )
+            for row_id, pd, sd, dd, acl in rows:
+                found[bytes(pd)] = (row_id, bytes(sd), bytes(dd), acl)
         return found
 
     def put(self, chunk: Sequence[LiveNode]) -> None:
-        digests = [path_digest(node[0]) for node in chunk]
-        open_rows = self._open_rows(digests)
-        rows: list[dict[str, Any]] = []
-        values: dict[str, bytes] = {}
+        keys = [path_key(node[0]) for node in chunk]
+        open_rows = self._open_rows(keys)
+        rows: list[tuple[Any, ...]] = []
+        values: dict[bytes, bytes] = {}
         close: list[int] = []
         unchanged = array("q")
-        with_acl, tree_id = self.with_acl, self.tree_id
+        with_acl, tree_id, sid = self.with_acl, self.tree_id, self.snapshot_id
         total = ephemeral = max_mzxid = max_zxid = 0
-        for (path, data, stat, acl), pd in zip(chunk, digests, strict=True):
+        for (path, data, stat, acl), pd in zip(chunk, keys, strict=True):
             czxid, mzxid, ctime, mtime, version, cversion, aversion, owner = stat[:8]
             children, pzxid = stat[9], stat[10]
             total += len(data)
@@ -331,8 +362,9 @@ class _CaptureWrite:
             if mzxid > max_mzxid:
                 max_mzxid = mzxid
             max_zxid = max(max_zxid, mzxid, pzxid, czxid)
-            dd = digest(data)
-            sd = wire_state_digest(dd, stat, acl)
+            value = sha256(data)
+            dd = value.digest()
+            sd = wire_state_key(value.hexdigest(), stat, acl)
             previous = open_rows.get(pd)
             acl_json = acl_to_json(acl)
             if previous is not None:
@@ -340,32 +372,32 @@ class _CaptureWrite:
                     unchanged.append(previous[0])
                     continue
                 close.append(previous[0])
-                if previous[2] != dd or (with_acl and previous[3] != acl_json):
+                if previous[2] != dd or (with_acl and _json_value(previous[3]) != acl_json):
                     # A new stat alone (a child came or went) is not a modification.
                     self.modified += 1
             else:
                 self.added += 1
             rows.append(
-                {
-                    "tree_id": tree_id,
-                    "path_digest": pd,
-                    "path": path,
-                    "data_digest": dd,
-                    "data_length": len(data),
-                    "state_digest": sd,
-                    "version": version,
-                    "cversion": cversion,
-                    "aversion": aversion,
-                    "czxid": czxid,
-                    "mzxid": mzxid,
-                    "pzxid": pzxid,
-                    "ctime": ctime,
-                    "mtime": mtime,
-                    "ephemeral_owner": owner,
-                    "num_children": children,
-                    "acl": acl_json,
-                    "valid_from": self.snapshot_id,
-                }
+                (
+                    tree_id,
+                    pd,
+                    path,
+                    sd,
+                    dd,
+                    len(data),
+                    version,
+                    cversion,
+                    aversion,
+                    czxid,
+                    mzxid,
+                    pzxid,
+                    ctime,
+                    mtime,
+                    owner,
+                    children,
+                    "null" if acl_json is None else json.dumps(acl_json),
+                    sid,
+                )
             )
             values[dd] = data
         self.nodes += len(chunk)
@@ -376,8 +408,9 @@ class _CaptureWrite:
         self.matched += len(unchanged) + len(close)
         unchanged.tofile(self.unchanged)
         self._close(close, len(close))
-        store_blobs(self.session, values)
-        bulk_insert(self.session, NodeState, rows)
+        store_blob_keys(self.connection, values)
+        if rows:
+            self.connection.exec_driver_sql(self.sql.insert_node, rows)
 
     def _close(self, ids: list[int], expected: int) -> None:
         closed = close_rows(self.session, NodeState, ids, self.snapshot_id)
