@@ -19,7 +19,7 @@ import pytest
 from kazoo.client import KazooClient
 
 from tests.support.db import make_app
-from tests.support.zk import load_nodes
+from tests.support.zk import load_nodes, remove_nodes
 from zkdrift.devtools.zkserver import ZooKeeperServer
 from zkdrift.snapshot import list_snapshots
 from zkdrift.trees import TreeSpec, add_tree
@@ -61,7 +61,7 @@ def trees(zk_server: ZooKeeperServer) -> Iterator[tuple[str, dict[int, str]]]:
             load_nodes(client, ((chroot + p, d) for p, d in nodes(root, services)))
             roots[services * PER_SERVICE] = root
         yield f"127.0.0.1:{zk_server.port}{chroot}", roots
-        client.delete(chroot, recursive=True)
+        remove_nodes(client, chroot)
     finally:
         client.stop()
         client.close()

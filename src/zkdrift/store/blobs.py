@@ -63,16 +63,21 @@ def store_blob_keys(connection: Connection, values: Mapping[bytes, bytes]) -> in
     to the driver as they are: the path a capture of a million nodes takes."""
     if not values:
         return 0
+    dialect = connection.dialect.name
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     keys = list(values)
     existing: set[bytes] = set()
-    for chunk in chunks(keys):
-        rows = connection.exec_driver_sql(
-            f"SELECT digest FROM blobs WHERE digest IN ({', '.join([mark] * len(chunk))})",
-            tuple(chunk),
-        )
-        existing.update(bytes(row[0]) for row in rows)
-    dialect = connection.dialect.name
+    if dialect != "sqlite":  # a local file: the insert's own conflict check suffices
+        cursor = connection.connection.cursor()
+        try:
+            for chunk in chunks(keys):
+                cursor.execute(
+                    f"SELECT digest FROM blobs WHERE digest IN ({', '.join([mark] * len(chunk))})",
+                    chunk,
+                )
+                existing.update(bytes(row[0]) for row in cursor.fetchall())
+        finally:
+            cursor.close()
     insert = f"INSERT INTO blobs (digest, size, data) VALUES ({mark}, {mark}, {mark})"
     if dialect in ("mysql", "mariadb"):
         insert += " ON DUPLICATE KEY UPDATE digest = digest"

@@ -11,8 +11,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import queue
 import struct
 import tempfile
+import threading
 import time
 from array import array
 from collections.abc import Iterator, Sequence
@@ -244,13 +246,7 @@ def capture_snapshot(
     session.add(snap)
     session.flush()
     write = _CaptureWrite(session, tree.id, snap.id, with_acl)
-    chunk: list[LiveNode] = []
-    for batch in live:
-        chunk.extend(batch)
-        if len(chunk) >= CAPTURE_CHUNK:
-            write.put(chunk)
-            chunk = []
-    if chunk:
+    for chunk in _prepared(live):
         write.put(chunk)
     write.finish()
 
@@ -296,8 +292,75 @@ class _Statements:
         return cls(mark, f"INSERT INTO node_states ({_NODE_COLUMNS}) VALUES ({marks})")
 
 
+# A node ready for the store: (path, data, stat, path digest, value digest,
+# state digest, ACL as JSON), the digests as bytes.
+_Node = tuple[str, bytes, WireStat, bytes, bytes, bytes, Any]
+_DONE = object()
+
+
+def _prepare(chunk: Sequence[LiveNode]) -> list[_Node]:
+    prepared: list[_Node] = []
+    for path, data, stat, acl in chunk:
+        value = sha256(data)
+        state = wire_state_key(value.hexdigest(), stat, acl)
+        prepared.append((path, data, stat, path_key(path), value.digest(), state, acl_to_json(acl)))
+    return prepared
+
+
+def _prepared(live: LiveBatches) -> Iterator[list[_Node]]:
+    """``live`` in chunks of :data:`CAPTURE_CHUNK` nodes with their digests, read and
+    digested by a thread of its own while the caller writes the chunks before:
+    the database's work (which releases the GIL) overlaps ZooKeeper's and the
+    hashing. At most :data:`PREFETCH` chunks wait, so memory stays bounded; an
+    error in the read is raised here, and a caller that stops early stops it."""
+    chunks: queue.Queue[Any] = queue.Queue(maxsize=PREFETCH)
+    stop = threading.Event()
+
+    def offer(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                chunks.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            pending: list[LiveNode] = []
+            for batch in live:
+                pending.extend(batch)
+                if len(pending) >= CAPTURE_CHUNK:
+                    if not offer(_prepare(pending)):
+                        return
+                    pending = []
+            if pending and not offer(_prepare(pending)):
+                return
+            offer(_DONE)
+        except BaseException as exc:
+            offer(exc)
+
+    reader = threading.Thread(target=produce, name="zkdrift-capture-read", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = chunks.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()
+
+
+# Chunks read ahead of the one being written.
+PREFETCH = 4
 # Nodes compared with the open rows and written per round trip.
 CAPTURE_CHUNK = 2000
+# SQLite's page cache while a capture runs, in KiB.
+SQLITE_CACHE_KIB = 16 * 1024
 # Path digests per IN (...) lookup of open rows.
 LOOKUP_CHUNK = 1000
 
@@ -320,6 +383,10 @@ class _CaptureWrite:
         )
         self.connection = session.connection()
         self.sql = _Statements.of(self.connection.dialect.paramstyle)
+        if self.connection.dialect.name == "sqlite":
+            # The path index is read and written at random: SQLite's default 2 MB
+            # page cache turns that into reads from the file for every node.
+            self.connection.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
         self.nodes = self.bytes = self.added = self.modified = self.removed = 0
         self.ephemeral = self.max_mzxid = self.max_zxid = 0
         self.matched = 0
@@ -327,33 +394,56 @@ class _CaptureWrite:
         # chunk they tell the open rows of removed paths from those still live.
         self.unchanged = tempfile.TemporaryFile()  # noqa: SIM115 - closed by finish()
 
-    def _open_rows(self, keys: list[bytes]) -> dict[bytes, tuple[int, bytes, bytes, Any]]:
-        """The open rows of these path digests: (id, state digest, value digest, acl)."""
-        found: dict[bytes, tuple[int, bytes, bytes, Any]] = {}
+    def _query(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """Rows of a lookup straight from the driver's cursor (no row objects)."""
+        cursor = self.connection.connection.cursor()
+        try:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    def _open_rows(self, keys: list[bytes]) -> dict[bytes, tuple[int, bytes]]:
+        """The open rows of these path digests: (id, state digest), from the path index."""
+        found: dict[bytes, tuple[int, bytes]] = {}
         if not self.open_before:
             return found
         mark = self.sql.mark
         for part in chunks(keys, LOOKUP_CHUNK):
-            rows = self.connection.exec_driver_sql(
-                "SELECT id, path_digest, state_digest, data_digest, acl FROM node_states"
-                f" WHERE tree_id = {mark} AND valid_to IS NULL"
-                f" AND path_digest IN ({', '.join([mark] * len(part))})",
+            rows = self._query(
+                "SELECT path_digest, id, state_digest FROM node_states"
+                f" WHERE tree_id = {mark} AND path_digest IN ({', '.join([mark] * len(part))})"
+                " AND valid_to IS NULL",
                 (self.tree_id, *part),
             )
-            for row_id, pd, sd, dd, acl in rows:
-                found[bytes(pd)] = (row_id, bytes(sd), bytes(dd), acl)
+            for pd, row_id, sd in rows:
+                found[bytes(pd)] = (row_id, bytes(sd))
         return found
 
-    def put(self, chunk: Sequence[LiveNode]) -> None:
-        keys = [path_key(node[0]) for node in chunk]
-        open_rows = self._open_rows(keys)
+    def _contents(self, ids: list[int]) -> dict[int, tuple[bytes, Any]]:
+        """Value digest and ACL of open rows whose state changed, by id."""
+        found: dict[int, tuple[bytes, Any]] = {}
+        mark = self.sql.mark
+        for part in chunks(ids, LOOKUP_CHUNK):
+            rows = self._query(
+                "SELECT id, data_digest, acl FROM node_states"
+                f" WHERE id IN ({', '.join([mark] * len(part))})",
+                part,
+            )
+            for row_id, dd, acl in rows:
+                found[row_id] = (bytes(dd), acl)
+        return found
+
+    def put(self, chunk: Sequence[_Node]) -> None:
+        open_rows = self._open_rows([node[3] for node in chunk])
         rows: list[tuple[Any, ...]] = []
         values: dict[bytes, bytes] = {}
         close: list[int] = []
+        replaced: list[tuple[int, bytes, Any]] = []  # (open row id, value digest, acl)
         unchanged = array("q")
         with_acl, tree_id, sid = self.with_acl, self.tree_id, self.snapshot_id
         total = ephemeral = max_mzxid = max_zxid = 0
-        for (path, data, stat, acl), pd in zip(chunk, keys, strict=True):
+        for path, data, stat, pd, dd, sd, acl_json in chunk:
             czxid, mzxid, ctime, mtime, version, cversion, aversion, owner = stat[:8]
             children, pzxid = stat[9], stat[10]
             total += len(data)
@@ -362,19 +452,13 @@ class _CaptureWrite:
             if mzxid > max_mzxid:
                 max_mzxid = mzxid
             max_zxid = max(max_zxid, mzxid, pzxid, czxid)
-            value = sha256(data)
-            dd = value.digest()
-            sd = wire_state_key(value.hexdigest(), stat, acl)
             previous = open_rows.get(pd)
-            acl_json = acl_to_json(acl)
             if previous is not None:
                 if previous[1] == sd:
                     unchanged.append(previous[0])
                     continue
                 close.append(previous[0])
-                if previous[2] != dd or (with_acl and _json_value(previous[3]) != acl_json):
-                    # A new stat alone (a child came or went) is not a modification.
-                    self.modified += 1
+                replaced.append((previous[0], dd, acl_json))
             else:
                 self.added += 1
             rows.append(
@@ -407,6 +491,13 @@ class _CaptureWrite:
         self.max_zxid = max(self.max_zxid, max_zxid)
         self.matched += len(unchanged) + len(close)
         unchanged.tofile(self.unchanged)
+        if replaced:
+            before = self._contents([row_id for row_id, _dd, _acl in replaced])
+            for row_id, dd, acl_json in replaced:
+                old_dd, old_acl = before[row_id]
+                if old_dd != dd or (with_acl and _json_value(old_acl) != acl_json):
+                    # A new stat alone (a child came or went) is not a modification.
+                    self.modified += 1
         self._close(close, len(close))
         store_blob_keys(self.connection, values)
         if rows:

@@ -10,8 +10,9 @@ strings; only the stored form changes.
 ``node_states`` had three indexes. ``ix_node_states_current`` (tree,
 valid_to, path digest) and ``ix_node_states_path`` (tree, path digest,
 valid_from) become one, ``ix_node_states_path`` on (tree, path digest,
-valid_to): a path's open row is its entry at valid_to NULL, and its whole
-history is the same prefix. ``ix_node_states_from`` still rebuilds a snapshot.
+valid_to, state digest): a path's open row is its entry at valid_to NULL, its
+whole history is the same prefix, and a capture compares state digests from
+the index alone. ``ix_node_states_from`` still rebuilds a snapshot.
 
 Revision ID: 0005
 Revises: 0004
@@ -156,7 +157,9 @@ def upgrade() -> None:
     _convert(to_binary=True)
     with op.batch_alter_table("node_states") as batch:
         batch.create_index(
-            "ix_node_states_path", ["tree_id", "path_digest", "valid_to"], unique=False
+            "ix_node_states_path",
+            ["tree_id", "path_digest", "valid_to", "state_digest"],
+            unique=False,
         )
 
 
