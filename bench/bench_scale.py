@@ -30,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -135,12 +136,21 @@ class Step:
     stderr: str = field(repr=False, default="")
 
 
+STEP_TIMEOUT = 1800.0  # seconds; a step that takes longer is stopped and reported
+
+
 def measure(name: str, argv: Sequence[str], env: dict[str, str], ok: Sequence[int] = (0,)) -> Step:
-    """Run ``argv``; its wall time and peak RSS (``wait4``: this child alone)."""
+    """Run ``argv``; its wall time and peak RSS (``wait4``: this child alone). A step
+    still running after :data:`STEP_TIMEOUT` is killed and reported with exit -9."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(list(argv), env=env, stdout=out, stderr=err)
-        _pid, status, usage = os.wait4(proc.pid, 0)
+        timer = threading.Timer(STEP_TIMEOUT, proc.kill)
+        timer.start()
+        try:
+            _pid, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
         seconds = time.perf_counter() - start
         proc.returncode = code = os.waitstatus_to_exitcode(status)
         out.seek(0)
@@ -153,6 +163,9 @@ def measure(name: str, argv: Sequence[str], env: dict[str, str], ok: Sequence[in
             out.read().decode(errors="replace"),
             err.read().decode(errors="replace"),
         )
+    if code == -9:
+        step.name += f" (stopped after {STEP_TIMEOUT:.0f}s)"
+        return step
     if code not in ok:
         raise SystemExit(
             f"{name} failed (exit {code}):\n{step.stdout[-2000:]}{step.stderr[-2000:]}"
@@ -244,6 +257,15 @@ def run_database(
     if captured["nodes"] != nodes:
         raise SystemExit(f"the snapshot holds {captured['nodes']} znodes, expected {nodes}")
     first.name += f" (read {captured['read_seconds']:.1f}s, write {captured['write_seconds']:.1f}s)"
+    size = database_bytes(url)
+    steps.append(
+        Step(
+            f"{label}: database after it, {size / 1e6:,.0f} MB, {size / nodes:.0f} bytes/node",
+            0,
+            0,
+            0,
+        )
+    )
 
     again = measure(f"{label}: unchanged re-snapshot", zkdrift("snapshot", "bench", "--json"), env)
     if json.loads(again.stdout)["changed"]:
@@ -257,16 +279,16 @@ def run_database(
             env,
         )
     )
-    change_round = round_
+    changes = min(CHANGES, services * ENVIRONMENTS * KEYS // 10)  # small runs: a tenth
     with kazoo_client(hosts) as client:
-        change_leaves(client, root, services, CHANGES, change_round)
+        change_leaves(client, root, services, changes, round_)
     changed = measure(
-        f"{label}: re-snapshot after {CHANGES:,} changes",
+        f"{label}: re-snapshot after {changes:,} changes",
         zkdrift("snapshot", "bench", "--json"),
         env,
     )
-    if json.loads(changed.stdout)["modified"] != CHANGES:
-        raise SystemExit(f"the re-snapshot did not record {CHANGES} modifications")
+    if json.loads(changed.stdout)["modified"] != changes:
+        raise SystemExit(f"the re-snapshot did not record {changes} modifications")
     steps.append(changed)
     steps.append(measure(f"{label}: drift check (diff)", zkdrift("diff", "bench"), env, ok=(2,)))
     steps.append(measure(f"{label}: plan", zkdrift("plan", "bench"), env, ok=(2,)))
@@ -276,7 +298,12 @@ def run_database(
     )
     size = database_bytes(url)
     steps.append(
-        Step(f"{label}: database {size / 1e6:,.0f} MB, {size / nodes:.0f} bytes/node", 0, 0, 0)
+        Step(
+            f"{label}: database at the end, {size / 1e6:,.0f} MB, {size / nodes:.0f} bytes/node",
+            0,
+            0,
+            0,
+        )
     )
     return steps
 
