@@ -17,7 +17,8 @@ ZooKeeper jars) read the same tree: ``multi()`` of read ops in batches of 500,
 level by level, and one asynchronous request per node.
 
     python -m bench.bench_scale [--nodes 1000000] [--database sqlite|mariadb|both]
-        [--hosts HOST:PORT] [--mariadb URL] [--json results.json]
+        [--hosts HOST:PORT] [--mariadb URL] [--no-java] [--unchanged-runs N]
+        [--json results.json]
 """
 
 from __future__ import annotations
@@ -244,7 +245,15 @@ def database_bytes(url: str) -> int:
 
 
 def run_database(
-    label: str, url: str, home: Path, hosts: str, root: str, services: int, nodes: int, round_: int
+    label: str,
+    url: str,
+    home: Path,
+    hosts: str,
+    root: str,
+    services: int,
+    nodes: int,
+    round_: int,
+    repeat: int = 0,
 ) -> list[Step]:
     env = zkdrift_env(url, home)
     Database(url).upgrade()
@@ -267,6 +276,20 @@ def run_database(
         )
     )
 
+    if repeat:
+        before = database_bytes(url)
+        for _ in range(repeat):
+            measure("unchanged", zkdrift("snapshot", "bench"), env)
+        grown = database_bytes(url) - before
+        steps.append(
+            Step(
+                f"{label}: {repeat} unchanged snapshots grew the database"
+                f" {grown:,} bytes ({100 * grown / before:.3f}%)",
+                0,
+                0,
+                0,
+            )
+        )
     again = measure(f"{label}: unchanged re-snapshot", zkdrift("snapshot", "bench", "--json"), env)
     if json.loads(again.stdout)["changed"]:
         raise SystemExit("an unchanged re-snapshot recorded changes")
@@ -342,6 +365,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hosts", default=None, help="a ZooKeeper of your own (tree kept)")
     parser.add_argument("--mariadb", default=MARIADB_ADMIN, help="MariaDB admin URL")
     parser.add_argument("--no-java", action="store_true", help="skip the Java readers")
+    parser.add_argument(
+        "--unchanged-runs",
+        type=int,
+        default=0,
+        help="after the first snapshot, this many unchanged ones: how much the database grew",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     args = parser.parse_args(argv)
 
@@ -402,7 +431,17 @@ def main(argv: list[str] | None = None) -> int:
             home = work / f"home-{database}"
             if database == "sqlite":
                 url = f"sqlite:///{work / 'bench.db'}"
-                steps += run_database("SQLite", url, home, hosts, root, services, nodes, round_ + n)
+                steps += run_database(
+                    "SQLite",
+                    url,
+                    home,
+                    hosts,
+                    root,
+                    services,
+                    nodes,
+                    round_ + n,
+                    args.unchanged_runs,
+                )
                 continue
             url, name = fresh_mariadb(args.mariadb)
             try:

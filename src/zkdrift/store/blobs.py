@@ -60,7 +60,12 @@ def store_blobs(session: Session, values: Mapping[str, bytes]) -> int:
 
 def store_blob_keys(connection: Connection, values: Mapping[bytes, bytes]) -> int:
     """:func:`store_blobs` for digests as bytes (:func:`zkdrift.model.value_key`), sent
-    to the driver as they are: the path a capture of a million nodes takes."""
+    to the driver as they are: the path a capture of a million nodes takes.
+
+    Returns how many values were sent. On SQLite (a local file) every value is
+    offered to the insert, which skips the stored ones itself; elsewhere stored
+    digests are looked up first, so their values never cross the network.
+    """
     if not values:
         return 0
     dialect = connection.dialect.name
