@@ -34,7 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,6 +135,19 @@ class Step:
     exit_code: int
     stdout: str = field(repr=False, default="")
     stderr: str = field(repr=False, default="")
+
+
+class Steps(list[Step]):
+    """The results so far, each printed as it is added: a long run shows its progress."""
+
+    def append(self, step: Step) -> None:
+        super().append(step)
+        print(format_steps([step], header=False), flush=True)
+
+    def __iadd__(self, steps: Iterable[Step]) -> Steps:  # type: ignore[override,misc]
+        for step in steps:
+            self.append(step)
+        return self
 
 
 STEP_TIMEOUT = 1800.0  # seconds; a step that takes longer is stopped and reported
@@ -254,11 +267,12 @@ def run_database(
     nodes: int,
     round_: int,
     repeat: int = 0,
+    capture_only: bool = False,
 ) -> list[Step]:
     env = zkdrift_env(url, home)
     Database(url).upgrade()
     measure("tree add", zkdrift("tree", "add", "bench", "--hosts", hosts, "--root", root), env)
-    steps = []
+    steps = Steps()
 
     first = measure(f"{label}: first snapshot", zkdrift("snapshot", "bench", "--json"), env)
     steps.append(first)
@@ -295,6 +309,19 @@ def run_database(
         raise SystemExit("an unchanged re-snapshot recorded changes")
     steps.append(again)
 
+    if capture_only:
+        changes = min(CHANGES, services * ENVIRONMENTS * KEYS // 10)
+        with kazoo_client(hosts) as client:
+            change_leaves(client, root, services, changes, round_)
+        changed = measure(
+            f"{label}: re-snapshot after {changes:,} changes",
+            zkdrift("snapshot", "bench", "--json"),
+            env,
+        )
+        if json.loads(changed.stdout)["modified"] != changes:
+            raise SystemExit(f"the re-snapshot did not record {changes} modifications")
+        steps.append(changed)
+        return steps
     steps.append(
         measure(
             f"{label}: desired adopt",
@@ -347,9 +374,11 @@ def drop_mariadb(admin_url: str, name: str) -> None:
     engine.dispose()
 
 
-def format_steps(steps: Sequence[Step]) -> str:
-    width = max(len(s.name) for s in steps)
+def format_steps(steps: Sequence[Step], header: bool = True) -> str:
+    width = max(60, *(len(s.name) for s in steps))
     lines = [f"{'step'.ljust(width)}  {'seconds':>8}  {'peak RSS MiB':>12}", "-" * (width + 24)]
+    if not header:
+        lines = []
     for s in steps:
         if s.seconds or s.peak_mib:
             lines.append(f"{s.name.ljust(width)}  {s.seconds:8.2f}  {s.peak_mib:12.0f}")
@@ -365,6 +394,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hosts", default=None, help="a ZooKeeper of your own (tree kept)")
     parser.add_argument("--mariadb", default=MARIADB_ADMIN, help="MariaDB admin URL")
     parser.add_argument("--no-java", action="store_true", help="skip the Java readers")
+    parser.add_argument(
+        "--capture-only",
+        action="store_true",
+        help="snapshots and sizes only: no adopt, drift check, plan or report",
+    )
     parser.add_argument(
         "--unchanged-runs",
         type=int,
@@ -389,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
         with kazoo_client(hosts, timeout=60) as client:
             nodes = ensure_tree(client, root, services)
             round_ = int(client.get(root)[1].cversion) + int(time.time())
-        steps: list[Step] = []
+        steps = Steps()
         if not args.no_java:
             classpath = compile_java(work / "classes")
             steps.append(
@@ -441,12 +475,22 @@ def main(argv: list[str] | None = None) -> int:
                     nodes,
                     round_ + n,
                     args.unchanged_runs,
+                    args.capture_only,
                 )
                 continue
             url, name = fresh_mariadb(args.mariadb)
             try:
                 steps += run_database(
-                    "MariaDB", url, home, hosts, root, services, nodes, round_ + n
+                    "MariaDB",
+                    url,
+                    home,
+                    hosts,
+                    root,
+                    services,
+                    nodes,
+                    round_ + n,
+                    args.unchanged_runs,
+                    args.capture_only,
                 )
             finally:
                 drop_mariadb(args.mariadb, name)

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Insert, select
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from zkdrift.store.bulk import CHUNK, chunks
+from zkdrift.store.bulk import CHUNK, INSERT_CHUNK, chunks
 from zkdrift.store.models import Blob
 
 
@@ -62,44 +62,32 @@ def store_blob_keys(connection: Connection, values: Mapping[bytes, bytes]) -> in
     """:func:`store_blobs` for digests as bytes (:func:`zkdrift.model.value_key`), sent
     to the driver as they are: the path a capture of a million nodes takes.
 
-    Returns how many values were sent. On SQLite (a local file) every value is
-    offered to the insert, which skips the stored ones itself; elsewhere stored
-    digests are looked up first, so their values never cross the network.
+    Every value is offered to an insert that skips digests already stored. A
+    capture offers only the values of changed and added nodes, nearly all of
+    them new, so looking digests up first would cost a round trip per chunk
+    to save almost nothing. Returns how many values were offered.
     """
     if not values:
         return 0
-    dialect = connection.dialect.name
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    keys = list(values)
-    existing: set[bytes] = set()
-    if dialect != "sqlite":  # a local file: the insert's own conflict check suffices
-        cursor = connection.connection.cursor()
-        try:
-            for chunk in chunks(keys):
-                cursor.execute(
-                    f"SELECT digest FROM blobs WHERE digest IN ({', '.join([mark] * len(chunk))})",
-                    chunk,
-                )
-                existing.update(bytes(row[0]) for row in cursor.fetchall())
-        finally:
-            cursor.close()
     insert = f"INSERT INTO blobs (digest, size, data) VALUES ({mark}, {mark}, {mark})"
-    if dialect in ("mysql", "mariadb"):
+    if connection.dialect.name in ("mysql", "mariadb"):
         insert += " ON DUPLICATE KEY UPDATE digest = digest"
     else:  # SQLite and PostgreSQL: another transaction stored it a moment ago
         insert += " ON CONFLICT (digest) DO NOTHING"
-    missing = [(k, len(values[k]), values[k]) for k in keys if k not in existing]
+    # Large values go in smaller groups so one statement stays well under
+    # max_allowed_packet on MySQL.
     batch: list[tuple[bytes, int, bytes]] = []
     size = 0
-    for row in missing:
-        batch.append(row)
-        size += row[1]
-        if size > 4 * 1024 * 1024 or len(batch) >= CHUNK:
+    for key, data in values.items():
+        batch.append((key, len(data), data))
+        size += len(data)
+        if size > 4 * 1024 * 1024 or len(batch) >= INSERT_CHUNK:
             connection.exec_driver_sql(insert, batch)
             batch, size = [], 0
     if batch:
         connection.exec_driver_sql(insert, batch)
-    return len(missing)
+    return len(values)
 
 
 def load_blobs(session: Session, digests: Iterable[str]) -> dict[str, bytes]:
