@@ -15,13 +15,25 @@ from dataclasses import dataclass, field
 
 
 def digest(data: bytes) -> str:
-    """Content digest used everywhere a value is referred to without its bytes."""
+    """Content digest used everywhere a value is referred to without its bytes
+    (SHA-256, hex; the database stores its bytes, :func:`value_key`)."""
     return hashlib.sha256(data).hexdigest()
 
 
 def path_digest(path: str) -> str:
-    """Digest of a znode path; paths can be longer than an index allows."""
+    """Digest of a znode path; paths can be longer than an index allows
+    (SHA-1, hex; the database stores its bytes, :func:`path_key`)."""
     return hashlib.sha1(path.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def value_key(data: bytes) -> bytes:
+    """:func:`digest` as bytes: ``value_key(d).hex() == digest(d)``."""
+    return hashlib.sha256(data).digest()
+
+
+def path_key(path: str) -> bytes:
+    """:func:`path_digest` as bytes: ``path_key(p).hex() == path_digest(p)``."""
+    return hashlib.sha1(path.encode("utf-8"), usedforsecurity=False).digest()
 
 
 _UNSAFE = re.compile(r"[^a-z0-9]+")
@@ -106,6 +118,31 @@ def perms_from_text(text: str) -> int:
             raise ValueError(f"unknown ACL permission {ch!r} in {text!r} (use r, w, c, d, a)")
         value |= bits[ch]
     return value
+
+
+# One node as a live read yields it: (path, data, stat, acl). The stat is in
+# ZooKeeper's wire order: (czxid, mzxid, ctime, mtime, version, cversion,
+# aversion, ephemeralOwner, dataLength, numChildren, pzxid); the ACL is None
+# when it was not read. Plain tuples: a million of them stream through a capture.
+WireStat = tuple[int, int, int, int, int, int, int, int, int, int, int]
+LiveNode = tuple[str, bytes, WireStat, tuple[Acl, ...] | None]
+
+
+def wire_order(stat: Stat) -> WireStat:
+    """A :class:`Stat` in ZooKeeper's wire order (see :data:`LiveNode`)."""
+    return (
+        stat.czxid,
+        stat.mzxid,
+        stat.ctime,
+        stat.mtime,
+        stat.version,
+        stat.cversion,
+        stat.aversion,
+        stat.ephemeral_owner,
+        stat.data_length,
+        stat.num_children,
+        stat.pzxid,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,7 @@ from zkdrift.store import trees as tree_store
 from zkdrift.store.models import Tree, utcnow
 from zkdrift.vocabulary import iso
 from zkdrift.zk import client as zk
-from zkdrift.zk.reader import read_tree
+from zkdrift.zk.reader import TreeStream, read_tree
 
 log = logging.getLogger(__name__)
 
@@ -88,16 +87,27 @@ def take_snapshot(
     progress: Callable[[int], None] | None = None,
     source: str = "cli",
 ) -> snapshot_store.SnapshotResult:
-    """Capture the live tree and record it as one snapshot (one transaction)."""
+    """Capture the live tree and record it as one snapshot (one transaction).
+
+    The tree streams from ZooKeeper into the database in chunks, under the
+    tree's lock: memory does not grow with the tree.
+    """
     with app.db.session() as session:
         tree = tree_store.get_tree(session, name)
-    started = utcnow()
-    t0 = time.perf_counter()
-    state = read_live(app, tree, progress=progress)
-    read_seconds = time.perf_counter() - t0
-    return record_snapshot(
-        app, tree, state, started_at=started, read_seconds=read_seconds, source=source
-    )
+    with zk.session(app.target(tree)) as client, app.db.session() as session:
+        tree = tree_store.get_tree(session, name)
+        live = TreeStream(
+            client,
+            tree.root,
+            excludes=tree.excludes,
+            with_acl=tree.capture_acl,
+            progress=progress,
+        )
+        result = snapshot_store.capture_snapshot(
+            session, tree, live, started_at=utcnow(), with_acl=tree.capture_acl, source=source
+        )
+    log.info("%s", result.describe())
+    return result
 
 
 def record_snapshot(

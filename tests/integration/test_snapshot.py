@@ -197,7 +197,7 @@ def test_a_failed_write_leaves_no_partial_snapshot(
     def explode(*_a: object, **_k: object) -> int:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("zkdrift.store.temporal.store_blobs", explode)
+    monkeypatch.setattr("zkdrift.store.snapshots.store_blob_keys", explode)
     with pytest.raises(RuntimeError, match="disk full"):
         take_snapshot(app, "app")
 
@@ -226,11 +226,13 @@ def test_registering_a_root_that_does_not_exist_is_refused(app: App, zk_chroot: 
 def test_batched_and_per_node_walks_read_the_same_tree(zk: KazooClient) -> None:
     create_tree(zk, CONFIG | {f"/app/wide/n{i:04d}": str(i).encode() for i in range(1200)})
 
-    batched = _TreeRead(zk, "/app", (), None, 30).batched()
+    batched = [node for batch in _TreeRead(zk, "/app", (), None, 30).batched() for node in batch]
     per_node = _TreeRead(zk, "/app", (), None, 30).per_node()
 
     assert len(batched) == len(CONFIG) + 1201
-    assert {p: d for p, (d, _s) in batched.items()} == {p: d for p, (d, _s) in per_node.items()}
+    assert {p: (d, s) for p, d, s, _acl in batched} == {
+        p: (d, tuple(s)) for p, (d, s) in per_node.items()
+    }
 
 
 def test_nodes_deleted_during_the_walk_are_not_errors(zk: KazooClient) -> None:

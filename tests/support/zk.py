@@ -3,9 +3,11 @@ and start servers (the session's shared one and the ones fault tests kill)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from kazoo.client import KazooClient
 from kazoo.security import make_digest_acl_credential
@@ -54,6 +56,55 @@ def create_tree(client: KazooClient, nodes: dict[str, bytes]) -> None:
             client.create(path, nodes[path], makepath=True)
         else:
             client.set(path, nodes[path])
+
+
+def load_nodes(
+    client: KazooClient, nodes: Iterable[tuple[str, bytes]], *, ops: int = 500, in_flight: int = 16
+) -> int:
+    """Create ``nodes`` (parents before children) in transactions of ``ops`` creates, a
+    few in flight: tens of thousands of znodes a second. Returns how many were made."""
+    pending: deque[Any] = deque()
+    txn, size, count = client.transaction(), 0, 0
+    for path, data in nodes:
+        txn.create(path, data)
+        size, count = size + 1, count + 1
+        if size >= ops:
+            pending.append(txn.commit_async())
+            txn, size = client.transaction(), 0
+            while len(pending) > in_flight:
+                _committed(pending.popleft())
+    if size:
+        pending.append(txn.commit_async())
+    while pending:
+        _committed(pending.popleft())
+    return count
+
+
+def _committed(result: Any) -> None:
+    failed = [r for r in result.get(timeout=60) if isinstance(r, Exception)]
+    if failed:
+        raise failed[0]
+
+
+def remove_nodes(client: KazooClient, root: str, *, ops: int = 500) -> int:
+    """Delete ``root`` and everything under it in transactions (children first): a
+    large tree in seconds. Returns how many znodes went."""
+    levels = [[root]]
+    while levels[-1]:
+        listings = [(p, client.get_children_async(p)) for p in levels[-1]]
+        levels.append([f"{p}/{c}" for p, result in listings for c in result.get(timeout=60)])
+    paths = [p for level in reversed(levels) for p in level]
+    pending: deque[Any] = deque()
+    for i in range(0, len(paths), ops):
+        txn = client.transaction()
+        for path in paths[i : i + ops]:
+            txn.delete(path)
+        pending.append(txn.commit_async())
+        while len(pending) > 16:
+            _committed(pending.popleft())
+    while pending:
+        _committed(pending.popleft())
+    return len(paths)
 
 
 def delete_tree(client: KazooClient, root: str) -> None:

@@ -31,7 +31,6 @@ from zkdrift.desired import RevisionResult
 from zkdrift.errors import InvalidInputError
 from zkdrift.reconcile import DEFAULT_LOCK_WAIT, ApplyResult
 from zkdrift.reconcile.promote import parse_side
-from zkdrift.reports.window import parse_when
 
 Force = Annotated[
     bool, typer.Option("--force", help="Allow large deletes and writing into an empty tree.")
@@ -147,6 +146,9 @@ def promote(
 def _when(value: str | None) -> dt.datetime | None:
     if value is None:
         return None
+    # Imported here: the reports package pulls in pandas, which no other command needs.
+    from zkdrift.reports.window import parse_when
+
     return parse_when(value)
 
 

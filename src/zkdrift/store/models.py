@@ -24,11 +24,14 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     false,
 )
 from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
 
 from zkdrift.policy import TreePolicy
 from zkdrift.scope import Scope, scope_of
@@ -48,8 +51,38 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 Bytes = LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
 # Paths are unbounded; utf8mb4 Text. Lookups go through a digest column.
 PathText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
-Digest = String(64)
-PathDigest = String(40)
+
+
+class BinaryDigest(TypeDecorator[str]):
+    """A digest stored as its bytes (half the size of hex text, in rows and in
+    every index), handled in Python as the lowercase hex string
+    :func:`zkdrift.model.digest` and :func:`zkdrift.model.path_digest` return,
+    so callers treat digests as opaque strings whatever the column holds."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def __init__(self, length: int) -> None:
+        super().__init__()
+        self.length = length
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.VARBINARY(self.length))
+        return dialect.type_descriptor(LargeBinary())
+
+    def process_bind_param(self, value: str | bytes | None, dialect: Dialect) -> bytes | None:
+        if value is None or isinstance(value, bytes):
+            return value
+        return bytes.fromhex(value)
+
+    def process_result_value(self, value: bytes | None, dialect: Dialect) -> str | None:
+        return None if value is None else value.hex()
+
+
+Digest = BinaryDigest(32)  # SHA-256 of a value (or a keyed digest of a secret one)
+PathDigest = BinaryDigest(20)  # SHA-1 of a path
+StateDigest = BinaryDigest(16)  # BLAKE2b-128 of everything recorded for a node
 
 
 def utcnow() -> dt.datetime:
@@ -140,9 +173,12 @@ class NodeState(Base):
 
     __tablename__ = "node_states"
     __table_args__ = (
-        Index("ix_node_states_current", "tree_id", "valid_to", "path_digest"),
+        # Two indexes: a snapshot's rows by range, and one path's rows (its open
+        # row at valid_to NULL, its history in the rest). Every index entry costs
+        # bytes per node per content. The state digest rides in the path index:
+        # a capture compares a million open rows without reading the table.
         Index("ix_node_states_from", "tree_id", "valid_from"),
-        Index("ix_node_states_path", "tree_id", "path_digest", "valid_from"),
+        Index("ix_node_states_path", "tree_id", "path_digest", "valid_to", "state_digest"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -150,8 +186,8 @@ class NodeState(Base):
     path_digest: Mapped[str] = mapped_column(PathDigest)
     path: Mapped[str] = mapped_column(PathText)
     # Digest of everything recorded for the node; equal digests, equal rows.
-    state_digest: Mapped[str] = mapped_column(String(32))
-    data_digest: Mapped[str] = mapped_column(ForeignKey("blobs.digest"))
+    state_digest: Mapped[str] = mapped_column(StateDigest)
+    data_digest: Mapped[str] = mapped_column(Digest, ForeignKey("blobs.digest"))
     data_length: Mapped[int] = mapped_column(Integer)
     version: Mapped[int] = mapped_column(Integer)
     cversion: Mapped[int] = mapped_column(Integer)
@@ -215,7 +251,7 @@ class Configuration(Base):
     tree_id: Mapped[int] = mapped_column(ForeignKey("trees.id", ondelete="CASCADE"))
     path_digest: Mapped[str] = mapped_column(PathDigest)
     path: Mapped[str] = mapped_column(PathText)
-    data_digest: Mapped[str] = mapped_column(ForeignKey("blobs.digest"))
+    data_digest: Mapped[str] = mapped_column(Digest, ForeignKey("blobs.digest"))
     data_length: Mapped[int] = mapped_column(Integer)
     acl: Mapped[list[list[Any]] | None] = mapped_column(JSON, default=None)
     valid_from: Mapped[int] = mapped_column(ForeignKey("desired_revisions.id", ondelete="CASCADE"))
@@ -304,7 +340,9 @@ class PlanOp(Base):
     kind: Mapped[str] = mapped_column(String(20))
     path: Mapped[str] = mapped_column(PathText)
     expected_version: Mapped[int | None] = mapped_column(Integer, default=None)
-    data_digest: Mapped[str | None] = mapped_column(ForeignKey("blobs.digest"), default=None)
+    data_digest: Mapped[str | None] = mapped_column(
+        Digest, ForeignKey("blobs.digest"), default=None
+    )
     acl: Mapped[list[list[Any]] | None] = mapped_column(JSON, default=None)
     before_digest: Mapped[str | None] = mapped_column(Digest, default=None)
     after_digest: Mapped[str | None] = mapped_column(Digest, default=None)

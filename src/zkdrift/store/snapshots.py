@@ -8,21 +8,49 @@ and removed paths and opens rows for changed and added ones.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import hashlib
+import json
+import queue
 import struct
+import tempfile
+import threading
 import time
+from array import array
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from hashlib import blake2b, sha256
+from typing import Any, Protocol
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    MetaData,
+    Table,
+    and_,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from zkdrift.errors import UnknownSnapshotError
-from zkdrift.model import Acl, Stat, TreeState, Znode, digest
-from zkdrift.store.blobs import load_blobs
+from zkdrift.model import (
+    Acl,
+    LiveNode,
+    Stat,
+    TreeState,
+    WireStat,
+    Znode,
+    path_key,
+    wire_order,
+)
+from zkdrift.store.blobs import load_blobs, store_blob_keys
+from zkdrift.store.bulk import INSERT_CHUNK, chunks, close_rows
 from zkdrift.store.models import NodeState, Snapshot, Tree, utcnow
-from zkdrift.store.temporal import UNCHANGED, TemporalWrite
+from zkdrift.store.temporal import ConcurrentWriteError
 from zkdrift.store.trees import lock_tree
 
 _STAT = struct.Struct(">iiiqqqqqqii")
@@ -38,26 +66,26 @@ def acl_from_json(value: list[list[Any]] | None) -> tuple[Acl, ...] | None:
 
 def state_digest(data_digest: str, stat: Stat, acl: tuple[Acl, ...] | None) -> str:
     """A digest of everything recorded for a node: equal digests, equal rows."""
-    h = hashlib.blake2b(digest_size=16)
-    h.update(data_digest.encode())
+    return wire_state_digest(data_digest, wire_order(stat), acl)
+
+
+def wire_state_digest(data_digest: str, stat: WireStat, acl: tuple[Acl, ...] | None) -> str:
+    """:func:`state_digest` of a stat in ZooKeeper's wire order."""
+    return wire_state_key(data_digest, stat, acl).hex()
+
+
+def wire_state_key(data_digest: str, stat: WireStat, acl: tuple[Acl, ...] | None) -> bytes:
+    """:func:`wire_state_digest` as the bytes the ``state_digest`` column holds."""
+    czxid, mzxid, ctime, mtime, version, cversion, aversion, owner, length, children, pzxid = stat
+    h = blake2b(data_digest.encode(), digest_size=16)
     h.update(
         _STAT.pack(
-            stat.version,
-            stat.cversion,
-            stat.aversion,
-            stat.czxid,
-            stat.mzxid,
-            stat.pzxid,
-            stat.ctime,
-            stat.mtime,
-            stat.ephemeral_owner,
-            stat.num_children,
-            stat.data_length,
+            version, cversion, aversion, czxid, mzxid, pzxid, ctime, mtime, owner, children, length
         )
     )
     if acl is not None:
         h.update(repr(acl_to_json(acl)).encode())
-    return h.hexdigest()
+    return h.digest()
 
 
 @dataclass(frozen=True)
@@ -108,6 +136,41 @@ class SnapshotResult:
         }
 
 
+class LiveBatches(Protocol):
+    """A live read as batches of nodes (:class:`zkdrift.zk.reader.TreeStream`): the
+    zxids it spanned and the time it spent are known once it is exhausted."""
+
+    zxid_start: int
+    zxid_end: int
+    read_seconds: float
+
+    def __iter__(self) -> Iterator[Sequence[LiveNode]]: ...
+
+
+@dataclass
+class _StateBatches:
+    """A :class:`TreeState` already in memory, as :class:`LiveBatches`."""
+
+    state: TreeState
+    read_seconds: float
+    zxid_start: int = 0
+    zxid_end: int = 0
+
+    def __post_init__(self) -> None:
+        self.zxid_start, self.zxid_end = self.state.zxid_start, self.state.zxid_end
+
+    def __iter__(self) -> Iterator[list[LiveNode]]:
+        batch: list[LiveNode] = []
+        for path, node in self.state.nodes.items():
+            stat = node.stat or Stat(data_length=len(node.data))
+            batch.append((path, node.data, wire_order(stat), node.acl))
+            if len(batch) >= CAPTURE_CHUNK:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+
 def write_snapshot(
     session: Session,
     tree: Tree,
@@ -125,7 +188,6 @@ def write_snapshot(
     is not recorded, and the result describes that newer snapshot
     (``superseded``), so history never steps back in time.
     """
-    t0 = time.perf_counter()
     lock_tree(session, tree)
     latest = session.scalar(
         select(Snapshot).where(Snapshot.tree_id == tree.id).order_by(Snapshot.id.desc()).limit(1)
@@ -139,71 +201,365 @@ def write_snapshot(
     ):
         return _result(tree, latest, read_seconds, superseded=True)
     with_acl = any(node.acl is not None for node in state.nodes.values())
+    return capture_snapshot(
+        session,
+        tree,
+        _StateBatches(state, read_seconds),
+        started_at=started_at,
+        with_acl=with_acl,
+        source=source,
+    )
+
+
+def capture_snapshot(
+    session: Session,
+    tree: Tree,
+    live: LiveBatches,
+    *,
+    started_at: dt.datetime,
+    with_acl: bool,
+    source: str = "cli",
+) -> SnapshotResult:
+    """Record what ``live`` yields as a new snapshot of ``tree``, batch by batch, in the
+    session's transaction: memory holds one chunk of nodes, never the tree.
+
+    The tree's lock (:func:`~zkdrift.store.trees.lock_tree`) is taken first and
+    held while ``live`` is read, so the open rows each chunk is compared with
+    stay what they were: another writer of this tree waits, and then reads a
+    tree at least as new. Each chunk is compared with the open rows of its
+    paths (by path digest); only changed and added nodes are written, in
+    bulk. Open rows no chunk matched are the removed paths, closed at the end.
+    An exception from ``live`` (a failed read) leaves the transaction to be
+    rolled back: nothing of the capture remains.
+    """
+    t0 = time.perf_counter()
+    lock_tree(session, tree)
     snap = Snapshot(
         tree_id=tree.id,
         started_at=started_at,
         finished_at=started_at,
-        node_count=len(state),
-        total_bytes=state.total_bytes,
+        node_count=0,
+        total_bytes=0,
         with_acl=with_acl,
         source=source,
-        zxid_start=state.zxid_start or None,
-        zxid_end=state.zxid_end or None,
-        fuzzy=state.fuzzy,
     )
     session.add(snap)
     session.flush()
-    sid = snap.id
+    write = _CaptureWrite(session, tree.id, snap.id, with_acl)
+    for chunk in _prepared(live):
+        write.put(chunk)
+    write.finish()
 
-    write = TemporalWrite(session, NodeState, tree.id, "state_digest", "data_digest", "acl")
-    added = modified = ephemeral = 0
-    max_mzxid = 0
-    for path, node in state.nodes.items():
-        stat = node.stat or Stat(data_length=len(node.data))
-        if stat.ephemeral_owner:
-            ephemeral += 1
-        max_mzxid = max(max_mzxid, stat.mzxid)
-        dd = digest(node.data)
-        sd = state_digest(dd, stat, node.acl)
-        acl = acl_to_json(node.acl)
-        previous = write.put(
-            path,
-            node.data,
-            dd,
-            {
-                "state_digest": sd,
-                "version": stat.version,
-                "cversion": stat.cversion,
-                "aversion": stat.aversion,
-                "czxid": stat.czxid,
-                "mzxid": stat.mzxid,
-                "pzxid": stat.pzxid,
-                "ctime": stat.ctime,
-                "mtime": stat.mtime,
-                "ephemeral_owner": stat.ephemeral_owner,
-                "num_children": stat.num_children,
-                "acl": acl,
-            },
-            key=(sd,),
-        )
-        if previous is UNCHANGED:
-            continue
-        if previous is None:
-            added += 1
-        elif previous[2] != dd or (with_acl and previous[3] != acl):
-            # A new stat alone (a child came or went) is not a modification.
-            modified += 1
-    removed = write.removed
-    write.commit(sid)
-
-    snap.added, snap.removed, snap.modified = added, removed, modified
-    snap.ephemeral_count = ephemeral
-    snap.max_mzxid = max_mzxid
-    snap.read_seconds = read_seconds
+    snap.node_count, snap.total_bytes = write.nodes, write.bytes
+    snap.added, snap.removed, snap.modified = write.added, write.removed, write.modified
+    snap.ephemeral_count = write.ephemeral
+    snap.max_mzxid = write.max_mzxid
+    snap.zxid_start = live.zxid_start or None
+    snap.zxid_end = live.zxid_end or None
+    snap.fuzzy = bool(live.zxid_start) and write.max_zxid > live.zxid_start
+    snap.read_seconds = live.read_seconds
     snap.finished_at = utcnow()
-    snap.write_seconds = time.perf_counter() - t0
+    snap.write_seconds = max(time.perf_counter() - t0 - live.read_seconds, 0.0)
     session.flush()
-    return _result(tree, snap, read_seconds)
+    return _result(tree, snap, live.read_seconds)
+
+
+def _json_value(value: Any) -> Any:
+    """A JSON column as the driver returned it (text, or already parsed)."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+_NODE_COLUMNS = (
+    "tree_id, path_digest, path, state_digest, data_digest, data_length, version, cversion,"
+    " aversion, czxid, mzxid, pzxid, ctime, mtime, ephemeral_owner, num_children, acl,"
+    " valid_from"
+)
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The capture's hot statements, sent to the driver as they are: a million rows
+    skip SQLAlchemy's per-row parameter processing. Digests go as bytes and ACLs
+    as the JSON text the ``JSON`` column type writes."""
+
+    mark: str
+    insert_node: str
+
+    @classmethod
+    def of(cls, paramstyle: str) -> _Statements:
+        mark = "?" if paramstyle == "qmark" else "%s"
+        marks = ", ".join([mark] * 18)
+        return cls(mark, f"INSERT INTO node_states ({_NODE_COLUMNS}) VALUES ({marks})")
+
+
+# A node ready for the store: (path, data, stat, path digest, value digest,
+# state digest, ACL as JSON), the digests as bytes.
+_Node = tuple[str, bytes, WireStat, bytes, bytes, bytes, Any]
+_DONE = object()
+
+
+def _prepare(chunk: Sequence[LiveNode]) -> list[_Node]:
+    prepared: list[_Node] = []
+    for path, data, stat, acl in chunk:
+        value = sha256(data)
+        state = wire_state_key(value.hexdigest(), stat, acl)
+        prepared.append((path, data, stat, path_key(path), value.digest(), state, acl_to_json(acl)))
+    return prepared
+
+
+def _prepared(live: LiveBatches) -> Iterator[list[_Node]]:
+    """``live`` in chunks of :data:`CAPTURE_CHUNK` nodes with their digests, read and
+    digested by a thread of its own while the caller writes the chunks before:
+    the database's work (which releases the GIL) overlaps ZooKeeper's and the
+    hashing. At most :data:`PREFETCH` chunks wait, so memory stays bounded; an
+    error in the read is raised here, and a caller that stops early stops it."""
+    chunks: queue.Queue[Any] = queue.Queue(maxsize=PREFETCH)
+    stop = threading.Event()
+
+    def offer(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                chunks.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            pending: list[LiveNode] = []
+            for batch in live:
+                pending.extend(batch)
+                if len(pending) >= CAPTURE_CHUNK:
+                    if not offer(_prepare(pending)):
+                        return
+                    pending = []
+            if pending and not offer(_prepare(pending)):
+                return
+            offer(_DONE)
+        except BaseException as exc:
+            offer(exc)
+
+    reader = threading.Thread(target=produce, name="zkdrift-capture-read", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = chunks.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()
+
+
+# Chunks read ahead of the one being written.
+PREFETCH = 4
+# Nodes compared with the open rows and written per round trip.
+CAPTURE_CHUNK = 2000
+# SQLite's page cache while a capture runs, in KiB.
+SQLITE_CACHE_KIB = 16 * 1024
+# Path digests per IN (...) lookup of open rows.
+LOOKUP_CHUNK = 1000
+
+
+class _CaptureWrite:
+    """The writes of one capture, chunk by chunk, with the counts it ends with."""
+
+    def __init__(self, session: Session, tree_id: int, snapshot_id: int, with_acl: bool) -> None:
+        self.session = session
+        self.tree_id = tree_id
+        self.snapshot_id = snapshot_id
+        self.with_acl = with_acl
+        self.open_before = int(
+            session.scalar(
+                select(func.count())
+                .select_from(NodeState)
+                .where(NodeState.tree_id == tree_id, NodeState.valid_to.is_(None))
+            )
+            or 0
+        )
+        self.connection = session.connection()
+        self.sql = _Statements.of(self.connection.dialect.paramstyle)
+        if self.connection.dialect.name == "sqlite":
+            # The path index is read and written at random: SQLite's default 2 MB
+            # page cache turns that into reads from the file for every node.
+            self.connection.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+        self.nodes = self.bytes = self.added = self.modified = self.removed = 0
+        self.ephemeral = self.max_mzxid = self.max_zxid = 0
+        self.matched = 0
+        # Ids of the open rows found unchanged, spooled to disk: after the last
+        # chunk they tell the open rows of removed paths from those still live.
+        self.unchanged = tempfile.TemporaryFile()  # noqa: SIM115 - closed by finish()
+
+    def _query(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """Rows of a lookup straight from the driver's cursor (no row objects)."""
+        cursor = self.connection.connection.cursor()
+        try:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    def _open_rows(self, keys: list[bytes]) -> dict[bytes, tuple[int, bytes]]:
+        """The open rows of these path digests: (id, state digest), from the path index."""
+        found: dict[bytes, tuple[int, bytes]] = {}
+        if not self.open_before:
+            return found
+        mark = self.sql.mark
+        for part in chunks(keys, LOOKUP_CHUNK):
+            rows = self._query(
+                "SELECT path_digest, id, state_digest FROM node_states"
+                f" WHERE tree_id = {mark} AND path_digest IN ({', '.join([mark] * len(part))})"
+                " AND valid_to IS NULL",
+                (self.tree_id, *part),
+            )
+            for pd, row_id, sd in rows:
+                found[bytes(pd)] = (row_id, bytes(sd))
+        return found
+
+    def _contents(self, ids: list[int]) -> dict[int, tuple[bytes, Any]]:
+        """Value digest and ACL of open rows whose state changed, by id."""
+        found: dict[int, tuple[bytes, Any]] = {}
+        mark = self.sql.mark
+        for part in chunks(ids, LOOKUP_CHUNK):
+            rows = self._query(
+                "SELECT id, data_digest, acl FROM node_states"
+                f" WHERE id IN ({', '.join([mark] * len(part))})",
+                part,
+            )
+            for row_id, dd, acl in rows:
+                found[row_id] = (bytes(dd), acl)
+        return found
+
+    def put(self, chunk: Sequence[_Node]) -> None:
+        open_rows = self._open_rows([node[3] for node in chunk])
+        rows: list[tuple[Any, ...]] = []
+        values: dict[bytes, bytes] = {}
+        close: list[int] = []
+        replaced: list[tuple[int, bytes, Any]] = []  # (open row id, value digest, acl)
+        unchanged = array("q")
+        with_acl, tree_id, sid = self.with_acl, self.tree_id, self.snapshot_id
+        total = ephemeral = max_mzxid = max_zxid = 0
+        for path, data, stat, pd, dd, sd, acl_json in chunk:
+            czxid, mzxid, ctime, mtime, version, cversion, aversion, owner = stat[:8]
+            children, pzxid = stat[9], stat[10]
+            total += len(data)
+            if owner:
+                ephemeral += 1
+            if mzxid > max_mzxid:
+                max_mzxid = mzxid
+            max_zxid = max(max_zxid, mzxid, pzxid, czxid)
+            previous = open_rows.get(pd)
+            if previous is not None:
+                if previous[1] == sd:
+                    unchanged.append(previous[0])
+                    continue
+                close.append(previous[0])
+                replaced.append((previous[0], dd, acl_json))
+            else:
+                self.added += 1
+            rows.append(
+                (
+                    tree_id,
+                    pd,
+                    path,
+                    sd,
+                    dd,
+                    len(data),
+                    version,
+                    cversion,
+                    aversion,
+                    czxid,
+                    mzxid,
+                    pzxid,
+                    ctime,
+                    mtime,
+                    owner,
+                    children,
+                    "null" if acl_json is None else json.dumps(acl_json),
+                    sid,
+                )
+            )
+            values[dd] = data
+        self.nodes += len(chunk)
+        self.bytes += total
+        self.ephemeral += ephemeral
+        self.max_mzxid = max(self.max_mzxid, max_mzxid)
+        self.max_zxid = max(self.max_zxid, max_zxid)
+        self.matched += len(unchanged) + len(close)
+        unchanged.tofile(self.unchanged)
+        if replaced:
+            before = self._contents([row_id for row_id, _dd, _acl in replaced])
+            for row_id, dd, acl_json in replaced:
+                old_dd, old_acl = before[row_id]
+                if old_dd != dd or (with_acl and _json_value(old_acl) != acl_json):
+                    # A new stat alone (a child came or went) is not a modification.
+                    self.modified += 1
+        self._close(close, len(close))
+        store_blob_keys(self.connection, values)
+        if rows:
+            self.connection.exec_driver_sql(self.sql.insert_node, rows)
+
+    def _close(self, ids: list[int], expected: int) -> None:
+        closed = close_rows(self.session, NodeState, ids, self.snapshot_id)
+        if closed != expected:
+            raise ConcurrentWriteError(
+                "another writer changed the node_states of this tree while it was being"
+                f" written ({closed} of {expected} rows were still open); nothing was"
+                " written, run it again"
+            )
+
+    def finish(self) -> None:
+        """Close the open rows no chunk matched: their paths are gone."""
+        try:
+            self.removed = self.open_before - self.matched
+            if self.removed > 0:
+                self._close_unseen()
+        finally:
+            self.unchanged.close()
+
+    def _close_unseen(self) -> None:
+        connection = self.session.connection()
+        seen = Table(
+            f"zkdrift_seen_{self.snapshot_id}",
+            MetaData(),
+            Column("id", BigInteger, primary_key=True, autoincrement=False),
+            prefixes=["TEMPORARY"],
+        )
+        seen.create(connection)
+        try:
+            self.unchanged.seek(0)
+            while True:
+                ids = array("q")
+                with contextlib.suppress(EOFError):  # the last, shorter run
+                    ids.fromfile(self.unchanged, INSERT_CHUNK)
+                if not ids:
+                    break
+                connection.execute(insert(seen), [{"id": i} for i in ids])
+            result = connection.execute(
+                update(NodeState)
+                .where(
+                    NodeState.tree_id == self.tree_id,
+                    NodeState.valid_to.is_(None),
+                    NodeState.valid_from < self.snapshot_id,
+                    NodeState.id.not_in(select(seen.c.id)),
+                )
+                .values(valid_to=self.snapshot_id)
+            )
+            closed = result.rowcount
+        finally:
+            temporary = "TEMPORARY " if connection.dialect.name in ("mysql", "mariadb") else ""
+            # MySQL/MariaDB commit the transaction on a DROP TABLE without TEMPORARY.
+            connection.exec_driver_sql(f"DROP {temporary}TABLE {seen.name}")
+        if closed != self.removed:
+            raise ConcurrentWriteError(
+                "another writer changed the node_states of this tree while it was being"
+                f" written ({closed} of {self.removed} removed rows were still open);"
+                " nothing was written, run it again"
+            )
 
 
 def _result(

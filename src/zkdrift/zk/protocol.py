@@ -10,7 +10,9 @@ request per node.
 
 from __future__ import annotations
 
+import struct
 from collections import namedtuple
+from collections.abc import Sequence
 from typing import Any
 
 from kazoo.exceptions import EXCEPTIONS
@@ -25,6 +27,8 @@ from kazoo.protocol.serialization import (
     read_string,
     stat_struct,
 )
+
+from zkdrift.model import WireStat
 
 
 class MultiRead(namedtuple("MultiRead", "operations")):
@@ -71,6 +75,135 @@ class MultiRead(namedtuple("MultiRead", "operations")):
         return results
 
 
+GET_DATA = 4
+GET_CHILDREN = 8
+_ERROR = -1
+_NO_NODE = -101
+_HEAD = struct.Struct("!iBi")  # MultiHeader: type, done, err
+_INT = struct.Struct("!i")
+_OP = struct.Struct("!iBii")  # MultiHeader, then the path's length
+# A GetDataResponse's Stat and the MultiHeader after it, in one unpack.
+_STAT_HEAD = struct.Struct("!qqqqiiiqiiqiBi")
+_END = _HEAD.pack(-1, True, -1)
+
+NUM_CHILDREN = 9  # a WireStat's numChildren
+# One getData's answer: data and stat, None for a node that is gone, or the error.
+DataResult = tuple[bytes, WireStat] | Exception | None
+
+
+class _Reads:
+    """One multiRead of a single operation over many paths, serialised and decoded
+    straight from the bytes: no kazoo request or stat object per node.
+
+    ``paths`` must already carry the client's chroot.
+    """
+
+    type = 22
+    op = 0
+
+    __slots__ = ("paths",)
+
+    def __init__(self, paths: Sequence[str]) -> None:
+        self.paths = paths
+
+    def serialize(self) -> bytes:
+        op, pack = self.op, _OP.pack
+        parts = []
+        for path in self.paths:
+            raw = path.encode("utf-8")
+            parts.append(pack(op, False, -1, len(raw)))
+            parts.append(raw)
+            parts.append(b"\x00")  # no watch
+        parts.append(_END)
+        return b"".join(parts)
+
+    def __repr__(self) -> str:  # kazoo logs requests at debug level: no paths
+        return f"{type(self).__name__}({len(self.paths)} paths)"
+
+
+def _error(buf: bytes, offset: int) -> Exception | None:
+    code: int = _INT.unpack_from(buf, offset)[0]
+    return None if code == _NO_NODE else EXCEPTIONS[code]()
+
+
+class DataReads(_Reads):
+    """``getData`` of every path. The response holds, per path in order,
+    ``(data, WireStat)``, None for a node that is gone, or a kazoo exception
+    instance for any other error of that operation alone."""
+
+    op = GET_DATA
+    __slots__ = ()
+
+    @classmethod
+    def deserialize(cls, buf: bytes, offset: int) -> list[DataResult]:
+        if not isinstance(buf, bytes):
+            buf = bytes(buf)
+        results: list[DataResult] = []
+        append = results.append
+        unpack_int, unpack_head = _INT.unpack_from, _HEAD.unpack_from
+        unpack_stat = _STAT_HEAD.unpack_from
+        kind, done, _err = unpack_head(buf, offset)
+        offset += 9
+        while not done:
+            if kind == GET_DATA:
+                length = unpack_int(buf, offset)[0]
+                offset += 4
+                if length > 0:
+                    data = buf[offset : offset + length]
+                    offset += length
+                else:
+                    data = b""
+                fields = unpack_stat(buf, offset)
+                offset += 77
+                append((data, fields[:11]))
+                kind, done = fields[11], fields[12]
+                continue
+            if kind != _ERROR:  # pragma: no cover - the server only answers what was asked
+                raise ValueError(f"unexpected multiRead result type {kind}")
+            append(_error(buf, offset))
+            offset += 4
+            kind, done, _err = unpack_head(buf, offset)
+            offset += 9
+        return results
+
+
+class ChildReads(_Reads):
+    """``getChildren`` of every path. The response holds, per path in order, the
+    list of child names, None for a node that is gone, or a kazoo exception
+    instance for any other error."""
+
+    op = GET_CHILDREN
+    __slots__ = ()
+
+    @classmethod
+    def deserialize(cls, buf: bytes, offset: int) -> list[list[str] | Exception | None]:
+        if not isinstance(buf, bytes):
+            buf = bytes(buf)
+        results: list[list[str] | Exception | None] = []
+        unpack_int, unpack_head = _INT.unpack_from, _HEAD.unpack_from
+        kind, done, _err = unpack_head(buf, offset)
+        offset += 9
+        while not done:
+            if kind == GET_CHILDREN:
+                count = unpack_int(buf, offset)[0]
+                offset += 4
+                names = []
+                for _ in range(max(count, 0)):
+                    length = unpack_int(buf, offset)[0]
+                    offset += 4
+                    names.append(buf[offset : offset + length].decode("utf-8"))
+                    offset += length
+                results.append(names)
+            elif kind == _ERROR:
+                results.append(_error(buf, offset))
+                offset += 4
+            else:  # pragma: no cover - the server only answers what was asked
+                raise ValueError(f"unexpected multiRead result type {kind}")
+            kind, done, _err = unpack_head(buf, offset)
+            offset += 9
+        return results
+
+
 def get_data_op(path: str) -> Any:
     return GetData(path, None)
 
@@ -79,8 +212,9 @@ def get_children_op(path: str) -> Any:
     return GetChildren(path, None)
 
 
-def multi_read_async(client: Any, ops: list[Any]) -> Any:
-    """Send one multiRead; paths in ``ops`` must already carry the client's chroot."""
+def multi_read_async(client: Any, ops: list[Any] | _Reads) -> Any:
+    """Send one multiRead (a :class:`DataReads`/:class:`ChildReads`, or a list of
+    kazoo read ops); paths must already carry the client's chroot."""
     async_result = client.handler.async_result()
-    client._call(MultiRead(ops), async_result)
+    client._call(ops if isinstance(ops, _Reads) else MultiRead(ops), async_result)
     return async_result

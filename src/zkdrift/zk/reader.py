@@ -29,7 +29,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
@@ -46,13 +46,31 @@ from kazoo.exceptions import (
 from kazoo.protocol.states import KazooState
 
 from zkdrift.errors import RootNotFoundError, ZkDriftError
-from zkdrift.model import Acl, Stat, TreeState, Znode
+from zkdrift.model import Acl, LiveNode, Stat, TreeState, Znode
 from zkdrift.paths import InvalidPathError, join, matches_any, validate_path
-from zkdrift.zk.protocol import get_children_op, get_data_op, multi_read_async
+from zkdrift.zk.protocol import NUM_CHILDREN, ChildReads, DataReads, multi_read_async
 
 
 class ZkReadError(ZkDriftError):
     """The live tree could not be read completely."""
+
+
+def wire_stat(s: Sequence[int]) -> Stat:
+    """A stat in ZooKeeper's wire order (see :data:`~zkdrift.zk.protocol.WireStat`)."""
+    czxid, mzxid, ctime, mtime, version, cversion, aversion, owner, length, children, pzxid = s
+    return Stat(
+        version=version,
+        cversion=cversion,
+        aversion=aversion,
+        czxid=czxid,
+        mzxid=mzxid,
+        pzxid=pzxid,
+        ctime=ctime,
+        mtime=mtime,
+        ephemeral_owner=owner,
+        num_children=children,
+        data_length=length,
+    )
 
 
 def to_stat(s: Any) -> Stat:
@@ -144,13 +162,8 @@ def _prefix(chroot: str, path: str) -> str:
     return chroot if path == "/" else chroot + path
 
 
-def _raise_unless_nonode(result: Any, path: str) -> bool:
-    """True when ``result`` is a usable answer, False for a node gone mid-walk."""
-    if isinstance(result, NoNodeError):
-        return False
-    if isinstance(result, Exception):
-        raise ZkReadError(f"reading {path!r} failed: {result!r}") from result
-    return True
+def _acls_of(read: _TreeRead, paths: Sequence[str]) -> dict[str, tuple[Acl, ...]]:
+    return read_acls(read.client, paths, read._left())
 
 
 def connection_key(client: KazooClient) -> str:
@@ -217,57 +230,95 @@ class _TreeRead:
                 except _LOST:
                     continue
 
-    def _multi(self, paths: Sequence[str], op: Callable[[str], Any]) -> list[Any]:
-        """One operation per path as multiRead batches, a few in flight at a time."""
+    def _stream(
+        self, paths: Sequence[str], request: Callable[[Sequence[str]], Any]
+    ) -> Iterator[tuple[Sequence[str], list[Any]]]:
+        """Multi-read ``paths`` in batches, a few in flight; yields ``(batch, results)``
+        in order. After a lost connection it waits for the session, syncs, and sends
+        again from the first batch not yet yielded: nothing is yielded twice."""
         chroot = self.client.chroot or ""
-        results: list[Any] = []
-        pending: deque[Any] = deque()
-        for i in range(0, len(paths), BATCH):
-            ops = [op(_prefix(chroot, p)) for p in paths[i : i + BATCH]]
-            pending.append(multi_read_async(self.client, ops))
-            if len(pending) >= IN_FLIGHT:
-                results.extend(pending.popleft().get(timeout=self._left()))
-        while pending:
-            results.extend(pending.popleft().get(timeout=self._left()))
-        return results
+        done = 0  # paths already yielded
+        while done < len(paths):
+            try:
+                pending: deque[tuple[Sequence[str], Any]] = deque()
+                sent = done
+                while sent < len(paths) or pending:
+                    while sent < len(paths) and len(pending) < IN_FLIGHT:
+                        batch = paths[sent : sent + BATCH]
+                        wire = [_prefix(chroot, p) for p in batch] if chroot else batch
+                        pending.append((batch, multi_read_async(self.client, request(wire))))
+                        sent += len(batch)
+                    batch, answer = pending.popleft()
+                    results = answer.get(timeout=self._left())
+                    done += len(batch)
+                    yield batch, results
+            except SessionExpiredError as exc:
+                raise ZkReadError(
+                    f"reading {self.root!r} failed: the ZooKeeper session expired"
+                ) from exc
+            except _LOST:
+                self.reconnects += 1
+                self.await_session()
+                self.sync()
 
-    def run(self) -> dict[str, tuple[bytes, Any]]:
+    def batches(self) -> Iterator[list[LiveNode]]:
+        """The tree as batches of nodes, read level by level."""
         key = connection_key(self.client)
         if key not in _NO_MULTIREAD:
+            stream = self.batched()
             try:
-                return self.batched()
+                first = next(stream, None)
             except UnimplementedError:
                 # 3.4/3.5 answer UNIMPLEMENTED and then close the connection: the
                 # per-node walk below waits for the reconnect like any lost connection.
                 _NO_MULTIREAD.add(key)
-        return self.retrying(self.per_node)
+            else:
+                if first is not None:
+                    yield first
+                    yield from stream
+                return
+        found = self.retrying(self.per_node)
+        paths = sorted(found)
+        for i in range(0, len(paths), BATCH):
+            yield [(p, found[p][0], tuple(found[p][1]), None) for p in paths[i : i + BATCH]]
 
-    def batched(self) -> dict[str, tuple[bytes, Any]]:
-        """Level by level: getData for a level, then getChildren where numChildren > 0."""
+    def batched(self) -> Iterator[list[LiveNode]]:
+        """Level by level: getData for a level, then getChildren where numChildren > 0.
+
+        Memory holds one level's paths, the next level's, and the batches in flight.
+        """
         excludes = self.excludes
-        found: dict[str, tuple[bytes, Any]] = {}
-        level = [self.root]
+        level: list[str] = [self.root]
         while level:
-            data = self.retrying(partial(self._multi, level, get_data_op))
             with_children: list[str] = []
-            for path, result in zip(level, data, strict=True):
-                if _raise_unless_nonode(result, path):
-                    value, stat = result
-                    found[path] = (value or b"", stat)
-                    if stat.numChildren > 0:
+            for batch, results in self._stream(level, DataReads):
+                nodes: list[LiveNode] = []
+                for path, result in zip(batch, results, strict=True):
+                    if result is None:
+                        continue  # deleted mid-walk
+                    if isinstance(result, Exception):
+                        raise ZkReadError(f"reading {path!r} failed: {result!r}") from result
+                    data, stat = result
+                    nodes.append((path, data, stat, None))
+                    if stat[NUM_CHILDREN] > 0:
                         with_children.append(path)
-            if self.progress is not None:
-                self.progress(len(found))
+                if nodes:
+                    yield nodes
             level = []
-            listing = self.retrying(partial(self._multi, with_children, get_children_op))
-            for path, result in zip(with_children, listing, strict=True):
-                if _raise_unless_nonode(result, path):
-                    for child in sorted(result):
-                        child_path = join(path, child)
+            for batch, listing in self._stream(with_children, ChildReads):
+                for path, children in zip(batch, listing, strict=True):
+                    if children is None:
+                        continue
+                    if isinstance(children, Exception):
+                        raise ZkReadError(
+                            f"reading the children of {path!r} failed: {children!r}"
+                        ) from children
+                    prefix = "/" if path == "/" else path + "/"
+                    for child in sorted(children):
+                        child_path = prefix + child
                         if excludes and matches_any(child_path, excludes):
                             continue
                         level.append(child_path)
-        return found
 
     def per_node(self) -> dict[str, tuple[bytes, Any]]:
         """One asynchronous request per node, for servers without multiRead."""
@@ -323,6 +374,91 @@ def read_acls_of(
         ) from exc
 
 
+class TreeStream:
+    """A live read of the tree under ``root`` as batches of :data:`~zkdrift.model.LiveNode`.
+
+    Iterate it once. Afterwards :attr:`zxid_start` and :attr:`zxid_end` hold
+    the zxids the read spanned and :attr:`read_seconds` the time spent reading
+    (not the time the consumer spent between batches). Raises
+    :class:`RootNotFoundError` when ``root`` does not exist and
+    :class:`ZkReadError` when the walk cannot complete; a consumer writing
+    what it is given in one transaction therefore never commits a partial
+    tree. Nodes deleted while the walk runs are simply absent; a lost
+    connection is waited out (see the module docs).
+    """
+
+    def __init__(
+        self,
+        client: KazooClient,
+        root: str,
+        *,
+        excludes: Sequence[str] = (),
+        with_acl: bool = False,
+        progress: Callable[[int], None] | None = None,
+        timeout: float = 600.0,
+    ) -> None:
+        self.client = client
+        self.root = root
+        self.excludes = tuple(excludes)
+        self.with_acl = with_acl
+        self.progress = progress
+        self.timeout = timeout
+        self.zxid_start = 0
+        self.zxid_end = 0
+        self.read_seconds = 0.0
+        self.count = 0
+
+    def __iter__(self) -> Iterator[list[LiveNode]]:
+        batches = self._batches()
+        clock = time.perf_counter
+        while True:
+            t0 = clock()
+            try:
+                batch = next(batches)
+            except StopIteration:
+                self.read_seconds += clock() - t0
+                return
+            self.read_seconds += clock() - t0
+            yield batch
+
+    def _batches(self) -> Iterator[list[LiveNode]]:
+        root, client = self.root, self.client
+        try:
+            validate_path(root)
+        except InvalidPathError as exc:
+            raise RootNotFoundError(f"invalid root path: {exc}") from exc
+        read = _TreeRead(client, root, self.excludes, self.progress, self.timeout)
+        seen_root = False
+        try:
+            self.zxid_start = read.sync()
+            if not read.exists(root):
+                raise RootNotFoundError(f"root path {root!r} does not exist in ZooKeeper")
+            for batch in read.batches():
+                if not seen_root:
+                    seen_root = batch[0][0] == root
+                    if not seen_root:
+                        break
+                if self.with_acl:
+                    paths = [node[0] for node in batch]
+                    acls = read.retrying(partial(_acls_of, read, paths))
+                    batch = [(p, d, s, acls.get(p)) for p, d, s, _ in batch]
+                self.count += len(batch)
+                if self.progress is not None:
+                    self.progress(self.count)
+                yield batch
+            self.zxid_end = int(client.last_zxid)
+        except NoNodeError as exc:  # the root itself, gone before the sync
+            raise RootNotFoundError(f"root path {root!r} does not exist in ZooKeeper") from exc
+        except KazooException as exc:
+            raise ZkReadError(f"reading {root!r} failed: {exc!r}") from exc
+        except client.handler.timeout_exception as exc:
+            raise ZkReadError(
+                f"reading {root!r} failed: ZooKeeper did not answer within {self.timeout:g}s"
+            ) from exc
+        if not seen_root:
+            raise RootNotFoundError(f"root path {root!r} was deleted while it was being read")
+
+
 def read_tree(
     client: KazooClient,
     root: str,
@@ -334,37 +470,17 @@ def read_tree(
 ) -> TreeState:
     """Read every znode under ``root`` (inclusive) into a :class:`TreeState`.
 
-    Raises :class:`RootNotFoundError` when ``root`` does not exist and
-    :class:`ZkReadError` when the walk cannot complete (the session lost,
-    authorisation refused, the deadline passed): a partial tree is never
-    returned. Nodes deleted while the walk runs are simply absent; a lost
-    connection is waited out (see the module docs). The state carries the
-    zxids the read started and ended at.
+    The whole tree in memory: for large trees, iterate a :class:`TreeStream`.
+    Raises as :class:`TreeStream` does: a partial tree is never returned. The
+    state carries the zxids the read started and ended at.
     """
-    try:
-        validate_path(root)
-    except InvalidPathError as exc:
-        raise RootNotFoundError(f"invalid root path: {exc}") from exc
-    read = _TreeRead(client, root, excludes, progress, timeout)
-    try:
-        zxid_start = read.sync()
-        if not read.exists(root):
-            raise RootNotFoundError(f"root path {root!r} does not exist in ZooKeeper")
-        found = read.run()
-        acls = read.retrying(lambda: read_acls(client, list(found), timeout)) if with_acl else {}
-        zxid_end = int(client.last_zxid)
-    except NoNodeError as exc:  # the root itself, gone before the sync
-        raise RootNotFoundError(f"root path {root!r} does not exist in ZooKeeper") from exc
-    except KazooException as exc:
-        raise ZkReadError(f"reading {root!r} failed: {exc!r}") from exc
-    except client.handler.timeout_exception as exc:
-        raise ZkReadError(
-            f"reading {root!r} failed: ZooKeeper did not answer within {timeout:g}s"
-        ) from exc
-    if root not in found:
-        raise RootNotFoundError(f"root path {root!r} was deleted while it was being read")
-    nodes: dict[str, Znode] = {}
-    for path in sorted(found):
-        data, stat = found[path]
-        nodes[path] = Znode(path, data, to_stat(stat), acls.get(path) if with_acl else None)
-    return TreeState(root, nodes, zxid_start=zxid_start, zxid_end=zxid_end)
+    stream = TreeStream(
+        client, root, excludes=excludes, with_acl=with_acl, progress=progress, timeout=timeout
+    )
+    found = [node for batch in stream for node in batch]
+    found.sort(key=lambda node: node[0])
+    nodes = {
+        path: Znode(path, data, wire_stat(stat), acl if with_acl else None)
+        for path, data, stat, acl in found
+    }
+    return TreeState(root, nodes, zxid_start=stream.zxid_start, zxid_end=stream.zxid_end)

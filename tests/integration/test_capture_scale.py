@@ -1,0 +1,96 @@
+"""Capture streams: a ``zkdrift snapshot`` process needs no more memory for 100,000
+znodes than for 25,000 (peak RSS within 20%), first capture and unchanged re-capture.
+
+Each size is its own tree in one ZooKeeper, made with multi transactions, and
+its own SQLite database; each snapshot is a real ``zkdrift`` process whose
+peak RSS comes from ``wait4``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kazoo.client import KazooClient
+
+from tests.support.db import make_app
+from tests.support.zk import load_nodes, remove_nodes
+from zkdrift.devtools.zkserver import ZooKeeperServer
+from zkdrift.snapshot import list_snapshots
+from zkdrift.trees import TreeSpec, add_tree
+
+PER_SERVICE = 100
+
+
+def nodes(root: str, services: int) -> Iterator[tuple[str, bytes]]:
+    """``root/sNNNN/kNNN``: ``services`` x 100 leaves of about 80 distinct bytes."""
+    yield root, b""
+    for s in range(services):
+        service = f"{root}/s{s:05d}"
+        yield service, f'{{"service": {s}}}'.encode()
+        for k in range(PER_SERVICE):
+            yield f"{service}/k{k:03d}", f'{{"s": {s}, "k": {k}, "pad": "{"x" * 50}"}}'.encode()
+
+
+def peak_rss_kib(argv: list[str], env: dict[str, str]) -> int:
+    """Run ``argv``; its peak resident set size in KiB (it must exit 0)."""
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    out, err = proc.communicate()
+    assert proc.returncode == 0, (out, err)
+    return int(usage.ru_maxrss)
+
+
+@pytest.fixture(scope="module")
+def trees(zk_server: ZooKeeperServer) -> Iterator[tuple[str, dict[int, str]]]:
+    """Two trees, 25,000 and 100,000 leaves, under one chroot made for this module."""
+    chroot = f"/zkdrift-scale-{uuid.uuid4().hex[:8]}"
+    client = KazooClient(hosts=f"127.0.0.1:{zk_server.port}", timeout=30)
+    client.start(timeout=30)
+    try:
+        client.create(chroot)
+        roots = {}
+        for services in (250, 1000):
+            root = f"/t{services}"
+            load_nodes(client, ((chroot + p, d) for p, d in nodes(root, services)))
+            roots[services * PER_SERVICE] = root
+        yield f"127.0.0.1:{zk_server.port}{chroot}", roots
+        remove_nodes(client, chroot)
+    finally:
+        client.stop()
+        client.close()
+
+
+def test_snapshot_memory_does_not_grow_with_the_tree(
+    trees: tuple[str, dict[int, str]], tmp_path: Path
+) -> None:
+    hosts, roots = trees
+    peaks: dict[int, list[int]] = {}
+    for size, root in roots.items():
+        url = f"sqlite:///{tmp_path / f'{size}.db'}"
+        app = make_app(url, tmp_path / f"home{size}")
+        try:
+            add_tree(app, TreeSpec(name="big", hosts=hosts, root=root))
+        finally:
+            app.close()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ZKDRIFT_")}
+        env.update(ZKDRIFT_DATABASE_URL=url, ZKDRIFT_HOME=str(tmp_path / f"home{size}"))
+        argv = [sys.executable, "-m", "zkdrift", "snapshot", "big"]
+        peaks[size] = [peak_rss_kib(argv, env), peak_rss_kib(argv, env)]
+        app = make_app(url, tmp_path / f"home{size}")
+        try:
+            again, first = list_snapshots(app, "big")
+        finally:
+            app.close()
+        assert (first.nodes, first.added) == (size + size // PER_SERVICE + 1,) * 2
+        assert (again.nodes, again.added + again.removed + again.modified) == (first.nodes, 0)
+
+    small, large = peaks[25_000], peaks[100_000]
+    assert large[0] <= small[0] * 1.2, f"first snapshot: {small[0]} KiB at 25k, {large[0]} at 100k"
+    assert large[1] <= small[1] * 1.2, f"unchanged: {small[1]} KiB at 25k, {large[1]} at 100k"
