@@ -213,7 +213,7 @@ def _dry_run(
     try:
         with zk.session(app.target(tree)) as client:
             if plan_id is None:
-                result, _live, desired = plan_with(
+                result, revision = plan_with(
                     app,
                     tree,
                     client,
@@ -222,7 +222,7 @@ def _dry_run(
                     source=options.source,
                     actor=options.actor,
                 )
-                run.plan_id, run.revision_id = result.plan_id, desired.revision_id
+                run.plan_id, run.revision_id = result.plan_id, revision.revision_id
                 run.ops_total = result.op_count
                 if result.refusals:
                     return run.close(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import insert, update
+from sqlalchemy import Select, insert, update
 from sqlalchemy.orm import Session
 
 CHUNK = 500
@@ -37,3 +37,28 @@ def close_rows(session: Session, model: Any, ids: Sequence[int], valid_to: int) 
         )
         closed += result.rowcount  # type: ignore[attr-defined]
     return closed
+
+
+def ordered_rows(session: Session, query: Select[Any], key: Any, chunk: int) -> Iterator[Any]:
+    """The rows of ``query`` in ``key`` order (unique per row), holding ``chunk`` at a time.
+
+    SQLite's cursor streams, and one connection may step several statements at
+    once: one statement, sorted once. Other drivers buffer a whole result (or
+    block the connection while streaming one), so there each chunk is a query of
+    its own after the last key seen (keyset pagination). Rows come through Core,
+    without the ORM's per-row work.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        result = connection.execute(query.order_by(key).execution_options(yield_per=chunk))
+        for part in result.partitions():
+            yield from part
+        return
+    last: Any = None
+    while True:
+        page = query if last is None else query.where(key > last)
+        rows = connection.execute(page.order_by(key).limit(chunk)).all()
+        yield from rows
+        if len(rows) < chunk:
+            return
+        last = rows[-1][0]

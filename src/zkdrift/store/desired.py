@@ -7,17 +7,26 @@ new revision with author, message and source; any revision can be rebuilt.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, null, or_, select
 from sqlalchemy.orm import Session
 
+from zkdrift.diff import NodeKey
 from zkdrift.errors import InvalidInputError
-from zkdrift.model import TreeState, Znode, digest
+from zkdrift.model import TreeState, Znode, digest, path_digest
 from zkdrift.store.blobs import load_blobs
+from zkdrift.store.bulk import chunks, ordered_rows
 from zkdrift.store.models import Configuration, DesiredRevision, Tree
-from zkdrift.store.snapshots import acl_from_json, acl_to_json
+from zkdrift.store.snapshots import (
+    STREAM_CHUNK,
+    acl_from_json,
+    acl_key,
+    acl_text,
+    acl_to_json,
+)
 from zkdrift.store.temporal import UNCHANGED, TemporalWrite
 from zkdrift.store.trees import lock_tree
 
@@ -112,6 +121,52 @@ def load_desired(
         for path, dd, acl in rows
     }
     return TreeState(tree.root, nodes)
+
+
+def iter_desired_keys(
+    session: Session,
+    tree: Tree,
+    revision_id: int,
+    *,
+    with_acl: bool = True,
+    chunk: int = STREAM_CHUNK,
+) -> Iterator[NodeKey]:
+    """The desired state at a revision as comparison keys (see
+    :data:`zkdrift.diff.NodeKey`; never ephemeral), in path digest order, one query
+    per ``chunk`` rows. Without ``with_acl`` every ACL comes out as None."""
+    columns = (
+        Configuration.path_digest,
+        Configuration.path,
+        Configuration.data_digest,
+        acl_text(Configuration.acl) if with_acl else null(),
+    )
+    query = select(*columns).where(Configuration.tree_id == tree.id, _valid_at(revision_id))
+    for pd, path, dd, acl in ordered_rows(session, query, Configuration.path_digest, chunk):
+        yield pd, path, dd, acl_key(acl), False
+
+
+def load_desired_nodes(
+    session: Session, tree: Tree, revision_id: int, paths: Iterable[str]
+) -> dict[str, Znode]:
+    """The desired nodes at ``paths`` in a revision, with their values, by path;
+    paths the revision lacks are left out."""
+    rows: list[Any] = []
+    for batch in chunks([path_digest(p) for p in set(paths)]):
+        rows.extend(
+            session.execute(
+                select(Configuration.path, Configuration.data_digest, Configuration.acl).where(
+                    Configuration.tree_id == tree.id,
+                    _valid_at(revision_id),
+                    Configuration.path_digest.in_(batch),
+                )
+            ).all()
+        )
+    rows.sort()
+    values = load_blobs(session, (dd for _p, dd, _a in rows))
+    return {
+        path: Znode(path, values[dd], None, None if acl is None else acl_from_json(acl))
+        for path, dd, acl in rows
+    }
 
 
 def write_revision(

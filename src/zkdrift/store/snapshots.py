@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import struct
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Text, and_, null, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
+from zkdrift.diff import NodeKey
 from zkdrift.errors import UnknownSnapshotError
-from zkdrift.model import Acl, Stat, TreeState, Znode, digest
+from zkdrift.model import Acl, Stat, TreeState, Znode, digest, path_digest
 from zkdrift.store.blobs import load_blobs
+from zkdrift.store.bulk import chunks, ordered_rows
 from zkdrift.store.models import NodeState, Snapshot, Tree, utcnow
 from zkdrift.store.temporal import UNCHANGED, TemporalWrite
 from zkdrift.store.trees import lock_tree
@@ -34,6 +38,29 @@ def acl_to_json(acl: tuple[Acl, ...] | None) -> list[list[Any]] | None:
 
 def acl_from_json(value: list[list[Any]] | None) -> tuple[Acl, ...] | None:
     return None if value is None else tuple(Acl(int(p), str(s), str(i)) for p, s, i in value)
+
+
+def acl_key(value: Any) -> frozenset[tuple[int, str, str]] | None:
+    """A stored ACL as compared in a stream: the set of its entries (None: not read).
+
+    ``value`` is the column as the driver returns it when read as text (see
+    :func:`acl_text`): JSON text, or already decoded by drivers that decode JSON.
+    """
+    if isinstance(value, str):
+        value = json.loads(value)
+    if value is None:
+        return None
+    return frozenset((int(p), str(s), str(i)) for p, s, i in value)
+
+
+def acl_text(column: Any) -> Any:
+    """An ACL column read without the JSON type's decoding: most nodes have none, and
+    decoding ``null`` a million times costs seconds."""
+    return type_coerce(column, Text)
+
+
+# Rows per query when a tree streams out of the store: memory holds one chunk.
+STREAM_CHUNK = 5000
 
 
 def state_digest(data_digest: str, stat: Stat, acl: tuple[Acl, ...] | None) -> str:
@@ -274,22 +301,70 @@ def load_snapshot(
     values = load_blobs(session, (r.data_digest for r in rows))
     nodes = {}
     for r in sorted(rows, key=lambda r: r.path):
-        nodes[r.path] = Znode(
-            r.path,
-            values[r.data_digest],
-            Stat(
-                version=r.version,
-                cversion=r.cversion,
-                aversion=r.aversion,
-                czxid=r.czxid,
-                mzxid=r.mzxid,
-                pzxid=r.pzxid,
-                ctime=r.ctime,
-                mtime=r.mtime,
-                ephemeral_owner=r.ephemeral_owner,
-                num_children=r.num_children,
-                data_length=r.data_length,
-            ),
-            acl_from_json(r.acl),
-        )
+        nodes[r.path] = _znode(r, values[r.data_digest])
     return TreeState(tree.root, nodes)
+
+
+def _znode(r: NodeState, data: bytes) -> Znode:
+    return Znode(
+        r.path,
+        data,
+        Stat(
+            version=r.version,
+            cversion=r.cversion,
+            aversion=r.aversion,
+            czxid=r.czxid,
+            mzxid=r.mzxid,
+            pzxid=r.pzxid,
+            ctime=r.ctime,
+            mtime=r.mtime,
+            ephemeral_owner=r.ephemeral_owner,
+            num_children=r.num_children,
+            data_length=r.data_length,
+        ),
+        acl_from_json(r.acl),
+    )
+
+
+def iter_node_keys(
+    session: Session,
+    tree: Tree,
+    snapshot_id: int,
+    *,
+    with_acl: bool = True,
+    chunk: int = STREAM_CHUNK,
+) -> Iterator[NodeKey]:
+    """A snapshot's nodes as comparison keys (see :data:`zkdrift.diff.NodeKey`), in
+    path digest order, one query per ``chunk`` rows (keyset pagination: the session
+    stays free for other queries between chunks). Without ``with_acl`` every ACL
+    comes out as None (not read)."""
+    columns = (
+        NodeState.path_digest,
+        NodeState.path,
+        NodeState.data_digest,
+        acl_text(NodeState.acl) if with_acl else null(),
+        NodeState.ephemeral_owner,
+    )
+    query = select(*columns).where(NodeState.tree_id == tree.id, valid_at(snapshot_id))
+    for pd, path, dd, acl, owner in ordered_rows(session, query, NodeState.path_digest, chunk):
+        yield pd, path, dd, acl_key(acl), owner != 0
+
+
+def load_nodes(
+    session: Session, tree: Tree, snapshot_id: int, paths: Iterable[str]
+) -> dict[str, Znode]:
+    """The nodes at ``paths`` in a snapshot, whole (data, stat, ACL), by path;
+    paths the snapshot lacks are left out."""
+    rows: list[NodeState] = []
+    for batch in chunks([path_digest(p) for p in set(paths)]):
+        rows.extend(
+            session.scalars(
+                select(NodeState).where(
+                    NodeState.tree_id == tree.id,
+                    valid_at(snapshot_id),
+                    NodeState.path_digest.in_(batch),
+                )
+            )
+        )
+    values = load_blobs(session, (r.data_digest for r in rows))
+    return {r.path: _znode(r, values[r.data_digest]) for r in sorted(rows, key=lambda r: r.path)}
