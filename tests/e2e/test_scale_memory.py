@@ -66,3 +66,15 @@ def test_a_drift_check_against_a_recorded_snapshot_peaks_at_the_same_memory(
         assert run.exit_code == 2, run.stderr.decode()  # differences found
         assert run.stdout.count(b"(changed, drift)") == CHANGES // 3 + 1
     assert_flat(runs)
+
+
+def test_an_export_of_a_recorded_snapshot_peaks_at_the_same_memory(
+    stores: dict[int, tuple[Path, Seeded]],
+) -> None:
+    runs = measure(stores, lambda h, s: ["export", s.name, "-o", str(h / "export.json")])
+
+    for leaves, run in runs.items():
+        assert run.exit_code == 0, run.stderr.decode()
+        home, seeded = stores[leaves]
+        assert (home / "export.json").read_bytes().count(b'"path": ') == seeded.nodes
+    assert_flat(runs)

@@ -72,6 +72,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -145,29 +146,66 @@ def dump_export(
     for path in state:
         if not is_under(path, state.root):
             raise ValueError(f"node {path!r} is outside the state's root {state.root!r}")
+    nodes = (state[path] for path in sorted(state))
+    return b"".join(
+        iter_export(nodes, root=state.root, tree=tree, snapshot_id=snapshot_id, taken_at=taken_at)
+    )
+
+
+def iter_export(
+    nodes: Iterable[Znode],
+    *,
+    root: str,
+    tree: str,
+    snapshot_id: int | None = None,
+    taken_at: datetime | None = None,
+) -> Iterator[bytes]:
+    """:func:`dump_export` a piece at a time, for states too large to hold.
+
+    ``nodes`` must come sorted by path (code-point order), each at or below
+    ``root``; a node out of order, repeated or outside the root raises
+    ``ValueError`` where it is met. The pieces joined are exactly what
+    :func:`dump_export` returns for the same nodes.
+    """
+    validate_path(root)
     snapshot = {
         "id": snapshot_id,
         "taken_at": None if taken_at is None else taken_at.isoformat(),
     }
-    lines = [
+    head = [
         "{",
         f'  "format": {_dumps(FORMAT_NAME)},',
         f'  "version": {FORMAT_VERSION},',
         f'  "tree": {_dumps(tree)},',
-        f'  "root": {_dumps(state.root)},',
+        f'  "root": {_dumps(root)},',
         f'  "snapshot": {_dumps(snapshot)},',
     ]
-    paths = sorted(state)
-    if not paths:
-        lines.append('  "nodes": []')
-    else:
-        lines.append('  "nodes": [')
-        for i, path in enumerate(paths):
-            comma = "," if i < len(paths) - 1 else ""
-            lines.append("    " + _dumps(_node_object(state[path])) + comma)
-        lines.append("  ]")
-    lines.append("}")
-    return ("\n".join(lines) + "\n").encode("utf-8")
+    previous: str | None = None
+    pending: list[str] = []
+    for node in nodes:
+        path = node.path
+        if not is_under(path, root):
+            raise ValueError(f"node {path!r} is outside the state's root {root!r}")
+        if previous is not None and not previous < path:
+            raise ValueError(f"nodes out of path order: {path!r} came after {previous!r}")
+        if previous is None:
+            head.append('  "nodes": [')
+            yield ("\n".join(head) + "\n").encode("utf-8")
+        previous = path
+        line = "    " + _dumps(_node_object(node))
+        # The last node has no comma after it: each line waits for the next.
+        if pending:
+            pending.append(",\n")
+            if len(pending) >= 2000:
+                yield "".join(pending).encode("utf-8")
+                pending.clear()
+        pending.append(line)
+    if previous is None:
+        head.append('  "nodes": []')
+        yield ("\n".join(head) + "\n}\n").encode("utf-8")
+        return
+    pending.append("\n  ]\n}\n")
+    yield "".join(pending).encode("utf-8")
 
 
 def write_export(

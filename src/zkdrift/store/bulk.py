@@ -62,3 +62,30 @@ def ordered_rows(session: Session, query: Select[Any], key: Any, chunk: int) -> 
         if len(rows) < chunk:
             return
         last = rows[-1][0]
+
+
+def streamed_chunks(
+    session: Session, query: Select[Any], order: Any, chunk: int
+) -> Iterator[Sequence[Any]]:
+    """The rows of ``query`` in ``order``, ``chunk`` rows at a time, however many there are.
+
+    On SQLite the statement streams on the session's own connection. Other
+    drivers buffer a whole result on the session's connection, so there the
+    rows stream through a connection of their own (an unbuffered cursor); they
+    then see what is committed, which is all a read-only export needs.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        result = connection.execute(query.order_by(order).execution_options(yield_per=chunk))
+        yield from result.partitions()
+        return
+    with connection.engine.connect() as own:
+        if own.dialect.name in ("mysql", "mariadb"):
+            # Sort on whole paths (up to 64 KiB), not on their first 1,024 bytes;
+            # a longer key needs a larger sort buffer than the 2 MiB default.
+            own.exec_driver_sql("SET SESSION max_sort_length = 65536")
+            own.exec_driver_sql("SET SESSION sort_buffer_size = 33554432")
+        result = own.execution_options(stream_results=True, yield_per=chunk).execute(
+            query.order_by(order)
+        )
+        yield from result.partitions()

@@ -24,7 +24,7 @@ from zkdrift.diff import NodeKey
 from zkdrift.errors import UnknownSnapshotError
 from zkdrift.model import Acl, Stat, TreeState, Znode, digest, path_digest
 from zkdrift.store.blobs import load_blobs
-from zkdrift.store.bulk import chunks, ordered_rows
+from zkdrift.store.bulk import chunks, ordered_rows, streamed_chunks
 from zkdrift.store.models import NodeState, Snapshot, Tree, utcnow
 from zkdrift.store.temporal import UNCHANGED, TemporalWrite
 from zkdrift.store.trees import lock_tree
@@ -305,7 +305,7 @@ def load_snapshot(
     return TreeState(tree.root, nodes)
 
 
-def _znode(r: NodeState, data: bytes) -> Znode:
+def _znode(r: Any, data: bytes) -> Znode:
     return Znode(
         r.path,
         data,
@@ -324,6 +324,33 @@ def _znode(r: NodeState, data: bytes) -> Znode:
         ),
         acl_from_json(r.acl),
     )
+
+
+def path_order(session: Session, column: Any) -> Any:
+    """``column`` (a path) as an ORDER BY that sorts like Python strings: by code point.
+
+    SQLite's BINARY collation already does. PostgreSQL's "C" collation compares
+    bytes, and UTF-8 bytes sort in code-point order; MariaDB's ``utf8mb4_bin``
+    ignores trailing spaces, its ``nopad`` twin does not.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return column.collate("C")
+    if dialect in ("mysql", "mariadb"):
+        return column.collate("utf8mb4_nopad_bin")
+    return column
+
+
+def iter_snapshot_nodes(
+    session: Session, tree: Tree, snapshot_id: int, *, chunk: int = STREAM_CHUNK
+) -> Iterator[Znode]:
+    """Every node of a snapshot, whole, sorted by path, holding ``chunk`` at a time:
+    :func:`load_snapshot` for trees too large to hold."""
+    query = select(NodeState.__table__).where(NodeState.tree_id == tree.id, valid_at(snapshot_id))
+    for rows in streamed_chunks(session, query, path_order(session, NodeState.path), chunk):
+        values = load_blobs(session, (r.data_digest for r in rows))
+        for r in rows:
+            yield _znode(r, values[r.data_digest])
 
 
 def iter_node_keys(
