@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,12 +31,13 @@ from zkdrift import paths
 from zkdrift.app import App
 from zkdrift.errors import InvalidInputError
 from zkdrift.formats import FormatError, load_desired
+from zkdrift.formats.zkjson import NotStreamableError, stream_export
 from zkdrift.gitsource import fetch_source, remote_commit
 from zkdrift.model import TreeState, Znode
 from zkdrift.policy import MAX_OP_BYTES
 from zkdrift.store import desired as desired_store
 from zkdrift.store import trees as tree_store
-from zkdrift.store.desired import RevisionOrigin
+from zkdrift.store.desired import RevisionChange, RevisionOrigin
 from zkdrift.store.models import DesiredRevision, Tree
 from zkdrift.vocabulary import iso, origin_text
 
@@ -195,6 +198,12 @@ def write_state(
         override=override and tree.policy.desired_source is not None,
         allow_empty=allow_empty,
     )
+    return _written(tree, written, source)
+
+
+def _written(
+    tree: Tree, written: tuple[DesiredRevision, RevisionChange] | None, source: str
+) -> RevisionResult | None:
     if written is None:
         log.info("desired state of %s unchanged; no revision written", tree.name)
         return None
@@ -239,6 +248,12 @@ def import_desired(
     with app.db.session() as session:
         tree = tree_store.get_tree(session, name)
     refuse_hand_change(tree, "import", override=override)
+    if prefix is None:
+        streamed = _import_streamed(
+            app, tree, source, message=message, author=author, override=override
+        )
+        if not isinstance(streamed, _NotStreamed):
+            return streamed
     # Files of a directory tree are refused above one request's size, or the
     # tree's own limit when its servers take larger requests.
     max_file_bytes = max(MAX_OP_BYTES, tree.policy.max_op_bytes)
@@ -259,6 +274,53 @@ def import_desired(
             source="import",
             override=override,
         )
+
+
+class _NotStreamed:
+    """What :func:`_import_streamed` returns when the file must be read whole."""
+
+
+_NOT_STREAMED = _NotStreamed()
+
+
+def _import_streamed(
+    app: App, tree: Tree, source: Path, *, message: str, author: str | None, override: bool
+) -> RevisionResult | _NotStreamed | None:
+    """Import a zkdrift export laid out as zkdrift writes it a node at a time, writing
+    the revision as it goes (:func:`zkdrift.store.desired.write_revision_stream`).
+
+    Anything else, and anything wrong with the file (a bad node, a path the tree
+    does not manage), rolls back and answers :data:`_NOT_STREAMED`: the whole-file
+    reader then accepts every other layout and reports the problem exactly as it
+    always has, all or nothing.
+    """
+    try:
+        if not stat.S_ISREG(source.stat().st_mode):
+            return _NOT_STREAMED
+        with source.open("rb") as lines, app.db.session() as session:
+            _header, nodes = stream_export(lines, source=str(source))
+            tree = tree_store.get_tree(session, tree.name)
+
+            def checked() -> Iterator[Znode]:
+                for node in nodes:
+                    if not node.ephemeral:
+                        if not paths.is_under(node.path, tree.root):
+                            raise NotStreamableError("a node outside the tree's root")
+                        check_managed_path(app, tree, node.path, source=str(source))
+                    yield node
+
+            written = desired_store.write_revision_stream(
+                session,
+                tree,
+                checked(),
+                author=app.actor(author),
+                message=message,
+                source="import",
+                override=override and tree.policy.desired_source is not None,
+            )
+            return _written(tree, written, "import")
+    except (OSError, NotStreamableError, FormatError, InvalidInputError, ValueError, RuntimeError):
+        return _NOT_STREAMED
 
 
 def set_value(

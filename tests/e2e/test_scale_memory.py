@@ -78,3 +78,22 @@ def test_an_export_of_a_recorded_snapshot_peaks_at_the_same_memory(
         home, seeded = stores[leaves]
         assert (home / "export.json").read_bytes().count(b'"path": ') == seeded.nodes
     assert_flat(runs)
+
+
+def test_a_desired_import_of_an_export_peaks_at_the_same_memory(
+    stores: dict[int, tuple[Path, Seeded]],
+) -> None:
+    for home, seeded in stores.values():
+        exported = run_measured(
+            ["export", seeded.name, "-o", str(home / "to-import.json")], env_for(home), cwd=home
+        )
+        assert exported.exit_code == 0, exported.stderr.decode()
+
+    runs = measure(
+        stores, lambda h, s: ["desired", "import", s.name, str(h / "to-import.json"), "-m", "live"]
+    )
+
+    for leaves, run in runs.items():
+        assert run.exit_code == 0, run.stderr.decode()
+        assert f"{stores[leaves][1].nodes:,} entries".encode() in run.stdout
+    assert_flat(runs)

@@ -10,7 +10,9 @@ functions fed whole :class:`TreeState`s, as the use cases did before they stream
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -319,3 +321,106 @@ def test_a_streamed_export_is_byte_for_byte_the_whole_export(app: App) -> None:
     whole = dump_export(loaded.state, tree="exp", snapshot_id=snapshot_id, taken_at=loaded.taken_at)
     assert streamed == whole
     assert info.nodes == len(nodes)
+
+
+def import_tree(app: App, name: str, excludes: tuple[str, ...] = ()) -> None:
+    with app.db.session() as session:
+        tree = tree_store.add_tree(
+            session, name=name, hosts="127.0.0.1:1", root="/app", excludes=list(excludes)
+        )
+        desired_store.write_revision(
+            session,
+            tree,
+            TreeState("/app", desired_nodes(True)),
+            author="t",
+            message="",
+            source="set",
+        )
+
+
+def exported(tmp_path: Path, indent: int | None = None) -> Path:
+    from zkdrift.formats import dump_export
+
+    nodes = dict(live_nodes(True))
+    nodes["/app/empty"] = Znode("/app/empty", b"", stat(), None)
+    payload = dump_export(TreeState("/app", nodes), tree="app")
+    if indent is not None:
+        payload = json.dumps(json.loads(payload), indent=indent).encode()
+    target = tmp_path / "export.json"
+    target.write_bytes(payload)
+    return target
+
+
+@pytest.mark.parametrize("indent", [None, 2], ids=["as-written", "reindented"])
+def test_an_imported_export_writes_the_revision_a_whole_read_writes(
+    app: App, tmp_path: Path, indent: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An export as zkdrift writes it streams (the whole-file reader is never called);
+    one laid out otherwise is read whole. Both write the same revision."""
+    import zkdrift.desired
+    from zkdrift.desired import import_desired
+    from zkdrift.formats import load_desired
+
+    source = exported(tmp_path, indent)
+    import_tree(app, "streamed")
+    import_tree(app, "whole")
+    if indent is None:
+        monkeypatch.setattr(zkdrift.desired, "load_desired", None)
+
+    result = import_desired(app, "streamed", source, message="m", author="a")
+    with app.db.session() as session:
+        whole = tree_store.get_tree(session, "whole")
+        written = desired_store.write_revision(
+            session,
+            whole,
+            load_desired(source, root="/app"),
+            author="a",
+            message="m",
+            source="import",
+        )
+    assert result is not None and written is not None
+    revision, change = written
+    assert (result.revision, result.entries, result.added, result.removed, result.modified) == (
+        revision.number,
+        revision.entry_count,
+        change.added,
+        change.removed,
+        change.modified,
+    )
+    with app.db.session() as session:
+        streamed_state = desired_store.load_desired(
+            session, tree_store.get_tree(session, "streamed")
+        )
+        whole_state = desired_store.load_desired(session, tree_store.get_tree(session, "whole"))
+    assert streamed_state.nodes == whole_state.nodes
+    assert "/app/session" not in streamed_state  # ephemeral: never desired
+    assert import_desired(app, "streamed", source, message="again") is None
+
+
+def test_a_broken_or_unmanaged_export_is_refused_as_a_whole_read_refuses_it(
+    app: App, tmp_path: Path
+) -> None:
+    from zkdrift.desired import import_desired
+    from zkdrift.errors import InvalidInputError
+    from zkdrift.formats import FormatError, load_desired
+
+    source = exported(tmp_path)
+    import_tree(app, "broken")
+    import_tree(app, "excluding", excludes=("/app/gone",))
+    lines = source.read_bytes().split(b"\n")
+    lines[12] = lines[12].replace(b'"sha256": "', b'"sha256": "0', 1)
+    broken = tmp_path / "broken.json"
+    broken.write_bytes(b"\n".join(lines))
+
+    with pytest.raises(FormatError) as whole:
+        load_desired(broken, root="/app")
+    with pytest.raises(FormatError) as streamed:
+        import_desired(app, "broken", broken, message="m")
+    assert str(streamed.value) == str(whole.value)
+    assert whole.value.line == 13
+    with pytest.raises(InvalidInputError, match="exclude glob '/app/gone'"):
+        import_desired(app, "excluding", source, message="m")
+    with app.db.session() as session:
+        for name in ("broken", "excluding"):
+            latest = desired_store.latest_revision(session, tree_store.get_tree(session, name))
+            assert latest is not None and latest.number == 1

@@ -64,7 +64,9 @@ Node fields:
 
 Readers ignore keys they do not know, so later minor additions stay readable
 by version-1 readers. Writers put one node per line, which keeps exports
-diff-friendly and makes reader error line numbers point at the node.
+diff-friendly and makes reader error line numbers point at the node. An export
+laid out exactly as :func:`dump_export` writes it can be read a node at a time
+(:func:`stream_export`); any other valid layout is read whole.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ from zkdrift.paths import InvalidPathError, is_under, validate_path
 
 from ._common import b64decode_strict, b64encode
 from ._json import JsonDocument, parse_json
+from .errors import FormatError
 
 FORMAT_NAME = "zkdrift-export"
 FORMAT_VERSION = 1
@@ -392,6 +395,91 @@ def export_from_document(doc: JsonDocument) -> ExportDocument:
 def parse_export(data: bytes, *, source: str = "<export>") -> ExportDocument:
     """Read an export with its metadata (tree, snapshot id, time taken)."""
     return export_from_document(parse_json(data, source))
+
+
+class NotStreamableError(Exception):
+    """An export not laid out exactly as zkdrift writes it, or with something wrong in
+    it: read it whole with :func:`parse_export`, which accepts any layout and names
+    the problem (file, line, entry) exactly."""
+
+
+_HEAD_LINES = 6  # "{", then format, version, tree, root and snapshot, one per line
+_LAST = b"  ]\n"
+
+
+def stream_export(
+    lines: Iterable[bytes], *, source: str = "<export>"
+) -> tuple[ExportDocument, Iterator[Znode]]:
+    """Read an export as zkdrift writes it (:func:`dump_export`: one node per line,
+    sorted by path), a node at a time, for exports too large to hold.
+
+    Returns the export's metadata (its ``state`` empty) and an iterator of its
+    nodes, each validated as :func:`parse_export` validates it. Raises
+    :class:`NotStreamableError`, at once or while iterating, when the layout differs
+    from what :func:`dump_export` writes, when a node is not strictly after the
+    one before it in path order, or when anything is wrong: the caller then
+    reads the file whole, which accepts every valid layout and reports errors
+    as it always has.
+    """
+    it = iter(lines)
+    head: list[bytes] = []
+    for line in it:
+        head.append(line)
+        if len(head) > _HEAD_LINES:
+            break
+    if (
+        len(head) <= _HEAD_LINES
+        or head[0] != b"{\n"
+        or head[1] != b'  "format": "zkdrift-export",\n'
+    ):
+        raise NotStreamableError("not the layout zkdrift writes")
+    opening = head[-1]
+    if opening not in (b'  "nodes": [\n', b'  "nodes": []\n'):
+        raise NotStreamableError("not the layout zkdrift writes")
+    try:
+        header = parse_export(b"".join(head[:-1]) + b'  "nodes": []\n}\n', source=source)
+    except FormatError:
+        raise NotStreamableError("a header the whole reader must report on") from None
+    if opening == b'  "nodes": []\n':
+        return header, _stream_end(it, [b"}\n"])
+    return header, _stream_nodes(it, header.state.root, source)
+
+
+def _stream_end(it: Iterator[bytes], expected: list[bytes]) -> Iterator[Znode]:
+    rest = [line for _, line in zip(range(len(expected) + 1), it, strict=False)]
+    if rest != expected:
+        raise NotStreamableError("not the layout zkdrift writes")
+    return
+    yield  # a generator: the check runs when the nodes are read
+
+
+def _stream_nodes(it: Iterator[bytes], root: str, source: str) -> Iterator[Znode]:
+    previous: str | None = None
+    last = False
+    for i, line in enumerate(it):
+        if last:
+            if line != _LAST:
+                raise NotStreamableError("not the layout zkdrift writes")
+            yield from _stream_end(it, [b"}\n"])
+            return
+        if line.endswith(b"},\n"):
+            text = line[4:-2]
+        elif line.endswith(b"}\n"):
+            text, last = line[4:-1], True
+        else:
+            raise NotStreamableError("not the layout zkdrift writes")
+        if not line.startswith(b"    {"):
+            raise NotStreamableError("not the layout zkdrift writes")
+        try:
+            doc = parse_json(text, source)
+            node = _parse_node(doc, doc.value, i, root)
+        except FormatError:
+            raise NotStreamableError("a node the whole reader must report on") from None
+        if previous is not None and not previous < node.path:
+            raise NotStreamableError("nodes out of path order, or repeated")
+        previous = node.path
+        yield node
+    raise NotStreamableError("the export ends early")
 
 
 def load_export(data: bytes, *, source: str = "<export>") -> TreeState:
