@@ -13,18 +13,21 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from zkdrift.app import App
-from zkdrift.model import Stat, TreeState, Znode
+from zkdrift.model import Stat, Znode, digest, path_digest
 from zkdrift.store import desired as desired_store
-from zkdrift.store import snapshots as snapshot_store
 from zkdrift.store import trees as tree_store
+from zkdrift.store.blobs import store_blobs
+from zkdrift.store.bulk import bulk_insert
+from zkdrift.store.models import NodeState, Snapshot, Tree
+from zkdrift.store.snapshots import acl_to_json, state_digest
 
-ENVIRONMENTS = ("prod", "staging", "qa", "dev", "perf")
-KEYS_PER_ENV = 20
+ENVIRONMENTS = ("dev", "perf", "prod", "qa", "staging")  # sorted: trees stream in path order
 
 
 @dataclass(frozen=True)
@@ -36,75 +39,167 @@ class Seeded:
     changes: int
 
 
-def tree_paths(root: str, leaves: int) -> Iterator[tuple[str, bytes]]:
-    """``/root/svc-N/ENV/key-K`` with a JSON value per leaf and small values on the
-    parents, parents first; ``leaves`` leaves in all."""
-    yield root, b""
-    services = max(1, -(-leaves // (len(ENVIRONMENTS) * KEYS_PER_ENV)))
-    made = 0
+def _value(s: int, env: str, k: int) -> bytes:
+    return b'{"service": %d, "env": "%s", "key": %d, "pool": %d}' % (
+        s,
+        env.encode(),
+        k,
+        (s * 31 + k) % 97,
+    )
+
+
+def tree_nodes(
+    root: str, leaves: int, *, changes: int = 0, keys_per_env: int = 20, desired: bool = False
+) -> Iterator[Znode]:
+    """``/root/svc-N/ENV/key-K``, sorted by path, ``leaves`` leaves in all: the live tree
+    (with a stat per node), or with ``desired`` the desired state ``changes`` away from
+    it (a third of the changes modify a leaf, a third add one next to it, a third
+    remove one, spread over the tree). 2,000 services of 5 environments of 100 keys
+    make the issue's 1,012,001 znodes."""
+    services = max(1, -(-leaves // (len(ENVIRONMENTS) * keys_per_env)))
+    step = max(1, leaves // max(1, changes)) if changes else 0
+    made = picked = 0
+    zxid = 0
+
+    def node(path: str, data: bytes, children: int = 0) -> Znode:
+        nonlocal zxid
+        zxid += 1
+        if desired:
+            return Znode(path, data)
+        return Znode(
+            path,
+            data,
+            Stat(
+                version=zxid % 5,
+                czxid=zxid,
+                mzxid=zxid,
+                pzxid=zxid,
+                num_children=children,
+                data_length=len(data),
+            ),
+        )
+
+    yield node(root, b"", services)
     for s in range(services):
         service = f"{root}/svc-{s:05d}"
-        yield service, b'{"owner": "team-%d"}' % (s % 17)
+        yield node(service, b'{"owner": "team-%d"}' % (s % 17), len(ENVIRONMENTS))
         for env in ENVIRONMENTS:
+            keys = min(keys_per_env, leaves - made)
+            if keys <= 0:
+                break
             parent = f"{service}/{env}"
-            yield parent, b""
-            for k in range(KEYS_PER_ENV):
-                if made == leaves:
-                    break
+            yield node(parent, b"", keys)
+            added: list[Znode] = []
+            for k in range(keys):
+                path, data = f"{parent}/key-{k:02d}", _value(s, env, k)
+                if desired and step and made % step == 0 and picked < changes:
+                    kind = picked % 3
+                    picked += 1
+                    made += 1
+                    if kind == 0:
+                        yield node(path, data + b" changed")
+                    elif kind == 1:
+                        yield node(path, data)
+                        added.append(node(f"{parent}/new-{picked}", b"new value %d" % picked))
+                    continue  # kind 2: removed
                 made += 1
-                yield (
-                    f"{parent}/key-{k:02d}",
-                    b'{"service": %d, "env": "%s", "key": %d, "pool": %d}'
-                    % (s, env.encode(), k, (s * 31 + k) % 97),
-                )
+                yield node(path, data)
+            yield from sorted(added, key=lambda n: n.path)
 
 
-def live_state(root: str, leaves: int) -> TreeState:
-    nodes = {}
-    for i, (path, data) in enumerate(tree_paths(root, leaves)):
-        stat = Stat(version=i % 5, czxid=i + 1, mzxid=i + 1, pzxid=i + 1, data_length=len(data))
-        nodes[path] = Znode(path, data, stat)
-    return TreeState(root, nodes)
+def record_snapshot(app: App, tree: Tree, nodes: Iterable[Znode], chunk: int = 5000) -> int:
+    """Record ``nodes`` as the tree's first snapshot, a chunk at a time: the rows
+    :func:`zkdrift.store.snapshots.write_snapshot` writes for a first snapshot."""
+    with app.db.session() as session:
+        snap = Snapshot(
+            tree_id=tree.id,
+            started_at=T0,
+            finished_at=T0,
+            node_count=0,
+            total_bytes=0,
+            with_acl=False,
+            source="seed",
+        )
+        session.add(snap)
+        session.flush()
+        rows: list[dict[str, Any]] = []
+        values: dict[Any, bytes] = {}
+        count = total = max_mzxid = 0
+        for n in nodes:
+            st = n.stat or Stat(data_length=len(n.data))
+            dd = digest(n.data)
+            rows.append(
+                {
+                    "tree_id": tree.id,
+                    "path_digest": path_digest(n.path),
+                    "path": n.path,
+                    "state_digest": state_digest(dd, st, n.acl),
+                    "data_digest": dd,
+                    "data_length": len(n.data),
+                    **{f: getattr(st, f) for f in _STAT_COLUMNS},
+                    "acl": acl_to_json(n.acl),
+                    "valid_from": snap.id,
+                }
+            )
+            values[dd] = n.data
+            count += 1
+            total += len(n.data)
+            max_mzxid = max(max_mzxid, st.mzxid)
+            if len(rows) >= chunk:
+                store_blobs(session, values)
+                bulk_insert(session, NodeState, rows)
+                rows, values = [], {}
+        store_blobs(session, values)
+        bulk_insert(session, NodeState, rows)
+        snap.node_count, snap.total_bytes, snap.added = count, total, count
+        snap.max_mzxid = max_mzxid
+        session.flush()
+        return snap.id
 
 
-def desired_state(live: TreeState, changes: int) -> TreeState:
-    """``live`` with ``changes`` changes: a third modified, a third added, a third of
-    the leaves removed (spread over the tree)."""
-    nodes = {p: Znode(p, n.data) for p, n in live.nodes.items()}
-    leaves = [p for p in live.nodes if p.rsplit("/", 1)[-1].startswith("key-")]
-    step = max(1, len(leaves) // max(1, changes))
-    picked = leaves[::step][:changes]
-    for i, path in enumerate(picked):
-        kind = i % 3
-        if kind == 0:
-            nodes[path] = Znode(path, nodes[path].data + b" changed")
-        elif kind == 1:
-            added = path.rsplit("/", 1)[0] + f"/new-{i}"
-            nodes[added] = Znode(added, b"new value %d" % i)
-        else:
-            del nodes[path]
-    return TreeState(live.root, nodes)
+_STAT_COLUMNS = (
+    "version",
+    "cversion",
+    "aversion",
+    "czxid",
+    "mzxid",
+    "pzxid",
+    "ctime",
+    "mtime",
+    "ephemeral_owner",
+    "num_children",
+)
+T0 = dt.datetime(2026, 1, 1)
 
 
-def seed(app: App, name: str, leaves: int, changes: int, *, root: str | None = None) -> Seeded:
+def seed(
+    app: App,
+    name: str,
+    leaves: int,
+    changes: int,
+    *,
+    root: str | None = None,
+    keys_per_env: int = 20,
+) -> Seeded:
     """Register ``name`` (no ZooKeeper check), record a snapshot of ``leaves`` leaves and
-    make a desired state ``changes`` away from it the tree's current revision."""
+    make a desired state ``changes`` away from it the tree's current revision, all
+    streamed (a million nodes seed in bounded memory)."""
     root = root or f"/{name}"
-    live = live_state(root, leaves)
     with app.db.session() as session:
         tree = tree_store.add_tree(session, name=name, hosts="127.0.0.1:1", root=root)
-        result = snapshot_store.write_snapshot(
-            session, tree, live, started_at=dt.datetime(2026, 1, 1), read_seconds=0.0
-        )
-        desired_store.write_revision(
+    snapshot_id = record_snapshot(app, tree, tree_nodes(root, leaves, keys_per_env=keys_per_env))
+    with app.db.session() as session:
+        tree = tree_store.get_tree(session, name)
+        desired_store.write_revision_stream(
             session,
             tree,
-            desired_state(live, changes),
+            tree_nodes(root, leaves, changes=changes, keys_per_env=keys_per_env, desired=True),
             author="seed",
             message="seeded",
             source="import",
         )
-    return Seeded(name, root, result.snapshot_id, len(live), changes)
+        node_count = session.get_one(Snapshot, snapshot_id).node_count
+    return Seeded(name, root, snapshot_id, node_count, changes)
 
 
 @dataclass(frozen=True)

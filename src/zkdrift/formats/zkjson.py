@@ -74,7 +74,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -453,33 +453,53 @@ def _stream_end(it: Iterator[bytes], expected: list[bytes]) -> Iterator[Znode]:
     yield  # a generator: the check runs when the nodes are read
 
 
-def _stream_nodes(it: Iterator[bytes], root: str, source: str) -> Iterator[Znode]:
+def _stream_nodes(
+    it: Iterator[bytes], root: str, source: str, batch: int = 1000
+) -> Iterator[Znode]:
     previous: str | None = None
+    texts: list[bytes] = []
     last = False
-    for i, line in enumerate(it):
+    for line in it:
         if last:
             if line != _LAST:
                 raise NotStreamableError("not the layout zkdrift writes")
-            yield from _stream_end(it, [b"}\n"])
-            return
-        if line.endswith(b"},\n"):
-            text = line[4:-2]
-        elif line.endswith(b"}\n"):
-            text, last = line[4:-1], True
-        else:
-            raise NotStreamableError("not the layout zkdrift writes")
+            break
         if not line.startswith(b"    {"):
             raise NotStreamableError("not the layout zkdrift writes")
-        try:
-            doc = parse_json(text, source)
-            node = _parse_node(doc, doc.value, i, root)
-        except FormatError:
-            raise NotStreamableError("a node the whole reader must report on") from None
+        if line.endswith(b"},\n"):
+            texts.append(line[4:-2])
+        elif line.endswith(b"}\n"):
+            texts.append(line[4:-1])
+            last = True
+        else:
+            raise NotStreamableError("not the layout zkdrift writes")
+        if len(texts) >= batch:
+            previous = yield from _parse_batch(texts, root, source, previous)
+            texts.clear()
+    else:
+        raise NotStreamableError("the export ends early")
+    previous = yield from _parse_batch(texts, root, source, previous)
+    yield from _stream_end(it, [b"}\n"])
+
+
+def _parse_batch(
+    texts: list[bytes], root: str, source: str, previous: str | None
+) -> Generator[Znode, None, str | None]:
+    """Parse node lines as one JSON array (one decoder for the lot), validating each
+    node as :func:`parse_export` does; returns the last path."""
+    try:
+        doc = parse_json(b"[" + b",".join(texts) + b"]", source)
+        nodes = [_parse_node(doc, raw, i, root) for i, raw in enumerate(doc.value)]
+    except FormatError:
+        raise NotStreamableError("a node the whole reader must report on") from None
+    if len(nodes) != len(texts):
+        raise NotStreamableError("not one node per line")
+    for node in nodes:
         if previous is not None and not previous < node.path:
             raise NotStreamableError("nodes out of path order, or repeated")
         previous = node.path
         yield node
-    raise NotStreamableError("the export ends early")
+    return previous
 
 
 def load_export(data: bytes, *, source: str = "<export>") -> TreeState:
