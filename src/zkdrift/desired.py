@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -274,6 +274,31 @@ def import_desired(
             source="import",
             override=override,
         )
+
+
+def write_streamed(
+    app: App,
+    session: Session,
+    tree: Tree,
+    nodes: Iterable[Znode],
+    *,
+    author: str | None,
+    message: str,
+    source: str,
+    override: bool = False,
+) -> RevisionResult | None:
+    """:func:`write_state` for nodes streamed in path order (a tree too large to hold)."""
+    refuse_hand_change(tree, source, override=override)
+    written = desired_store.write_revision_stream(
+        session,
+        tree,
+        nodes,
+        author=app.actor(author),
+        message=message,
+        source=source,
+        override=override and tree.policy.desired_source is not None,
+    )
+    return _written(tree, written, source)
 
 
 class _NotStreamed:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from kazoo.client import KazooClient
 
 from zkdrift.app import App
 from zkdrift.diff import DriftItem, classify, diff, without_required_parents
@@ -424,3 +425,70 @@ def test_a_broken_or_unmanaged_export_is_refused_as_a_whole_read_refuses_it(
         for name in ("broken", "excluding"):
             latest = desired_store.latest_revision(session, tree_store.get_tree(session, name))
             assert latest is not None and latest.number == 1
+
+
+def test_adopting_all_of_live_streamed_writes_what_adopting_every_path_writes(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    """A plain adopt streams the recorded snapshot into the revision; ``--paths ROOT``
+    still goes the whole-tree way. Same revision, same changes, both applied."""
+    from kazoo.security import make_acl
+
+    from tests.support.zk import create_tree
+    from zkdrift.reconcile import adopt
+    from zkdrift.trees import TreeSpec, add_tree
+
+    create_tree(
+        zk,
+        {
+            "/t/a": b"1",
+            "/t/bin": b"\x00\xff\xfe",
+            "/t/empty": b"",
+            "/t/sub/deep": "vérité".encode(),
+            "/t/runtime/x": b"r",
+            "/t/secrets/password": b"hunter2",
+        },
+    )
+    zk.create("/t/leader", b"host-1", ephemeral=True)
+    zk.set_acls("/t/a", [make_acl("world", "anyone", read=True, write=True)])
+    results = []
+    for name in ("streamed", "whole"):
+        add_tree(
+            app,
+            TreeSpec(
+                name=name,
+                hosts=zk_chroot,
+                root="/t",
+                excludes=("/t/runtime",),
+                capture_acl=True,
+            ),
+            check=False,
+        )
+        with app.db.session() as session:
+            tree = tree_store.get_tree(session, name)
+            desired_store.write_revision(
+                session,
+                tree,
+                TreeState("/t", {"/t/a": Znode("/t/a", b"0"), "/t/old": Znode("/t/old", b"o")}),
+                author="t",
+                message="",
+                source="set",
+            )
+        results.append(adopt(app, name, paths=() if name == "streamed" else ("/t",)))
+
+    streamed, whole = results
+    assert (streamed.added, streamed.removed, streamed.modified, streamed.paths) == (
+        whole.added,
+        whole.removed,
+        whole.modified,
+        whole.paths,
+    )
+    assert streamed.applied_revision == whole.applied_revision == 2
+    with app.db.session() as session:
+        states = [
+            desired_store.load_desired(session, tree_store.get_tree(session, name)).nodes
+            for name in ("streamed", "whole")
+        ]
+    assert states[0] == states[1]
+    assert "/t/leader" not in states[0] and "/t/runtime/x" not in states[0]
+    assert states[0]["/t/a"].acl == (Acl(3, "world", "anyone"),)

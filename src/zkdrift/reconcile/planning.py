@@ -154,6 +154,11 @@ def compute(
         parent_acls=parent_acls,
         default_acl=policy.default_acls,
     )
+    return only_pruning(plan, prune, prune_only)
+
+
+def only_pruning(plan: Plan, prune: bool, prune_only: Sequence[str]) -> Plan:
+    """``plan`` with its deletes kept to the paths ``prune_only`` matches (all when empty)."""
     if not (prune and prune_only):
         return plan
     # A node matched keeps its whole subtree matched, so no kept child ever
@@ -253,6 +258,36 @@ def compute_recorded(
     )
     live = None if live_side is None else TreeState(tree.root, seen)
     return plan, PlanInputs(wanted, live, counts)
+
+
+def recorded_inputs(
+    app: App, tree: Tree, plan: Plan, desired: RevisionRef, snapshot_id: int | None
+) -> PlanInputs:
+    """What :func:`recorded_guards` needs to weigh any ``plan`` (a stored one too)
+    against a recorded snapshot: the sizes of both trees, streamed, and the live
+    nodes at the plan's paths."""
+    scope = app.scope(tree)
+    managed = scope.path_filter(keep_ephemeral=False)
+    view = scope.path_filter(keep_ephemeral=True)
+    desired_side = None if desired.revision_id is None else Side("desired", desired.revision_id)
+    live_side = None if snapshot_id is None else Side("snapshot", snapshot_id)
+    with app.db.session() as session:
+        tree = tree_store.get_tree(session, tree.name)
+        wanted = compare.Counts(tree.root)
+        for _ in wanted.counted(compare.keys(session, tree, desired_side, with_acl=False), managed):
+            pass
+        seen = compare.Counts(tree.root)
+        for _ in seen.counted(compare.keys(session, tree, live_side, with_acl=False), view):
+            pass
+        nodes = _kept(compare.load(session, tree, live_side, {op.path for op in plan.ops}), view)
+    counts = TreeCounts(
+        desired=wanted.nodes,
+        desired_below_root=wanted.below_root,
+        persistent=seen.persistent,
+        persistent_below_root=seen.persistent_below_root,
+    )
+    live = None if live_side is None else TreeState(tree.root, nodes)
+    return PlanInputs({}, live, counts)
 
 
 def recorded_guards(
