@@ -21,6 +21,7 @@ import datetime as dt
 import logging
 import stat
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from zkdrift import paths
 from zkdrift.app import App
 from zkdrift.errors import InvalidInputError
 from zkdrift.formats import FormatError, load_desired
-from zkdrift.formats.zkjson import NotStreamableError, stream_export
+from zkdrift.formats.zkjson import NotStreamableError, iter_export, stream_export
 from zkdrift.gitsource import fetch_source, remote_commit
 from zkdrift.model import TreeState, Znode
 from zkdrift.policy import MAX_OP_BYTES
@@ -461,16 +462,50 @@ def export_desired(app: App, name: str, *, revision: int | None = None) -> Desir
     """The desired state at ``revision`` (default: the latest), values as bytes."""
     with app.db.session() as session:
         tree = tree_store.get_tree(session, name)
-        if revision is None:
-            rev = desired_store.latest_revision(session, tree)
-            if rev is None:
-                raise InvalidInputError(
-                    f"tree {name!r} has no desired state yet; import one with "
-                    f"'zkdrift desired import {name} FILE'"
-                )
-        else:
-            rev = desired_store.get_revision(session, tree, revision)
+        rev = _exported_revision(session, tree, name, revision)
         return DesiredExport(name, rev.number, desired_store.load_desired(session, tree, rev))
+
+
+def _exported_revision(
+    session: Session, tree: Tree, name: str, revision: int | None
+) -> DesiredRevision:
+    if revision is None:
+        rev = desired_store.latest_revision(session, tree)
+        if rev is None:
+            raise InvalidInputError(
+                f"tree {name!r} has no desired state yet; import one with "
+                f"'zkdrift desired import {name} FILE'"
+            )
+        return rev
+    return desired_store.get_revision(session, tree, revision)
+
+
+@dataclass
+class StreamedExport:
+    """A desired revision on its way out as a zkdrift export; ``entries`` counts the
+    nodes written so far."""
+
+    revision: int
+    entries: int = 0
+
+
+@contextmanager
+def export_desired_json(
+    app: App, name: str, *, revision: int | None = None
+) -> Iterator[tuple[StreamedExport, Iterator[bytes]]]:
+    """:func:`export_desired` as zkdrift export bytes, streamed out of the store while
+    the context is open: the bytes of ``dump_export(export_desired(...).state)``."""
+    with app.db.session() as session:
+        tree = tree_store.get_tree(session, name)
+        rev = _exported_revision(session, tree, name, revision)
+        info = StreamedExport(rev.number)
+
+        def counted() -> Iterator[Znode]:
+            for node in desired_store.iter_desired_nodes(session, tree, rev.id):
+                info.entries += 1
+                yield node
+
+        yield info, iter_export(counted(), root=tree.root, tree=name)
 
 
 def desired_log(app: App, name: str, *, limit: int | None = None) -> list[RevisionResult]:

@@ -492,3 +492,25 @@ def test_adopting_all_of_live_streamed_writes_what_adopting_every_path_writes(
     assert states[0] == states[1]
     assert "/t/leader" not in states[0] and "/t/runtime/x" not in states[0]
     assert states[0]["/t/a"].acl == (Acl(3, "world", "anyone"),)
+
+
+def test_a_streamed_desired_export_is_byte_for_byte_the_whole_export(app: App) -> None:
+    from zkdrift.desired import export_desired, export_desired_json
+    from zkdrift.formats import dump_export
+
+    import_tree(app, "desired-out")
+    with app.db.session() as session:
+        tree = tree_store.get_tree(session, "desired-out")
+        nodes = dict(desired_nodes(True))
+        nodes["/app/a "] = Znode("/app/a ", b"trailing", None, None)
+        nodes["/app/a"] = Znode("/app/a", b"\xff\x00", None, OPEN)
+        desired_store.write_revision(
+            session, tree, TreeState("/app", nodes), author="t", message="", source="set"
+        )
+
+    for revision in (1, 2):
+        with export_desired_json(app, "desired-out", revision=revision) as (info, pieces):
+            streamed = b"".join(pieces)
+        whole = export_desired(app, "desired-out", revision=revision)
+        assert streamed == dump_export(whole.state, tree="desired-out")
+        assert (info.revision, info.entries) == (revision, len(whole.state))

@@ -146,6 +146,20 @@ def iter_desired_keys(
         yield pd, path, dd, acl_key(acl), False
 
 
+def iter_desired_nodes(
+    session: Session, tree: Tree, revision_id: int, *, chunk: int = STREAM_CHUNK
+) -> Iterator[Znode]:
+    """The desired state at a revision, sorted by path, ``chunk`` nodes at a time:
+    :func:`load_desired` for states too large to hold."""
+    query = select(Configuration.path, Configuration.data_digest, Configuration.acl).where(
+        Configuration.tree_id == tree.id, _valid_at(revision_id)
+    )
+    for rows in streamed_chunks(session, query, path_order(session, Configuration.path), chunk):
+        values = load_blobs(session, (dd for _p, dd, _a in rows))
+        for path, dd, acl in rows:
+            yield Znode(path, values[dd], None, None if acl is None else acl_from_json(acl))
+
+
 def load_desired_nodes(
     session: Session, tree: Tree, revision_id: int, paths: Iterable[str]
 ) -> dict[str, Znode]:
