@@ -8,8 +8,9 @@ away from it (a third modified, a third added, a third removed). No ZooKeeper is
 involved: each step is the half that starts from the database. Capture has its own
 benchmark (``bench/bench_scale.py``).
 
-Each step runs as a subprocess of its own, reporting its wall time and its own peak
-RSS (``wait4``):
+Each step runs as a subprocess of its own, reporting its wall time, its CPU time
+(user + system: what a shared machine's load does not inflate) and its own peak RSS
+(``wait4``):
 
 - drift check: ``zkdrift diff big --snapshot ID`` (the recorded snapshot as live);
 - plan: the library call ``zkdrift plan`` makes once live is recorded, planning the
@@ -47,6 +48,7 @@ class Result:
     code: str
     step: str
     seconds: float
+    cpu_seconds: float
     peak_rss_mb: float
     exit_code: int
 
@@ -81,7 +83,7 @@ def _plan_step(tree_name: str) -> None:
 
 def _run(
     args: list[str], env: dict[str, str], profile: Path | None, label: str
-) -> tuple[float, float, int, bytes]:
+) -> tuple[float, float, float, int, bytes]:
     command = [sys.executable]
     if profile is not None:
         command += ["-m", "cProfile", "-o", str(profile / f"{label}.prof")]
@@ -93,7 +95,8 @@ def _run(
         seconds = time.perf_counter() - t0
         err.seek(0)
         message = err.read()[-2000:]
-    return seconds, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), message
+    cpu = usage.ru_utime + usage.ru_stime
+    return seconds, cpu, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), message
 
 
 def measure(
@@ -116,11 +119,16 @@ def measure(
     results = []
     for step in STEPS:
         label = f"{code}-{step.replace(' ', '-')}"
-        seconds, rss, exit_code, err = _run(commands[step], env, profile, label)
+        seconds, cpu, rss, exit_code, err = _run(commands[step], env, profile, label)
         if exit_code not in (0, 2):  # diff exits 2 when it finds differences
             print(f"{code} {step} failed ({exit_code}): {err.decode(errors='replace')}")
-        results.append(Result(code, step, round(seconds, 2), round(rss, 1), exit_code))
-        print(f"{code:>8} {step:<15} {seconds:8.2f} s {rss:9.1f} MB", flush=True)
+        results.append(
+            Result(code, step, round(seconds, 2), round(cpu, 2), round(rss, 1), exit_code)
+        )
+        print(
+            f"{code:>8} {step:<15} {seconds:8.2f} s wall {cpu:8.2f} s CPU {rss:9.1f} MB",
+            flush=True,
+        )
     return results
 
 
@@ -132,6 +140,11 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="write a cProfile of each step here")
     parser.add_argument("--work", type=Path, help="keep the databases and files here")
     parser.add_argument("--json", type=Path, help="write the results as JSON")
+    parser.add_argument(
+        "--seeded",
+        type=Path,
+        help="measure this ZKDRIFT_HOME's zkdrift.sqlite as seeded before (no --before)",
+    )
     parser.add_argument("--step", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.step == "plan":
@@ -150,7 +163,12 @@ def main() -> None:
     if args.before:
         contenders.insert(0, ("before", args.before / "src"))
     results: list[Result] = []
-    for code, src in contenders:
+    if args.seeded:
+        home = args.seeded.resolve()
+        db_url = f"sqlite:///{home / 'zkdrift.sqlite'}"
+        results = measure("after", ROOT / "src", home, db_url, work, args.profile)
+        contenders = contenders[-1:]
+    for code, src in [] if args.seeded else contenders:
         home = work / code
         home.mkdir(exist_ok=True)
         db_url = f"sqlite:///{home / 'zkdrift.sqlite'}"

@@ -147,6 +147,11 @@ class PathFilter:
         self._verdicts: dict[str, bool] = {}
         self._trivial = not (scope.excludes or scope.includes or scope.reserved)
 
+    @property
+    def keeps_every_persistent_node(self) -> bool:
+        """True when the scope has no rule that leaves a persistent node out."""
+        return self._trivial
+
     def _excluded(self, path: str) -> bool:
         verdict = self._verdicts.get(path)
         if verdict is None:

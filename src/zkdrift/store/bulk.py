@@ -67,7 +67,8 @@ def ordered_rows(session: Session, query: Select[Any], key: Any, chunk: int) -> 
 def streamed_chunks(
     session: Session, query: Select[Any], order: Any, chunk: int
 ) -> Iterator[Sequence[Any]]:
-    """The rows of ``query`` in ``order``, ``chunk`` rows at a time, however many there are.
+    """The rows of ``query`` in ``order`` (None: as the database finds them), ``chunk``
+    rows at a time, however many there are.
 
     On SQLite the statement streams on the session's own connection. Other
     drivers buffer a whole result on the session's connection, so there the
@@ -75,8 +76,10 @@ def streamed_chunks(
     then see what is committed, which is all a read-only export needs.
     """
     connection = session.connection()
+    if order is not None:
+        query = query.order_by(order)
     if connection.dialect.name == "sqlite":
-        result = connection.execute(query.order_by(order).execution_options(yield_per=chunk))
+        result = connection.execute(query.execution_options(yield_per=chunk))
         yield from result.partitions()
         return
     with connection.engine.connect() as own:
@@ -85,7 +88,5 @@ def streamed_chunks(
             # a longer key needs a larger sort buffer than the 2 MiB default.
             own.exec_driver_sql("SET SESSION max_sort_length = 65536")
             own.exec_driver_sql("SET SESSION sort_buffer_size = 33554432")
-        result = own.execution_options(stream_results=True, yield_per=chunk).execute(
-            query.order_by(order)
-        )
+        result = own.execution_options(stream_results=True, yield_per=chunk).execute(query)
         yield from result.partitions()

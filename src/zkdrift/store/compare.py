@@ -53,10 +53,17 @@ def load(session: Session, tree: Tree, side: Side | None, paths: Iterable[str]) 
 
 
 def paths(session: Session, tree: Tree, side: Side | None, view: PathFilter) -> Iterator[str]:
-    """The paths ``view`` keeps, in path digest order."""
-    for row in keys(session, tree, side, with_acl=False):
-        if view(row[1], row[4]):
-            yield row[1]
+    """The paths ``view`` keeps, in no particular order."""
+    if side is None:
+        return
+    if side.kind == "snapshot":
+        for path, ephemeral in snapshot_store.iter_paths(session, tree, side.id):
+            if view(path, ephemeral):
+                yield path
+    else:
+        for path in desired_store.iter_desired_paths(session, tree, side.id):
+            if view(path, False):
+                yield path
 
 
 @dataclass
@@ -71,9 +78,10 @@ class Counts:
 
     def counted(self, rows: Iterable[NodeKey], view: PathFilter) -> Iterator[NodeKey]:
         root = self.root
+        keeps_all = view.keeps_every_persistent_node
         for row in rows:
             path, ephemeral = row[1], row[4]
-            if not view(path, ephemeral):
+            if not (keeps_all and not ephemeral) and not view(path, ephemeral):
                 continue
             below = path != root
             self.nodes += 1

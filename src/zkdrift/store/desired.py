@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, null, or_, select
+from sqlalchemy import and_, false, null, or_, select
 from sqlalchemy.orm import Session
 
 from zkdrift.diff import NodeKey
@@ -140,10 +140,28 @@ def iter_desired_keys(
         Configuration.path,
         Configuration.data_digest,
         acl_text(Configuration.acl) if with_acl else null(),
+        false(),
     )
     query = select(*columns).where(Configuration.tree_id == tree.id, _valid_at(revision_id))
-    for pd, path, dd, acl in ordered_rows(session, query, Configuration.path_digest, chunk):
-        yield pd, path, dd, acl_key(acl), False
+    rows = ordered_rows(session, query, Configuration.path_digest, chunk)
+    if not with_acl:
+        # The rows are the keys already: no tuple of our own per entry.
+        yield from rows
+        return
+    for pd, path, dd, acl, _ephemeral in rows:
+        yield pd, path, dd, acl if acl is None else acl_key(acl), False
+
+
+def iter_desired_paths(
+    session: Session, tree: Tree, revision_id: int, *, chunk: int = STREAM_CHUNK
+) -> Iterator[str]:
+    """The paths of the desired state at a revision, in no particular order."""
+    query = select(Configuration.path).where(
+        Configuration.tree_id == tree.id, _valid_at(revision_id)
+    )
+    for rows in streamed_chunks(session, query, None, chunk):
+        for (path,) in rows:
+            yield path
 
 
 def iter_desired_nodes(

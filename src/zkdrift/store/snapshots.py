@@ -370,11 +370,27 @@ def iter_node_keys(
         NodeState.path,
         NodeState.data_digest,
         acl_text(NodeState.acl) if with_acl else null(),
-        NodeState.ephemeral_owner,
+        NodeState.ephemeral_owner != 0,
     )
     query = select(*columns).where(NodeState.tree_id == tree.id, valid_at(snapshot_id))
-    for pd, path, dd, acl, owner in ordered_rows(session, query, NodeState.path_digest, chunk):
-        yield pd, path, dd, acl_key(acl), owner != 0
+    rows = ordered_rows(session, query, NodeState.path_digest, chunk)
+    if not with_acl:
+        # The rows are the keys already: no tuple of our own per node.
+        yield from rows
+        return
+    for pd, path, dd, acl, ephemeral in rows:
+        yield pd, path, dd, acl_key(acl), ephemeral
+
+
+def iter_paths(
+    session: Session, tree: Tree, snapshot_id: int, *, chunk: int = STREAM_CHUNK
+) -> Iterator[tuple[str, bool]]:
+    """A snapshot's paths, each with whether it is ephemeral, in no particular order."""
+    query: Any = select(NodeState.path, NodeState.ephemeral_owner != 0).where(
+        NodeState.tree_id == tree.id, valid_at(snapshot_id)
+    )
+    for rows in streamed_chunks(session, query, None, chunk):
+        yield from rows
 
 
 def load_nodes(
