@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import stat
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,12 +32,13 @@ from zkdrift import paths
 from zkdrift.app import App
 from zkdrift.errors import InvalidInputError
 from zkdrift.formats import FormatError, load_desired
+from zkdrift.formats.zkjson import NotStreamableError, iter_export, stream_export
 from zkdrift.gitsource import fetch_source, remote_commit
 from zkdrift.model import TreeState, Znode
 from zkdrift.policy import MAX_OP_BYTES
 from zkdrift.store import desired as desired_store
 from zkdrift.store import trees as tree_store
-from zkdrift.store.desired import RevisionOrigin
+from zkdrift.store.desired import RevisionChange, RevisionOrigin
 from zkdrift.store.models import DesiredRevision, Tree
 from zkdrift.vocabulary import iso, origin_text
 
@@ -195,6 +199,12 @@ def write_state(
         override=override and tree.policy.desired_source is not None,
         allow_empty=allow_empty,
     )
+    return _written(tree, written, source)
+
+
+def _written(
+    tree: Tree, written: tuple[DesiredRevision, RevisionChange] | None, source: str
+) -> RevisionResult | None:
     if written is None:
         log.info("desired state of %s unchanged; no revision written", tree.name)
         return None
@@ -239,6 +249,12 @@ def import_desired(
     with app.db.session() as session:
         tree = tree_store.get_tree(session, name)
     refuse_hand_change(tree, "import", override=override)
+    if prefix is None:
+        streamed = _import_streamed(
+            app, tree, source, message=message, author=author, override=override
+        )
+        if not isinstance(streamed, _NotStreamed):
+            return streamed
     # Files of a directory tree are refused above one request's size, or the
     # tree's own limit when its servers take larger requests.
     max_file_bytes = max(MAX_OP_BYTES, tree.policy.max_op_bytes)
@@ -259,6 +275,78 @@ def import_desired(
             source="import",
             override=override,
         )
+
+
+def write_streamed(
+    app: App,
+    session: Session,
+    tree: Tree,
+    nodes: Iterable[Znode],
+    *,
+    author: str | None,
+    message: str,
+    source: str,
+    override: bool = False,
+) -> RevisionResult | None:
+    """:func:`write_state` for nodes streamed in path order (a tree too large to hold)."""
+    refuse_hand_change(tree, source, override=override)
+    written = desired_store.write_revision_stream(
+        session,
+        tree,
+        nodes,
+        author=app.actor(author),
+        message=message,
+        source=source,
+        override=override and tree.policy.desired_source is not None,
+    )
+    return _written(tree, written, source)
+
+
+class _NotStreamed:
+    """What :func:`_import_streamed` returns when the file must be read whole."""
+
+
+_NOT_STREAMED = _NotStreamed()
+
+
+def _import_streamed(
+    app: App, tree: Tree, source: Path, *, message: str, author: str | None, override: bool
+) -> RevisionResult | _NotStreamed | None:
+    """Import a zkdrift export laid out as zkdrift writes it a node at a time, writing
+    the revision as it goes (:func:`zkdrift.store.desired.write_revision_stream`).
+
+    Anything else, and anything wrong with the file (a bad node, a path the tree
+    does not manage), rolls back and answers :data:`_NOT_STREAMED`: the whole-file
+    reader then accepts every other layout and reports the problem exactly as it
+    always has, all or nothing.
+    """
+    try:
+        if not stat.S_ISREG(source.stat().st_mode):
+            return _NOT_STREAMED
+        with source.open("rb") as lines, app.db.session() as session:
+            _header, nodes = stream_export(lines, source=str(source))
+            tree = tree_store.get_tree(session, tree.name)
+
+            def checked() -> Iterator[Znode]:
+                for node in nodes:
+                    if not node.ephemeral:
+                        if not paths.is_under(node.path, tree.root):
+                            raise NotStreamableError("a node outside the tree's root")
+                        check_managed_path(app, tree, node.path, source=str(source))
+                    yield node
+
+            written = desired_store.write_revision_stream(
+                session,
+                tree,
+                checked(),
+                author=app.actor(author),
+                message=message,
+                source="import",
+                override=override and tree.policy.desired_source is not None,
+            )
+            return _written(tree, written, "import")
+    except (OSError, NotStreamableError, FormatError, InvalidInputError, ValueError, RuntimeError):
+        return _NOT_STREAMED
 
 
 def set_value(
@@ -374,16 +462,50 @@ def export_desired(app: App, name: str, *, revision: int | None = None) -> Desir
     """The desired state at ``revision`` (default: the latest), values as bytes."""
     with app.db.session() as session:
         tree = tree_store.get_tree(session, name)
-        if revision is None:
-            rev = desired_store.latest_revision(session, tree)
-            if rev is None:
-                raise InvalidInputError(
-                    f"tree {name!r} has no desired state yet; import one with "
-                    f"'zkdrift desired import {name} FILE'"
-                )
-        else:
-            rev = desired_store.get_revision(session, tree, revision)
+        rev = _exported_revision(session, tree, name, revision)
         return DesiredExport(name, rev.number, desired_store.load_desired(session, tree, rev))
+
+
+def _exported_revision(
+    session: Session, tree: Tree, name: str, revision: int | None
+) -> DesiredRevision:
+    if revision is None:
+        rev = desired_store.latest_revision(session, tree)
+        if rev is None:
+            raise InvalidInputError(
+                f"tree {name!r} has no desired state yet; import one with "
+                f"'zkdrift desired import {name} FILE'"
+            )
+        return rev
+    return desired_store.get_revision(session, tree, revision)
+
+
+@dataclass
+class StreamedExport:
+    """A desired revision on its way out as a zkdrift export; ``entries`` counts the
+    nodes written so far."""
+
+    revision: int
+    entries: int = 0
+
+
+@contextmanager
+def export_desired_json(
+    app: App, name: str, *, revision: int | None = None
+) -> Iterator[tuple[StreamedExport, Iterator[bytes]]]:
+    """:func:`export_desired` as zkdrift export bytes, streamed out of the store while
+    the context is open: the bytes of ``dump_export(export_desired(...).state)``."""
+    with app.db.session() as session:
+        tree = tree_store.get_tree(session, name)
+        rev = _exported_revision(session, tree, name, revision)
+        info = StreamedExport(rev.number)
+
+        def counted() -> Iterator[Znode]:
+            for node in desired_store.iter_desired_nodes(session, tree, rev.id):
+                info.entries += 1
+                yield node
+
+        yield info, iter_export(counted(), root=tree.root, tree=name)
 
 
 def desired_log(app: App, name: str, *, limit: int | None = None) -> list[RevisionResult]:

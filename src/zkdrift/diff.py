@@ -5,8 +5,9 @@ Pure functions: no I/O. Values are compared as bytes and never decoded.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Container, Hashable, Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass
+from typing import Any
 
 from zkdrift.model import Change, ChangeKind, DriftClass, TreeState, Znode
 from zkdrift.paths import ancestors
@@ -111,6 +112,7 @@ def classify(
     live: TreeState | Mapping[str, Znode],
     *,
     compare_acl: bool = False,
+    never_applied: bool | None = None,
 ) -> list[DriftItem]:
     """Classify every difference between ``desired`` and ``live``.
 
@@ -133,9 +135,14 @@ def classify(
     covers an ACL difference whose base node has no recorded ACL.
 
     Results are sorted like :func:`diff`: by path, then presence, data, ACL.
+
+    ``never_applied`` overrides "no base at all" when the three states are
+    only the differing paths of larger ones (see :func:`differing`): then an
+    empty ``base`` may just hold none of them.
     """
     base_nodes: Mapping[str, Znode] = {} if base is None else _nodes(base)
-    never_applied = not base_nodes
+    if never_applied is None:
+        never_applied = not base_nodes
     items: list[DriftItem] = []
     for change in diff(live, desired, compare_acl=compare_acl):
         path = change.path
@@ -179,4 +186,106 @@ def without_required_parents(
             if parent in needed:
                 break
             needed.add(parent)
+    return without_paths(items, needed)
+
+
+def without_paths(items: list[DriftItem], needed: Container[str]) -> list[DriftItem]:
+    """``items`` less the live-only nodes at ``needed`` paths (parents desired needs)."""
     return [i for i in items if not (i.kind is ChangeKind.REMOVED and i.path in needed)]
+
+
+# -- streams ------------------------------------------------------------------------
+#
+# A tree too large to hold is compared as two streams of keys, one row per node:
+# (order key, path, data digest, ACL, ephemeral). The order key is the path's digest
+# as the store sorts it; a data digest is opaque (equal digests, equal bytes); the ACL
+# is a frozenset of (perms, scheme, id) triples, or None when it was not read. Only
+# the rows that differ come out; the caller loads those nodes whole and hands them
+# to the functions above, which then see every difference there is.
+
+NodeKey = tuple[Any, str, Hashable, frozenset[tuple[int, str, str]] | None, bool]
+
+
+class UnorderedStreamError(ValueError):
+    """A stream of node keys was not sorted by its order key."""
+
+
+def differing(
+    left: Iterable[NodeKey],
+    right: Iterable[NodeKey],
+    *,
+    compare_acl: bool = False,
+    unread_acl: bool = False,
+) -> Iterator[tuple[NodeKey | None, NodeKey | None]]:
+    """Merge two key streams sorted by order key; yield the pairs that differ.
+
+    A pair differs when its path is on one side only, its data digests differ,
+    or, with ``compare_acl``, both sides read an ACL and they differ as sets.
+    With ``unread_acl``, a path whose left side read an ACL and right side did
+    not comes out too (a plan warns about those). Equal pairs are skipped, so
+    memory holds one row per side whatever the size of the streams.
+
+    Raises :class:`UnorderedStreamError` when a stream is not strictly increasing.
+    """
+    lit = iter(left)
+    rit = iter(right)
+    lrow = next(lit, None)
+    rrow = next(rit, None)
+    while lrow is not None or rrow is not None:
+        if lrow is not None and (rrow is None or lrow[0] < rrow[0]):
+            yield lrow, None
+            lrow = _advance(lit, lrow)
+        elif rrow is not None and (lrow is None or rrow[0] < lrow[0]):
+            yield None, rrow
+            rrow = _advance(rit, rrow)
+        elif lrow is not None and rrow is not None:
+            lacl, racl = lrow[3], rrow[3]
+            if (
+                lrow[2] != rrow[2]
+                or (compare_acl and lacl is not None and racl is not None and lacl != racl)
+                or (unread_acl and lacl is not None and racl is None)
+            ):
+                yield lrow, rrow
+            lrow = _advance(lit, lrow)
+            rrow = _advance(rit, rrow)
+
+
+def _advance(it: Iterator[NodeKey], previous: NodeKey) -> NodeKey | None:
+    row = next(it, None)
+    if row is not None and not previous[0] < row[0]:
+        raise UnorderedStreamError(f"node keys out of order: {row[1]!r} came after {previous[1]!r}")
+    return row
+
+
+def covered(
+    targets: Set[str], paths: Iterable[str], *, strict: bool = True, cache_size: int = 65536
+) -> set[str]:
+    """The ``targets`` that are ancestors of a path in ``paths`` (or, unless ``strict``,
+    one of them), streaming ``paths`` once and stopping when every target is found.
+
+    Siblings share their ancestors: the targets above each parent are remembered,
+    up to ``cache_size`` parents.
+    """
+    found: set[str] = set()
+    if not targets:
+        return found
+    above: dict[str, tuple[str, ...]] = {}
+    for path in paths:
+        if path == "/":
+            hits: tuple[str, ...] = ()
+        else:
+            parent = path[: path.rfind("/")] or "/"
+            cached = above.get(parent)
+            if cached is None:
+                cached = tuple(a for a in (parent, *ancestors(parent)) if a in targets)
+                if len(above) >= cache_size:
+                    above.clear()
+                above[parent] = cached
+            hits = cached
+        if not strict and path in targets:
+            hits = (*hits, path)
+        if hits:
+            found.update(hits)
+            if len(found) == len(targets):
+                break
+    return found

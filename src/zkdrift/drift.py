@@ -24,15 +24,18 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from zkdrift.app import App
-from zkdrift.diff import DriftItem, classify, diff, without_required_parents
+from zkdrift.diff import DriftItem, classify, covered, diff, without_paths
 from zkdrift.errors import InvalidInputError
-from zkdrift.model import Change, DriftClass, TreeState
+from zkdrift.model import Change, ChangeKind, DriftClass, Znode
 from zkdrift.redact import Redactor, node_json
+from zkdrift.scope import PathFilter
 from zkdrift.snapshot import read_live, record_snapshot
+from zkdrift.store import compare
 from zkdrift.store import desired as desired_store
 from zkdrift.store import drift as drift_store
 from zkdrift.store import snapshots as snapshot_store
 from zkdrift.store import trees as tree_store
+from zkdrift.store.compare import Side
 from zkdrift.store.models import DesiredRevision, Tree, utcnow
 
 log = logging.getLogger(__name__)
@@ -151,18 +154,24 @@ class _Live:
     """The live side of a check: a fresh snapshot, or a recorded one."""
 
     snapshot_id: int
-    state: TreeState
+    ephemeral: int
     started: dt.datetime
     source: str
     digest_of: Callable[[str, bytes], str]
 
+    @property
+    def side(self) -> Side:
+        return Side("snapshot", self.snapshot_id)
+
 
 def _live_state(app: App, tree: Tree, snapshot_id: int | None, source: str) -> _Live:
-    """A fresh snapshot of ``tree`` (recorded), or a recorded one when ``snapshot_id`` is given."""
+    """A fresh snapshot of ``tree`` (recorded), or a recorded one when ``snapshot_id`` is given.
+
+    Either way the comparison streams the recorded snapshot out of the store:
+    nothing of the tree stays in memory once it is recorded.
+    """
     started = utcnow()
     if snapshot_id is None:
-        # take_snapshot() in two steps, keeping the state it read: reloading
-        # it from the store would cost as much as the read.
         t0 = time.perf_counter()
         state = read_live(app, tree)
         result = record_snapshot(
@@ -173,14 +182,12 @@ def _live_state(app: App, tree: Tree, snapshot_id: int | None, source: str) -> _
             read_seconds=time.perf_counter() - t0,
             source=source,
         )
-        if not result.superseded:
-            return _Live(result.snapshot_id, state, started, source, app.redactor().digest)
-        # A newer snapshot was recorded meanwhile: compare what it holds.
+        del state
+        # When superseded, a newer snapshot was recorded meanwhile: compare what it holds.
         snapshot_id = result.snapshot_id
     with app.db.session() as session:
         snap = snapshot_store.get_snapshot(session, tree, snapshot_id)
-        state = snapshot_store.load_snapshot(session, tree, snap)
-        return _Live(snap.id, state, started, source, app.redactor().digest)
+        return _Live(snap.id, snap.ephemeral_count, started, source, app.redactor().digest)
 
 
 def _record(
@@ -218,7 +225,7 @@ def _record(
         against=against,
         applied_revision=applied_revision,
         reference_snapshot_id=reference_snapshot_id,
-        ephemeral_ignored=sum(1 for node in live.state.nodes.values() if node.ephemeral),
+        ephemeral_ignored=live.ephemeral,
         checked_at=live.started,
     )
 
@@ -246,33 +253,39 @@ def check_drift(
             )
         revision_id, revision_number = revision.id, revision.number
     live = _live_state(app, tree, snapshot_id, source)
-    scope = app.scope(tree)
+    managed = app.scope(tree).path_filter(keep_ephemeral=False)
     with app.db.session() as session:
         tree = tree_store.get_tree(session, name)
-        desired_rev = session.get(DesiredRevision, revision_id)
-        desired = desired_store.load_desired(session, tree, desired_rev)
-        # Usually live was last made equal to the current revision: then the
-        # base is the desired state already loaded.
-        base = (
-            desired
-            if tree.applied_revision_id == revision_id
-            else desired_store.applied_state(session, tree)
+        desired_side = Side("desired", revision_id)
+        found = compare.differences(
+            session,
+            tree,
+            live.side,
+            desired_side,
+            left_view=managed,
+            right_view=managed,
+            compare_acl=tree.capture_acl,
         )
+        # Usually live was last made equal to the current revision: then the
+        # base is the desired state itself.
         applied = (
             None
             if tree.applied_revision_id is None
             else session.get(DesiredRevision, tree.applied_revision_id)
         )
-        wanted = scope.managed(desired)
-        items = without_required_parents(
-            classify(
-                None if base is None else scope.managed(base),
-                wanted,
-                scope.managed(live.state),
-                compare_acl=tree.capture_acl,
-            ),
-            wanted,
+        base_side = None if applied is None else Side("desired", applied.id)
+        base = compare.load(session, tree, base_side, found.paths)
+        never_applied = next(compare.paths(session, tree, base_side, managed), None) is None
+        items = classify(
+            _managed(base, managed),
+            _managed(found.right, managed),
+            _managed(found.left, managed),
+            compare_acl=tree.capture_acl,
+            never_applied=never_applied,
         )
+        removed = {i.path for i in items if i.kind is ChangeKind.REMOVED}
+        needed = covered(removed, compare.paths(session, tree, desired_side, managed))
+        items = without_paths(items, needed)
         report = _record(
             session,
             tree,
@@ -311,17 +324,27 @@ def check_against_snapshot(
     with app.db.session() as session:
         tree = tree_store.get_tree(session, name)
         reference_snap = snapshot_store.get_snapshot(session, tree, reference_id)
-        reference = snapshot_store.load_snapshot(session, tree, reference_snap)
+        with_acl = reference_snap.with_acl
     live = _live_state(app, tree, snapshot_id, source)
-    scope = app.scope(tree)
-    items = classify(
-        None,
-        scope.managed(reference),
-        scope.managed(live.state),
-        compare_acl=tree.capture_acl and reference_snap.with_acl,
-    )
+    managed = app.scope(tree).path_filter(keep_ephemeral=False)
     with app.db.session() as session:
         tree = tree_store.get_tree(session, name)
+        compare_acl = tree.capture_acl and with_acl
+        found = compare.differences(
+            session,
+            tree,
+            live.side,
+            Side("snapshot", reference_id),
+            left_view=managed,
+            right_view=managed,
+            compare_acl=compare_acl,
+        )
+        items = classify(
+            None,
+            _managed(found.right, managed),
+            _managed(found.left, managed),
+            compare_acl=compare_acl,
+        )
         return _record(session, tree, items, live, reference_snapshot_id=reference_id)
 
 
@@ -336,9 +359,23 @@ def compare_snapshots(app: App, name: str, from_id: int, to_id: int) -> Snapshot
         tree = tree_store.get_tree(session, name)
         before_snap = snapshot_store.get_snapshot(session, tree, from_id)
         after_snap = snapshot_store.get_snapshot(session, tree, to_id)
-        before = snapshot_store.load_snapshot(session, tree, before_snap)
-        after = snapshot_store.load_snapshot(session, tree, after_snap)
         with_acl = before_snap.with_acl and after_snap.with_acl
-    scope = app.scope(tree)
-    changes = diff(scope.managed(before), scope.managed(after), compare_acl=with_acl)
+        managed = app.scope(tree).path_filter(keep_ephemeral=False)
+        found = compare.differences(
+            session,
+            tree,
+            Side("snapshot", before_snap.id),
+            Side("snapshot", after_snap.id),
+            left_view=managed,
+            right_view=managed,
+            compare_acl=with_acl,
+        )
+    changes = diff(
+        _managed(found.left, managed), _managed(found.right, managed), compare_acl=with_acl
+    )
     return SnapshotDiff(name, from_id, to_id, tuple(changes))
+
+
+def _managed(nodes: dict[str, Znode], view: PathFilter) -> dict[str, Znode]:
+    """What ``view`` keeps of some loaded nodes (the rule the streams were filtered by)."""
+    return {path: node for path, node in nodes.items() if view(path, node.ephemeral)}

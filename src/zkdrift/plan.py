@@ -7,7 +7,8 @@ compare-and-set on the versions recorded here.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from zkdrift.diff import acl_differs
 from zkdrift.errors import InvalidInputError
@@ -60,6 +61,39 @@ def looks_sequential(path: str) -> bool:
     return _SEQUENTIAL_SUFFIX.search(basename(path)) is not None
 
 
+@dataclass(frozen=True)
+class Surroundings:
+    """What a plan needs to know of the nodes it was not given.
+
+    A plan of a tree too large to hold is made from the differing paths only
+    (see :func:`zkdrift.diff.differing`); these answer the questions that
+    reach beyond them:
+
+    - ``existing``: of the paths a plan might create (the desired paths missing
+      live and their ancestors), those that exist live as ancestors of live
+      nodes (the root ``/`` always does);
+    - ``needed``: of the live paths desired lacks, those that are ancestors of
+      desired paths (never deleted).
+    """
+
+    existing: Container[str]
+    needed: Container[str]
+
+
+@dataclass(frozen=True, slots=True)
+class TreeCounts:
+    """The sizes :func:`check_guards` weighs, counted while the trees streamed past.
+
+    ``desired`` counts the managed desired nodes, ``persistent`` the persistent
+    nodes the plan sees live; the ``_below_root`` counts leave the root out.
+    """
+
+    desired: int
+    desired_below_root: int
+    persistent: int
+    persistent_below_root: int
+
+
 def make_plan(
     tree: str,
     desired: TreeState | Mapping[str, Znode],
@@ -70,6 +104,7 @@ def make_plan(
     root: str = "/",
     parent_acls: Mapping[str, tuple[Acl, ...]] | None = None,
     default_acl: tuple[Acl, ...] | None = None,
+    surroundings: Surroundings | None = None,
 ) -> Plan:
     """Plan the writes that make ``live`` equal ``desired`` under ``root``.
 
@@ -104,6 +139,11 @@ def make_plan(
     Raises :class:`zkdrift.paths.InvalidPathError` for an invalid path to
     create and :class:`~zkdrift.errors.InvalidInputError` for a desired
     path outside ``root``.
+
+    With ``surroundings``, ``desired`` and ``live`` may hold only the paths
+    that differ (both sides of each, when it has them, plus the live parents
+    that created nodes inherit an ACL from): the plan is the one the whole
+    trees would give.
     """
     validate_path(root)
     desired_nodes = _nodes(desired)
@@ -117,7 +157,7 @@ def make_plan(
             f" {_summarise(outside)}"
         )
 
-    exists = _existing(live_nodes)
+    exists = _existing_in(live_nodes, surroundings)
 
     # -- creates --------------------------------------------------------
     creates, intermediates = _creates(desired_nodes, exists, root)
@@ -211,9 +251,13 @@ def make_plan(
     # managed view (excluded, zkdrift's own, or created since).
     extra = [p for p in live_nodes if p not in desired_nodes and is_under(p, root) and p != root]
     ephemeral_extra = {p for p in extra if live_nodes[p].ephemeral}
-    keep = _with_ancestors((), (*desired_nodes, *ephemeral_extra))
+    keep: Container[str]
+    if surroundings is None:
+        keep = _with_ancestors((), (*desired_nodes, *ephemeral_extra))
+    else:
+        keep = _Either(_with_ancestors((), ephemeral_extra), surroundings.needed)
     unseen = _with_unseen_children(live_nodes)
-    kept_for_unseen = _with_ancestors(unseen, unseen) - keep
+    kept_for_unseen = {p for p in _with_ancestors(unseen, unseen) if p not in keep}
     deletable = [
         p for p in extra if p not in keep and p not in ephemeral_extra and p not in kept_for_unseen
     ]
@@ -249,6 +293,23 @@ def make_plan(
     return Plan(tree=tree, ops=tuple(ops), warnings=tuple(warnings))
 
 
+def _existing_in(live: Mapping[str, Znode], surroundings: Surroundings | None) -> Container[str]:
+    if surroundings is None:
+        return _existing(live)
+    return _Either(live, surroundings.existing)
+
+
+class _Either(Container[str]):
+    """Membership in either of two containers."""
+
+    def __init__(self, first: Container[str], second: Container[str]) -> None:
+        self.first = first
+        self.second = second
+
+    def __contains__(self, item: object) -> bool:
+        return item in self.first or item in self.second
+
+
 def _existing(live: Mapping[str, Znode]) -> set[str]:
     """Every path that exists live: the live nodes and all their ancestors (a reader
     that leaves out the root, or any parent, must not make us try to create it)."""
@@ -263,7 +324,7 @@ def _existing(live: Mapping[str, Znode]) -> set[str]:
 
 
 def _creates(
-    desired: Mapping[str, Znode], exists: set[str], root: str
+    desired: Mapping[str, Znode], exists: Container[str], root: str
 ) -> tuple[set[str], set[str]]:
     """The desired paths missing live, and the missing parents they need below ``root``."""
     creates = {p for p in desired if p not in exists}
@@ -283,10 +344,13 @@ def acl_sources(
     live: TreeState | Mapping[str, Znode],
     *,
     root: str = "/",
+    surroundings: Surroundings | None = None,
 ) -> set[str]:
     """The existing nodes whose ACL the nodes a plan creates would inherit: the parent
     of each topmost create (read them before planning, see :func:`make_plan`)."""
-    creates, intermediates = _creates(_nodes(desired), _existing(_nodes(live)), root)
+    live_nodes = _nodes(live)
+    exists = _existing_in(live_nodes, surroundings)
+    creates, intermediates = _creates(_nodes(desired), exists, root)
     made = creates | intermediates
     return {parent_of(p) for p in made if parent_of(p) not in made}
 
@@ -373,6 +437,7 @@ def check_guards(
     max_op_bytes: int = MAX_OP_BYTES,
     is_secret: Callable[[str], bool] | None = None,
     allow_world_readable_secrets: bool = False,
+    counts: TreeCounts | None = None,
 ) -> list[str]:
     """Reasons not to apply ``plan``, one human-readable line each; empty means go.
 
@@ -398,20 +463,31 @@ def check_guards(
     - any create or ACL change that leaves a secret path (``is_secret``)
       readable by ``world:anyone``, unless ``allow_world_readable_secrets``.
       ``force`` does not allow it.
+
+    With ``counts``, ``desired`` and ``live`` need only hold the plan's paths
+    (as :func:`make_plan` with surroundings takes them): the sizes come from
+    ``counts``.
     """
     if not 0.0 <= max_delete_fraction <= 1.0:
         raise ValueError("max_delete_fraction must be between 0 and 1")
     desired_nodes = _nodes(desired)
     live_nodes: Mapping[str, Znode] = {} if live is None else _nodes(live)
-    persistent = [p for p, n in live_nodes.items() if not n.ephemeral]
+    if counts is None:
+        persistent = [p for p, n in live_nodes.items() if not n.ephemeral]
+        counts = TreeCounts(
+            desired=len(desired_nodes),
+            desired_below_root=sum(1 for p in desired_nodes if p != root),
+            persistent=len(persistent),
+            persistent_below_root=sum(1 for p in persistent if p != root),
+        )
     refusals: list[str] = []
 
-    wanted = sum(1 for p in desired_nodes if p != root)
-    if not force and desired_nodes and not any(p != root for p in persistent):
+    wanted = counts.desired_below_root
+    if not force and counts.desired and not counts.persistent_below_root:
         if live is None:
             refusals.append(
                 f"the tree root {root} does not exist live but desired has"
-                f" {_plural(len(desired_nodes), 'node')}: was the tree read correctly?"
+                f" {_plural(counts.desired, 'node')}: was the tree read correctly?"
                 " (use --force to create it anyway)"
             )
         elif wanted:
@@ -422,10 +498,10 @@ def check_guards(
             )
 
     deletes = sum(1 for op in plan.ops if op.kind is OpKind.DELETE)
-    if deletes and not force and deletes > max_delete_fraction * len(persistent):
+    if deletes and not force and deletes > max_delete_fraction * counts.persistent:
         refusals.append(
-            f"plan deletes {_plural(deletes, 'node')} of {len(persistent)} live"
-            f" ({deletes / max(len(persistent), 1):.0%}), more than the allowed"
+            f"plan deletes {_plural(deletes, 'node')} of {counts.persistent} live"
+            f" ({deletes / max(counts.persistent, 1):.0%}), more than the allowed"
             f" {max_delete_fraction:.0%} (use --force to allow it)"
         )
 

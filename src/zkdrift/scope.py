@@ -102,6 +102,11 @@ class Scope:
             out[path] = node
         return out
 
+    def path_filter(self, *, keep_ephemeral: bool, cache_size: int = 65536) -> PathFilter:
+        """:meth:`managed` (or, with ``keep_ephemeral``, :meth:`plan_view`) for one
+        path at a time, for rows streamed from the store."""
+        return PathFilter(self, keep_ephemeral=keep_ephemeral, cache_size=cache_size)
+
     def unmanaged_problem(self, path: str) -> str | None:
         """Why desired state may not hold ``path`` (None when it may)."""
         if not is_under(path, self.root):
@@ -125,3 +130,48 @@ def scope_of(
         tuple(includes),
         reserved_paths(root, lock_root) if lock_root else (),
     )
+
+
+class PathFilter:
+    """The rule of :meth:`Scope.managed` / :meth:`Scope.plan_view`, one path at a time.
+
+    Verdicts on excluded ancestors are remembered, as :meth:`Scope.managed`
+    does, but only up to ``cache_size`` of them: a stream of a million
+    paths must not grow a million-entry cache.
+    """
+
+    def __init__(self, scope: Scope, *, keep_ephemeral: bool, cache_size: int = 65536) -> None:
+        self.scope = scope
+        self.keep_ephemeral = keep_ephemeral
+        self._cache_size = cache_size
+        self._verdicts: dict[str, bool] = {}
+        self._trivial = not (scope.excludes or scope.includes or scope.reserved)
+
+    @property
+    def keeps_every_persistent_node(self) -> bool:
+        """True when the scope has no rule that leaves a persistent node out."""
+        return self._trivial
+
+    def _excluded(self, path: str) -> bool:
+        verdict = self._verdicts.get(path)
+        if verdict is None:
+            verdict = matches_any(path, self.scope.excludes) or (
+                path != "/" and self._excluded(parent_of(path))
+            )
+            if len(self._verdicts) >= self._cache_size:
+                self._verdicts.clear()
+            self._verdicts[path] = verdict
+        return verdict
+
+    def __call__(self, path: str, ephemeral: bool = False) -> bool:
+        """True when the view keeps ``path`` (an ephemeral node when ``ephemeral``)."""
+        if ephemeral:
+            if not self.keep_ephemeral:
+                return False
+        elif self._trivial:
+            return True
+        elif self.scope.includes and not matches_any(path, self.scope.includes):
+            return False
+        if self.scope.excludes and self._excluded(path):
+            return False
+        return not (self.scope.reserved and self.scope.is_reserved(path))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from zkdrift.app import App
+from zkdrift.formats.zkjson import iter_export
 from zkdrift.model import TreeState
 from zkdrift.store import snapshots as snapshot_store
 from zkdrift.store import trees as tree_store
@@ -150,3 +152,34 @@ def load_snapshot(
         snap = snapshot_store.get_snapshot(session, tree, snapshot_id)
         state = snapshot_store.load_snapshot(session, tree, snap, under=under)
         return LoadedSnapshot(tree, snap.id, snap.started_at, state)
+
+
+@dataclass(frozen=True)
+class SnapshotExport:
+    """A recorded snapshot on its way out as a zkdrift export."""
+
+    tree: str
+    snapshot_id: int
+    taken_at: dt.datetime
+    nodes: int
+
+
+@contextmanager
+def export_snapshot(
+    app: App, name: str, snapshot_id: int | None = None
+) -> Iterator[tuple[SnapshotExport, Iterator[bytes]]]:
+    """A snapshot (the latest when ``snapshot_id`` is None) as zkdrift export bytes,
+    streamed out of the store in pieces while the context is open: the bytes of
+    :func:`zkdrift.formats.dump_export` of the loaded snapshot, never the whole
+    tree in memory."""
+    with app.db.session() as session:
+        tree = tree_store.get_tree(session, name)
+        snap = snapshot_store.get_snapshot(session, tree, snapshot_id)
+        info = SnapshotExport(tree.name, snap.id, snap.started_at, snap.node_count)
+        nodes = snapshot_store.iter_snapshot_nodes(session, tree, snap.id)
+        yield (
+            info,
+            iter_export(
+                nodes, root=tree.root, tree=name, snapshot_id=snap.id, taken_at=snap.started_at
+            ),
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -155,29 +155,37 @@ def emit_json(payload: Any) -> None:
     sys.stdout.write(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
 
 
-def write_export(output: str, payload: bytes) -> None:
+def write_export(output: str, payload: bytes | Iterable[bytes]) -> None:
     """Write an export (values unredacted, by design) to ``output``, or to stdout for '-'.
 
+    ``payload`` may come in pieces (a streamed export), written as they come.
     A file is replaced whole or not at all. A terminal is refused: exports
     hold every value, secrets included, and must not land on a screen.
     """
+    pieces = [payload] if isinstance(payload, bytes) else payload
     if output == "-":
         if sys.stdout.isatty():
             raise InvalidInputError(
                 "refusing to print an export to the terminal: it holds every value "
                 "unredacted, secrets included; give --output FILE or pipe it"
             )
-        sys.stdout.buffer.write(payload)
+        for piece in pieces:
+            sys.stdout.buffer.write(piece)
         sys.stdout.buffer.flush()
         return
     target = Path(output)
     tmp = target.with_name(target.name + ".tmp")
     try:
-        tmp.write_bytes(payload)
+        with tmp.open("wb") as out:
+            for piece in pieces:
+                out.write(piece)
         tmp.replace(target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise InvalidInputError(f"cannot write {output}: {exc.strerror or exc}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 @contextmanager

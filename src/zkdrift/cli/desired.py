@@ -24,7 +24,7 @@ from zkdrift.cli.common import (
 )
 from zkdrift.cli.reconcile import adopt
 from zkdrift.errors import InvalidInputError
-from zkdrift.formats import dump_directory, dump_export, dump_yaml, dump_zkshell_json
+from zkdrift.formats import dump_directory, dump_yaml, dump_zkshell_json
 from zkdrift.vocabulary import utc_text
 
 desired_app = typer.Typer(
@@ -272,6 +272,17 @@ def export_command(
     state.read_only()
     if fmt not in _FORMATS:
         raise InvalidInputError(f"--format {fmt!r}: choose one of {', '.join(_FORMATS)}")
+    if fmt == "json":
+        # Streamed out of the store: a desired state of any size in bounded memory.
+        with desired_lib.export_desired_json(state.app, name, revision=revision) as (info, pieces):
+            write_export(output, pieces)
+        if output != "-":
+            console.print(
+                f"exported desired revision {info.revision} of {name}:"
+                f" {info.entries:,} entries to {output}",
+                markup=False,
+            )
+        return
     exported = desired_lib.export_desired(state.app, name, revision=revision)
     st = exported.state
     if fmt == "dir":
@@ -288,12 +299,7 @@ def export_command(
             markup=False,
         )
         return
-    if fmt == "json":
-        payload = dump_export(st, tree=name)
-    elif fmt == "yaml":
-        payload = dump_yaml(st).encode("utf-8")
-    else:
-        payload = dump_zkshell_json(st)
+    payload = dump_yaml(st).encode("utf-8") if fmt == "yaml" else dump_zkshell_json(st)
     write_export(output, payload)
     if output == "-":
         return

@@ -24,11 +24,10 @@ from zkdrift.cli.common import (
     write_export,
 )
 from zkdrift.errors import InvalidInputError
-from zkdrift.formats.zkjson import dump_export
 from zkdrift.model import Znode
 from zkdrift.paths import is_under, validate_path
 from zkdrift.redact import Redactor, node_json
-from zkdrift.snapshot import list_snapshots, load_snapshot, take_snapshot
+from zkdrift.snapshot import export_snapshot, list_snapshots, load_snapshot, take_snapshot
 from zkdrift.vocabulary import utc_text
 
 
@@ -163,10 +162,11 @@ def export(
 ) -> None:
     """Export a snapshot as zkdrift JSON (base64 data; byte-exact, see docs/export-format.md)."""
     state.read_only()
-    loaded = load_snapshot(state.app, name, snapshot_id)
-    st, sid = loaded.state, loaded.snapshot_id
-    payload = dump_export(st, tree=name, snapshot_id=sid, taken_at=loaded.taken_at)
-    write_export(str(output), payload)
+    with export_snapshot(state.app, name, snapshot_id) as (info, pieces):
+        write_export(str(output), pieces)
     if str(output) == "-":
         return
-    console.print(f"exported snapshot {sid} of {name}: {len(st):,} nodes to {output}", markup=False)
+    console.print(
+        f"exported snapshot {info.snapshot_id} of {name}: {info.nodes:,} nodes to {output}",
+        markup=False,
+    )

@@ -64,7 +64,9 @@ Node fields:
 
 Readers ignore keys they do not know, so later minor additions stay readable
 by version-1 readers. Writers put one node per line, which keeps exports
-diff-friendly and makes reader error line numbers point at the node.
+diff-friendly and makes reader error line numbers point at the node. An export
+laid out exactly as :func:`dump_export` writes it can be read a node at a time
+(:func:`stream_export`); any other valid layout is read whole.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -82,6 +85,7 @@ from zkdrift.paths import InvalidPathError, is_under, validate_path
 
 from ._common import b64decode_strict, b64encode
 from ._json import JsonDocument, parse_json
+from .errors import FormatError
 
 FORMAT_NAME = "zkdrift-export"
 FORMAT_VERSION = 1
@@ -145,29 +149,66 @@ def dump_export(
     for path in state:
         if not is_under(path, state.root):
             raise ValueError(f"node {path!r} is outside the state's root {state.root!r}")
+    nodes = (state[path] for path in sorted(state))
+    return b"".join(
+        iter_export(nodes, root=state.root, tree=tree, snapshot_id=snapshot_id, taken_at=taken_at)
+    )
+
+
+def iter_export(
+    nodes: Iterable[Znode],
+    *,
+    root: str,
+    tree: str,
+    snapshot_id: int | None = None,
+    taken_at: datetime | None = None,
+) -> Iterator[bytes]:
+    """:func:`dump_export` a piece at a time, for states too large to hold.
+
+    ``nodes`` must come sorted by path (code-point order), each at or below
+    ``root``; a node out of order, repeated or outside the root raises
+    ``ValueError`` where it is met. The pieces joined are exactly what
+    :func:`dump_export` returns for the same nodes.
+    """
+    validate_path(root)
     snapshot = {
         "id": snapshot_id,
         "taken_at": None if taken_at is None else taken_at.isoformat(),
     }
-    lines = [
+    head = [
         "{",
         f'  "format": {_dumps(FORMAT_NAME)},',
         f'  "version": {FORMAT_VERSION},',
         f'  "tree": {_dumps(tree)},',
-        f'  "root": {_dumps(state.root)},',
+        f'  "root": {_dumps(root)},',
         f'  "snapshot": {_dumps(snapshot)},',
     ]
-    paths = sorted(state)
-    if not paths:
-        lines.append('  "nodes": []')
-    else:
-        lines.append('  "nodes": [')
-        for i, path in enumerate(paths):
-            comma = "," if i < len(paths) - 1 else ""
-            lines.append("    " + _dumps(_node_object(state[path])) + comma)
-        lines.append("  ]")
-    lines.append("}")
-    return ("\n".join(lines) + "\n").encode("utf-8")
+    previous: str | None = None
+    pending: list[str] = []
+    for node in nodes:
+        path = node.path
+        if not is_under(path, root):
+            raise ValueError(f"node {path!r} is outside the state's root {root!r}")
+        if previous is not None and not previous < path:
+            raise ValueError(f"nodes out of path order: {path!r} came after {previous!r}")
+        if previous is None:
+            head.append('  "nodes": [')
+            yield ("\n".join(head) + "\n").encode("utf-8")
+        previous = path
+        line = "    " + _dumps(_node_object(node))
+        # The last node has no comma after it: each line waits for the next.
+        if pending:
+            pending.append(",\n")
+            if len(pending) >= 2000:
+                yield "".join(pending).encode("utf-8")
+                pending.clear()
+        pending.append(line)
+    if previous is None:
+        head.append('  "nodes": []')
+        yield ("\n".join(head) + "\n}\n").encode("utf-8")
+        return
+    pending.append("\n  ]\n}\n")
+    yield "".join(pending).encode("utf-8")
 
 
 def write_export(
@@ -354,6 +395,111 @@ def export_from_document(doc: JsonDocument) -> ExportDocument:
 def parse_export(data: bytes, *, source: str = "<export>") -> ExportDocument:
     """Read an export with its metadata (tree, snapshot id, time taken)."""
     return export_from_document(parse_json(data, source))
+
+
+class NotStreamableError(Exception):
+    """An export not laid out exactly as zkdrift writes it, or with something wrong in
+    it: read it whole with :func:`parse_export`, which accepts any layout and names
+    the problem (file, line, entry) exactly."""
+
+
+_HEAD_LINES = 6  # "{", then format, version, tree, root and snapshot, one per line
+_LAST = b"  ]\n"
+
+
+def stream_export(
+    lines: Iterable[bytes], *, source: str = "<export>"
+) -> tuple[ExportDocument, Iterator[Znode]]:
+    """Read an export as zkdrift writes it (:func:`dump_export`: one node per line,
+    sorted by path), a node at a time, for exports too large to hold.
+
+    Returns the export's metadata (its ``state`` empty) and an iterator of its
+    nodes, each validated as :func:`parse_export` validates it. Raises
+    :class:`NotStreamableError`, at once or while iterating, when the layout differs
+    from what :func:`dump_export` writes, when a node is not strictly after the
+    one before it in path order, or when anything is wrong: the caller then
+    reads the file whole, which accepts every valid layout and reports errors
+    as it always has.
+    """
+    it = iter(lines)
+    head: list[bytes] = []
+    for line in it:
+        head.append(line)
+        if len(head) > _HEAD_LINES:
+            break
+    if (
+        len(head) <= _HEAD_LINES
+        or head[0] != b"{\n"
+        or head[1] != b'  "format": "zkdrift-export",\n'
+    ):
+        raise NotStreamableError("not the layout zkdrift writes")
+    opening = head[-1]
+    if opening not in (b'  "nodes": [\n', b'  "nodes": []\n'):
+        raise NotStreamableError("not the layout zkdrift writes")
+    try:
+        header = parse_export(b"".join(head[:-1]) + b'  "nodes": []\n}\n', source=source)
+    except FormatError:
+        raise NotStreamableError("a header the whole reader must report on") from None
+    if opening == b'  "nodes": []\n':
+        return header, _stream_end(it, [b"}\n"])
+    return header, _stream_nodes(it, header.state.root, source)
+
+
+def _stream_end(it: Iterator[bytes], expected: list[bytes]) -> Iterator[Znode]:
+    rest = [line for _, line in zip(range(len(expected) + 1), it, strict=False)]
+    if rest != expected:
+        raise NotStreamableError("not the layout zkdrift writes")
+    return
+    yield  # a generator: the check runs when the nodes are read
+
+
+def _stream_nodes(
+    it: Iterator[bytes], root: str, source: str, batch: int = 1000
+) -> Iterator[Znode]:
+    previous: str | None = None
+    texts: list[bytes] = []
+    last = False
+    for line in it:
+        if last:
+            if line != _LAST:
+                raise NotStreamableError("not the layout zkdrift writes")
+            break
+        if not line.startswith(b"    {"):
+            raise NotStreamableError("not the layout zkdrift writes")
+        if line.endswith(b"},\n"):
+            texts.append(line[4:-2])
+        elif line.endswith(b"}\n"):
+            texts.append(line[4:-1])
+            last = True
+        else:
+            raise NotStreamableError("not the layout zkdrift writes")
+        if len(texts) >= batch:
+            previous = yield from _parse_batch(texts, root, source, previous)
+            texts.clear()
+    else:
+        raise NotStreamableError("the export ends early")
+    previous = yield from _parse_batch(texts, root, source, previous)
+    yield from _stream_end(it, [b"}\n"])
+
+
+def _parse_batch(
+    texts: list[bytes], root: str, source: str, previous: str | None
+) -> Generator[Znode, None, str | None]:
+    """Parse node lines as one JSON array (one decoder for the lot), validating each
+    node as :func:`parse_export` does; returns the last path."""
+    try:
+        doc = parse_json(b"[" + b",".join(texts) + b"]", source)
+        nodes = [_parse_node(doc, raw, i, root) for i, raw in enumerate(doc.value)]
+    except FormatError:
+        raise NotStreamableError("a node the whole reader must report on") from None
+    if len(nodes) != len(texts):
+        raise NotStreamableError("not one node per line")
+    for node in nodes:
+        if previous is not None and not previous < node.path:
+            raise NotStreamableError("nodes out of path order, or repeated")
+        previous = node.path
+        yield node
+    return previous
 
 
 def load_export(data: bytes, *, source: str = "<export>") -> TreeState:

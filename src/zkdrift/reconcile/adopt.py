@@ -15,20 +15,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from zkdrift.app import App
-from zkdrift.desired import RevisionResult, refuse_hand_change, write_state
+from zkdrift.desired import RevisionResult, refuse_hand_change, write_state, write_streamed
 from zkdrift.diff import diff
 from zkdrift.errors import InvalidInputError, RootNotFoundError
-from zkdrift.model import OpStatus, TreeState, Znode
+from zkdrift.model import Change, OpStatus, TreeState, Znode
 from zkdrift.paths import matches_self_or_ancestor
 from zkdrift.plan import make_plan
 from zkdrift.reconcile.apply import DEFAULT_LOCK_WAIT
-from zkdrift.reconcile.audit import audited_run
+from zkdrift.reconcile.audit import AuditedRun, audited_run
 from zkdrift.reconcile.outcomes import Direction, Outcome
 from zkdrift.reconcile.planning import load_tree, read_live, record_live
+from zkdrift.scope import scope_of
 from zkdrift.store import audit as audit_store
+from zkdrift.store import compare
 from zkdrift.store import desired as desired_store
 from zkdrift.store import snapshots as snapshot_store
 from zkdrift.store import trees as tree_store
+from zkdrift.store.compare import Side
 from zkdrift.store.models import Tree
 from zkdrift.zk import client as zk
 from zkdrift.zk.lock import held_lock, make_identifier
@@ -133,6 +136,13 @@ def adopt(
             )
         live_id = record_live(app, tree, live, source)
         assert live_id is not None  # live exists
+        if not paths and snapshot_id is None:
+            # All of live, as recorded: streamed out of the store, never held whole.
+            del live
+            changes, revision, applied, run.revision_id = _adopt_recorded(
+                app, tree, live_id, who=who, reason=reason, source=source, override=override
+            )
+            return _finish(run, tree, what, live_id, changes, revision, applied)
         taken_state = live if snapshot_id is None else _recorded(app, tree, snapshot_id)
         scope = app.scope(tree)
         taken = {
@@ -173,35 +183,114 @@ def adopt(
                 desired_store.mark_applied(session, attached, latest)
                 applied = latest.number
             run.revision_id = None if latest is None else latest.id
-        shown = app.redactor().digest
-        records = [
-            audit_store.OpRecord(
-                kind=str(c.kind),
-                path=c.path,
-                expected_version=None,
-                before_digest=None if c.before is None else shown(c.path, c.before.data),
-                after_digest=None if c.after is None else shown(c.path, c.after.data),
-                outcome=str(OpStatus.ADOPTED),
-            )
-            for c in changes
-        ]
-        run.ops_total = len(records)
-        run.record(0, records)
-        if revision is None:
-            run.close(Outcome.NO_OP, "desired already equals " + what)
-        else:
-            run.close(Outcome.ADOPTED, f"desired-state revision {revision.revision}")
-        return AdoptResult(
-            apply_id=run.apply_id,
-            tree=tree.name,
-            snapshot_id=live_id if snapshot_id is None else snapshot_id,
-            revision=revision,
-            applied_revision=applied,
-            added=0 if revision is None else revision.added,
-            removed=0 if revision is None else revision.removed,
-            modified=0 if revision is None else revision.modified,
-            paths=tuple(sorted({c.path for c in changes})),
+        return _finish(
+            run,
+            tree,
+            what,
+            live_id if snapshot_id is None else snapshot_id,
+            changes,
+            revision,
+            applied,
         )
+
+
+def _finish(
+    run: AuditedRun,
+    tree: Tree,
+    what: str,
+    snapshot_id: int,
+    changes: Sequence[Change],
+    revision: RevisionResult | None,
+    applied: int | None,
+) -> AdoptResult:
+    """Audit what an adopt changed and describe it."""
+    shown = run.app.redactor().digest
+    records = [
+        audit_store.OpRecord(
+            kind=str(c.kind),
+            path=c.path,
+            expected_version=None,
+            before_digest=None if c.before is None else shown(c.path, c.before.data),
+            after_digest=None if c.after is None else shown(c.path, c.after.data),
+            outcome=str(OpStatus.ADOPTED),
+        )
+        for c in changes
+    ]
+    run.ops_total = len(records)
+    run.record(0, records)
+    if revision is None:
+        run.close(Outcome.NO_OP, "desired already equals " + what)
+    else:
+        run.close(Outcome.ADOPTED, f"desired-state revision {revision.revision}")
+    return AdoptResult(
+        apply_id=run.apply_id,
+        tree=tree.name,
+        snapshot_id=snapshot_id,
+        revision=revision,
+        applied_revision=applied,
+        added=0 if revision is None else revision.added,
+        removed=0 if revision is None else revision.removed,
+        modified=0 if revision is None else revision.modified,
+        paths=tuple(sorted({c.path for c in changes})),
+    )
+
+
+def _taken(node: Znode, with_acl: bool) -> Znode:
+    """A live node as desired state: its data, and its ACL when the tree captures them."""
+    return Znode(node.path, node.data, None, node.acl if with_acl else None)
+
+
+def _adopt_recorded(
+    app: App, tree: Tree, snapshot_id: int, *, who: str, reason: str, source: str, override: bool
+) -> tuple[list[Change], RevisionResult | None, int | None, int | None]:
+    """Desired := everything the tree manages of a recorded snapshot, streamed.
+
+    Live was recorded under the lock just now, so it equals the new desired
+    state: the new revision is recorded as applied (a plan of it against live
+    would create, change and delete nothing). Returns what changed, the
+    revision written (None: desired already held it), the applied revision
+    number and id.
+    """
+    capture = tree.capture_acl
+    managed = app.scope(tree).path_filter(keep_ephemeral=False)
+    everything = scope_of("/", (), ()).path_filter(keep_ephemeral=True)
+    live_side = Side("snapshot", snapshot_id)
+    with app.db.session() as session:
+        attached = tree_store.get_tree(session, tree.name)
+        # Under the tree's write lock: the revision compared with is the one replaced.
+        tree_store.lock_tree(session, attached)
+        current = desired_store.latest_revision(session, attached)
+        found = compare.differences(
+            session,
+            attached,
+            None if current is None else Side("desired", current.id),
+            live_side,
+            left_view=everything,
+            right_view=managed,
+            compare_acl=capture,
+        )
+        taken = {p: _taken(n, capture) for p, n in found.right.items() if managed(p, n.ephemeral)}
+        changes = diff(found.left, taken, compare_acl=capture)
+        nodes = (
+            _taken(n, capture)
+            for n in snapshot_store.iter_snapshot_nodes(session, attached, snapshot_id)
+            if managed(n.path, n.ephemeral)
+        )
+        revision = write_streamed(
+            app,
+            session,
+            attached,
+            nodes,
+            author=who,
+            message=reason,
+            source=source,
+            override=override,
+        )
+        latest = desired_store.latest_revision(session, attached)
+        if latest is None:
+            return changes, revision, None, None
+        desired_store.mark_applied(session, attached, latest)
+        return changes, revision, latest.number, latest.id
 
 
 def _recorded(app: App, tree: Tree, snapshot_id: int) -> TreeState:

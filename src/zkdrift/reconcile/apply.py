@@ -27,18 +27,23 @@ from zkdrift.model import OpKind, Plan, TreeState
 from zkdrift.reconcile.audit import AuditedRun, audited_run, settle_unfinished
 from zkdrift.reconcile.outcomes import ApplyResult, Direction, Outcome, PlanResult, PlanStatus
 from zkdrift.reconcile.planning import (
-    DesiredView,
-    compute,
+    PlanInputs,
+    RevisionRef,
+    compute_recorded,
+    current_revision,
     guards,
     live_values,
     load_desired,
     load_tree,
     moved_paths,
+    only_pruning,
     persist,
     plan_result,
     plan_with,
     read_live,
     record_live,
+    recorded_guards,
+    recorded_inputs,
 )
 from zkdrift.store import desired as desired_store
 from zkdrift.store import plans as plan_store
@@ -159,7 +164,7 @@ def _stored_result(
     )
 
 
-def _stored_problems(stored: plan_store.StoredPlan, desired: DesiredView, prune: bool) -> list[str]:
+def _stored_problems(stored: plan_store.StoredPlan, desired: RevisionRef, prune: bool) -> list[str]:
     problems: list[str] = []
     if stored.status == PlanStatus.APPLIED:
         problems.append(f"plan {stored.id} was already applied; make a new one with 'zkdrift plan'")
@@ -213,7 +218,7 @@ def _dry_run(
     try:
         with zk.session(app.target(tree)) as client:
             if plan_id is None:
-                result, _live, desired = plan_with(
+                result, revision = plan_with(
                     app,
                     tree,
                     client,
@@ -222,7 +227,7 @@ def _dry_run(
                     source=options.source,
                     actor=options.actor,
                 )
-                run.plan_id, run.revision_id = result.plan_id, desired.revision_id
+                run.plan_id, run.revision_id = result.plan_id, revision.revision_id
                 run.ops_total = result.op_count
                 if result.refusals:
                     return run.close(
@@ -297,13 +302,14 @@ def _resolve(
     run: AuditedRun,
     client: KazooClient,
     live: TreeState | None,
-    desired: DesiredView,
+    desired: RevisionRef,
     snapshot_id: int | None,
     plan_id: int | None,
     options: ApplyOptions,
-) -> tuple[Plan, bool, int | None] | ApplyResult:
-    """The plan to write (stored or fresh), its prune flag and the stale plan it replaced;
-    or the refusal of a stored plan that no longer fits live."""
+) -> tuple[Plan, bool, int | None, PlanInputs | None] | ApplyResult:
+    """The plan to write (stored or fresh), its prune flag, the stale plan it replaced
+    and, for a fresh plan, what it saw; or the refusal of a stored plan that no longer
+    fits live."""
     prune = options.prune
     if plan_id is not None:
         stored = _load_stored(app, tree, plan_id)
@@ -314,18 +320,17 @@ def _resolve(
         if stale and not (options.replan and stored.status != PlanStatus.APPLIED):
             return _refuse_stored(run, stored, problems, moved, live, update_status=True)
         if not stale:
-            return stored.plan, prune or stored.prune, None
+            return stored.plan, prune or stored.prune, None, None
         replanned_from: int | None = stored.id
     else:
         replanned_from = None
-    plan = compute(
-        app, tree, desired.state, live, prune=prune, client=client, prune_only=options.prune_only
-    )
+    plan, inputs = compute_recorded(app, tree, desired, snapshot_id, prune=prune, client=client)
+    plan = only_pruning(plan, prune, options.prune_only)
     run.plan_id = persist(
         app, tree, plan, desired, snapshot_id=snapshot_id, prune=prune, actor=options.actor
     )
     run.ops_total = len(plan.ops)
-    return plan, prune, replanned_from
+    return plan, prune, replanned_from, inputs
 
 
 def _apply_held(
@@ -345,7 +350,7 @@ def _apply_held(
         app, tree, run.apply_id, TreeState(tree.root) if live is None else live
     )
     snapshot_id = record_live(app, tree, live, options.source)
-    desired = load_desired(app, tree)
+    desired = current_revision(app, tree)
     run.revision_id = desired.revision_id
     if options.expect_revision_id is not None and desired.revision_id != options.expect_revision_id:
         return run.close(
@@ -356,8 +361,11 @@ def _apply_held(
     resolved = _resolve(app, tree, run, client, live, desired, snapshot_id, plan_id, options)
     if isinstance(resolved, ApplyResult):
         return resolved
-    plan, prune, replanned_from = resolved
-    refusals = guards(app, tree, plan, desired.state, live, force=options.force)
+    plan, prune, replanned_from, inputs = resolved
+    # The plan is weighed against the recorded snapshot, streamed, not the read held here.
+    if inputs is None:
+        inputs = recorded_inputs(app, tree, plan, desired, snapshot_id)
+    refusals = recorded_guards(app, tree, plan, inputs, force=options.force)
     result = plan_result(
         plan,
         run.plan_id,
@@ -365,7 +373,7 @@ def _apply_held(
         snapshot_id=snapshot_id,
         desired=desired,
         prune=prune,
-        live=live,
+        live=inputs.live,
     )
     if refusals:
         return run.close(
@@ -402,7 +410,7 @@ def _write(
     lock: TreeLock,
     plan: Plan,
     result: PlanResult,
-    desired: DesiredView,
+    desired: RevisionRef,
     prune: bool,
     options: ApplyOptions,
     prefix: str,
@@ -482,7 +490,7 @@ def _verify(
     tree: Tree,
     run: AuditedRun,
     client: KazooClient,
-    desired: DesiredView,
+    desired: RevisionRef,
     result: PlanResult,
     prune: bool,
     options: ApplyOptions,
@@ -499,8 +507,10 @@ def _verify(
             plan=result,
             plan_status=PlanStatus.FAILED,
         )
-    record_live(app, tree, after, options.source)
-    check = compute(app, tree, desired.state, after, prune=prune, prune_only=options.prune_only)
+    after_id = record_live(app, tree, after, options.source)
+    del after
+    check, _inputs = compute_recorded(app, tree, desired, after_id, prune=prune)
+    check = only_pruning(check, prune, options.prune_only)
     if not check.empty:
         paths = sorted({op.path for op in check.ops})
         return run.close(
@@ -556,7 +566,7 @@ def _created_with_other_acl(
     return sorted(p for p, acl in planned.items() if p in actual and set(actual[p]) != acl)
 
 
-def _mark_applied(app: App, tree: Tree, desired: DesiredView) -> None:
+def _mark_applied(app: App, tree: Tree, desired: RevisionRef) -> None:
     with app.db.session() as session:
         attached = tree_store.get_tree(session, tree.name)
         revision = (

@@ -10,19 +10,24 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from kazoo.client import KazooClient
 
 from zkdrift.app import App
+from zkdrift.diff import covered
 from zkdrift.errors import RootNotFoundError
 from zkdrift.model import Acl, OpKind, Plan, TreeState, Znode
-from zkdrift.paths import matches_self_or_ancestor
-from zkdrift.plan import acl_sources, check_guards, make_plan
+from zkdrift.paths import ancestors, matches_self_or_ancestor
+from zkdrift.plan import Surroundings, TreeCounts, acl_sources, check_guards, make_plan
 from zkdrift.reconcile.outcomes import PlanResult, PlanStatus
+from zkdrift.scope import PathFilter
 from zkdrift.snapshot import record_snapshot
+from zkdrift.store import compare
 from zkdrift.store import desired as desired_store
 from zkdrift.store import plans as plan_store
 from zkdrift.store import trees as tree_store
+from zkdrift.store.compare import Side
 from zkdrift.store.models import Tree
 from zkdrift.zk import client as zk
 from zkdrift.zk.reader import read_acls_of, read_tree
@@ -35,6 +40,43 @@ class DesiredView:
     state: TreeState
     revision_id: int | None
     revision_number: int | None
+
+
+class RevisionRef(Protocol):
+    """A desired-state revision by id and number (None: the tree has none yet)."""
+
+    @property
+    def revision_id(self) -> int | None: ...
+
+    @property
+    def revision_number(self) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class DesiredRevision:
+    """The tree's current desired-state revision, without its contents."""
+
+    revision_id: int | None
+    revision_number: int | None
+
+
+def current_revision(app: App, tree: Tree) -> DesiredRevision:
+    with app.db.session() as session:
+        revision = desired_store.latest_revision(session, tree)
+        if revision is None:
+            return DesiredRevision(None, None)
+        return DesiredRevision(revision.id, revision.number)
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """What a plan made from the store saw: the managed desired nodes and the live
+    nodes (as a plan sees them) at the paths that differ, and the sizes of both trees.
+    ``live`` is None when the tree's root did not exist live."""
+
+    desired: dict[str, Znode]
+    live: TreeState | None
+    counts: TreeCounts
 
 
 def load_tree(app: App, name: str) -> Tree:
@@ -112,6 +154,11 @@ def compute(
         parent_acls=parent_acls,
         default_acl=policy.default_acls,
     )
+    return only_pruning(plan, prune, prune_only)
+
+
+def only_pruning(plan: Plan, prune: bool, prune_only: Sequence[str]) -> Plan:
+    """``plan`` with its deletes kept to the paths ``prune_only`` matches (all when empty)."""
     if not (prune and prune_only):
         return plan
     # A node matched keeps its whole subtree matched, so no kept child ever
@@ -122,6 +169,145 @@ def compute(
         if op.kind is not OpKind.DELETE or matches_self_or_ancestor(op.path, prune_only)
     )
     return dataclasses.replace(plan, ops=ops)
+
+
+def _kept(nodes: Mapping[str, Znode], view: PathFilter) -> dict[str, Znode]:
+    return {path: node for path, node in nodes.items() if view(path, node.ephemeral)}
+
+
+def compute_recorded(
+    app: App,
+    tree: Tree,
+    desired: RevisionRef,
+    snapshot_id: int | None,
+    *,
+    prune: bool,
+    client: KazooClient | None = None,
+) -> tuple[Plan, PlanInputs]:
+    """:func:`compute` for a recorded snapshot (None: the root did not exist live)
+    against a stored revision, streaming both out of the store.
+
+    Only the paths that differ are loaded; the questions that reach beyond them
+    (which parents exist, which live-only nodes desired needs as parents, how
+    big each tree is) are answered by further streams of paths. The plan is the
+    one :func:`compute` gives for the whole trees.
+    """
+    scope = app.scope(tree)
+    policy = tree.policy
+    managed = scope.path_filter(keep_ephemeral=False)
+    view = scope.path_filter(keep_ephemeral=True)
+    desired_side = None if desired.revision_id is None else Side("desired", desired.revision_id)
+    live_side = None if snapshot_id is None else Side("snapshot", snapshot_id)
+    with app.db.session() as session:
+        tree = tree_store.get_tree(session, tree.name)
+        found = compare.differences(
+            session,
+            tree,
+            desired_side,
+            live_side,
+            left_view=managed,
+            right_view=view,
+            compare_acl=tree.capture_acl,
+            unread_acl=tree.capture_acl,
+        )
+        wanted = _kept(found.left, managed)
+        seen = _kept(found.right, view)
+        # Which of the paths a plan might create exist live as parents of live nodes.
+        maybe_created: set[str] = set()
+        for path in found.left_only:
+            maybe_created.add(path)
+            maybe_created.update(ancestors(path))
+        existing = covered(
+            maybe_created, compare.paths(session, tree, live_side, view), strict=False
+        )
+        existing.add("/")
+        # Which live-only nodes stay as parents of desired ones.
+        needed = covered(found.right_only, compare.paths(session, tree, desired_side, managed))
+        surroundings = Surroundings(existing=existing, needed=needed)
+        parent_acls: dict[str, tuple[Acl, ...]] = {}
+        if policy.default_acls is None:
+            sources = acl_sources(wanted, seen, root=tree.root, surroundings=surroundings)
+            for path, node in compare.load(session, tree, live_side, sources).items():
+                if node.acl is not None:
+                    parent_acls[path] = node.acl
+            missing = sources - parent_acls.keys()
+        else:
+            missing = set()
+    if missing and client is not None:
+        parent_acls.update(
+            read_acls_of(
+                client, tree.root, sorted(missing), timeout=app.settings.zk_session_timeout
+            )
+        )
+    plan = make_plan(
+        tree.name,
+        wanted,
+        seen,
+        prune=prune,
+        compare_acl=tree.capture_acl,
+        root=tree.root,
+        parent_acls=parent_acls,
+        default_acl=policy.default_acls,
+        surroundings=surroundings,
+    )
+    counts = TreeCounts(
+        desired=found.left_counts.nodes,
+        desired_below_root=found.left_counts.below_root,
+        persistent=found.right_counts.persistent,
+        persistent_below_root=found.right_counts.persistent_below_root,
+    )
+    live = None if live_side is None else TreeState(tree.root, seen)
+    return plan, PlanInputs(wanted, live, counts)
+
+
+def recorded_inputs(
+    app: App, tree: Tree, plan: Plan, desired: RevisionRef, snapshot_id: int | None
+) -> PlanInputs:
+    """What :func:`recorded_guards` needs to weigh any ``plan`` (a stored one too)
+    against a recorded snapshot: the sizes of both trees, streamed, and the live
+    nodes at the plan's paths."""
+    scope = app.scope(tree)
+    managed = scope.path_filter(keep_ephemeral=False)
+    view = scope.path_filter(keep_ephemeral=True)
+    desired_side = None if desired.revision_id is None else Side("desired", desired.revision_id)
+    live_side = None if snapshot_id is None else Side("snapshot", snapshot_id)
+    with app.db.session() as session:
+        tree = tree_store.get_tree(session, tree.name)
+        wanted = compare.Counts(tree.root)
+        for _ in wanted.counted(compare.keys(session, tree, desired_side, with_acl=False), managed):
+            pass
+        seen = compare.Counts(tree.root)
+        for _ in seen.counted(compare.keys(session, tree, live_side, with_acl=False), view):
+            pass
+        nodes = _kept(compare.load(session, tree, live_side, {op.path for op in plan.ops}), view)
+    counts = TreeCounts(
+        desired=wanted.nodes,
+        desired_below_root=wanted.below_root,
+        persistent=seen.persistent,
+        persistent_below_root=seen.persistent_below_root,
+    )
+    live = None if live_side is None else TreeState(tree.root, nodes)
+    return PlanInputs({}, live, counts)
+
+
+def recorded_guards(
+    app: App, tree: Tree, plan: Plan, inputs: PlanInputs, *, force: bool
+) -> list[str]:
+    """:func:`guards` for a plan made by :func:`compute_recorded`."""
+    policy = tree.policy
+    return check_guards(
+        plan,
+        inputs.desired,
+        inputs.live,
+        root=tree.root,
+        max_delete_fraction=policy.max_delete_fraction,
+        force=force,
+        protected=policy.protected,
+        max_op_bytes=policy.max_op_bytes,
+        is_secret=app.redactor().is_secret,
+        allow_world_readable_secrets=policy.allow_world_readable_secrets,
+        counts=inputs.counts,
+    )
 
 
 def guards(
@@ -159,7 +345,7 @@ def persist(
     app: App,
     tree: Tree,
     plan: Plan,
-    desired: DesiredView,
+    desired: RevisionRef,
     *,
     snapshot_id: int | None,
     prune: bool,
@@ -185,7 +371,7 @@ def plan_result(
     refusals: Sequence[str],
     *,
     snapshot_id: int | None,
-    desired: DesiredView | None,
+    desired: RevisionRef | None,
     prune: bool,
     live: TreeState | None,
 ) -> PlanResult:
@@ -211,18 +397,29 @@ def plan_with(
     force: bool,
     source: str,
     actor: str,
-) -> tuple[PlanResult, TreeState | None, DesiredView]:
-    """Read live, record it, plan against the current desired state, persist the plan."""
+) -> tuple[PlanResult, DesiredRevision]:
+    """Read live, record it, plan against the current desired state, persist the plan.
+
+    The plan is made from the recorded snapshot and the stored revision, streamed
+    (see :func:`compute_recorded`): neither tree is held whole.
+    """
     live = read_live(client, tree)
     snapshot_id = record_live(app, tree, live, source)
-    desired = load_desired(app, tree)
-    plan = compute(app, tree, desired.state, live, prune=prune, client=client)
-    refusals = guards(app, tree, plan, desired.state, live, force=force)
+    del live
+    desired = current_revision(app, tree)
+    plan, inputs = compute_recorded(app, tree, desired, snapshot_id, prune=prune, client=client)
+    refusals = recorded_guards(app, tree, plan, inputs, force=force)
     plan_id = persist(app, tree, plan, desired, snapshot_id=snapshot_id, prune=prune, actor=actor)
     result = plan_result(
-        plan, plan_id, refusals, snapshot_id=snapshot_id, desired=desired, prune=prune, live=live
+        plan,
+        plan_id,
+        refusals,
+        snapshot_id=snapshot_id,
+        desired=desired,
+        prune=prune,
+        live=inputs.live,
     )
-    return result, live, desired
+    return result, desired
 
 
 def plan_tree(
@@ -241,7 +438,7 @@ def plan_tree(
     """
     tree = load_tree(app, name)
     with zk.session(app.target(tree)) as client:
-        result, _live, _desired = plan_with(
+        result, _desired = plan_with(
             app, tree, client, prune=prune, force=force, source=source, actor=app.actor(actor)
         )
     return result

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import insert, update
+from sqlalchemy import Select, insert, update
 from sqlalchemy.orm import Session
 
 CHUNK = 500
@@ -37,3 +37,56 @@ def close_rows(session: Session, model: Any, ids: Sequence[int], valid_to: int) 
         )
         closed += result.rowcount  # type: ignore[attr-defined]
     return closed
+
+
+def ordered_rows(session: Session, query: Select[Any], key: Any, chunk: int) -> Iterator[Any]:
+    """The rows of ``query`` in ``key`` order (unique per row), holding ``chunk`` at a time.
+
+    SQLite's cursor streams, and one connection may step several statements at
+    once: one statement, sorted once. Other drivers buffer a whole result (or
+    block the connection while streaming one), so there each chunk is a query of
+    its own after the last key seen (keyset pagination). Rows come through Core,
+    without the ORM's per-row work.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        result = connection.execute(query.order_by(key).execution_options(yield_per=chunk))
+        for part in result.partitions():
+            yield from part
+        return
+    last: Any = None
+    while True:
+        page = query if last is None else query.where(key > last)
+        rows = connection.execute(page.order_by(key).limit(chunk)).all()
+        yield from rows
+        if len(rows) < chunk:
+            return
+        last = rows[-1][0]
+
+
+def streamed_chunks(
+    session: Session, query: Select[Any], order: Any, chunk: int
+) -> Iterator[Sequence[Any]]:
+    """The rows of ``query`` in ``order`` (None: as the database finds them), ``chunk``
+    rows at a time, however many there are.
+
+    On SQLite the statement streams on the session's own connection. Other
+    drivers buffer a whole result on the session's connection, so there the
+    rows stream through a connection of their own (an unbuffered cursor); they
+    then see what is committed, which is all a read-only export needs.
+    """
+    connection = session.connection()
+    if order is not None:
+        query = query.order_by(order)
+    if connection.dialect.name == "sqlite":
+        result = connection.execute(query.execution_options(yield_per=chunk))
+        yield from result.partitions()
+        return
+    with connection.engine.connect() as own:
+        if own.dialect.name in ("mysql", "mariadb"):
+            # Sort on whole paths (up to 64 KiB), not on their first 1,024 bytes;
+            # a longer key needs a larger sort buffer than the 2 MiB default.
+            own.exec_driver_sql("SET SESSION max_sort_length = 65536")
+            own.exec_driver_sql("SET SESSION sort_buffer_size = 33554432")
+        result = own.execution_options(stream_results=True, yield_per=chunk).execute(query)
+        yield from result.partitions()

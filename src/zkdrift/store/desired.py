@@ -7,18 +7,28 @@ new revision with author, message and source; any revision can be rebuilt.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, false, null, or_, select
 from sqlalchemy.orm import Session
 
+from zkdrift.diff import NodeKey
 from zkdrift.errors import InvalidInputError
-from zkdrift.model import TreeState, Znode, digest
-from zkdrift.store.blobs import load_blobs
+from zkdrift.model import TreeState, Znode, digest, path_digest
+from zkdrift.store.blobs import load_blobs, store_blobs
+from zkdrift.store.bulk import bulk_insert, chunks, close_rows, ordered_rows, streamed_chunks
 from zkdrift.store.models import Configuration, DesiredRevision, Tree
-from zkdrift.store.snapshots import acl_from_json, acl_to_json
-from zkdrift.store.temporal import UNCHANGED, TemporalWrite
+from zkdrift.store.snapshots import (
+    STREAM_CHUNK,
+    acl_from_json,
+    acl_key,
+    acl_text,
+    acl_to_json,
+    path_order,
+)
+from zkdrift.store.temporal import UNCHANGED, ConcurrentWriteError, TemporalWrite
 from zkdrift.store.trees import lock_tree
 
 
@@ -114,6 +124,84 @@ def load_desired(
     return TreeState(tree.root, nodes)
 
 
+def iter_desired_keys(
+    session: Session,
+    tree: Tree,
+    revision_id: int,
+    *,
+    with_acl: bool = True,
+    chunk: int = STREAM_CHUNK,
+) -> Iterator[NodeKey]:
+    """The desired state at a revision as comparison keys (see
+    :data:`zkdrift.diff.NodeKey`; never ephemeral), in path digest order, one query
+    per ``chunk`` rows. Without ``with_acl`` every ACL comes out as None."""
+    columns = (
+        Configuration.path_digest,
+        Configuration.path,
+        Configuration.data_digest,
+        acl_text(Configuration.acl) if with_acl else null(),
+        false(),
+    )
+    query = select(*columns).where(Configuration.tree_id == tree.id, _valid_at(revision_id))
+    rows = ordered_rows(session, query, Configuration.path_digest, chunk)
+    if not with_acl:
+        # The rows are the keys already: no tuple of our own per entry.
+        yield from rows
+        return
+    for pd, path, dd, acl, _ephemeral in rows:
+        yield pd, path, dd, acl if acl is None else acl_key(acl), False
+
+
+def iter_desired_paths(
+    session: Session, tree: Tree, revision_id: int, *, chunk: int = STREAM_CHUNK
+) -> Iterator[str]:
+    """The paths of the desired state at a revision, in no particular order."""
+    query = select(Configuration.path).where(
+        Configuration.tree_id == tree.id, _valid_at(revision_id)
+    )
+    for rows in streamed_chunks(session, query, None, chunk):
+        for (path,) in rows:
+            yield path
+
+
+def iter_desired_nodes(
+    session: Session, tree: Tree, revision_id: int, *, chunk: int = STREAM_CHUNK
+) -> Iterator[Znode]:
+    """The desired state at a revision, sorted by path, ``chunk`` nodes at a time:
+    :func:`load_desired` for states too large to hold."""
+    query = select(Configuration.path, Configuration.data_digest, Configuration.acl).where(
+        Configuration.tree_id == tree.id, _valid_at(revision_id)
+    )
+    for rows in streamed_chunks(session, query, path_order(session, Configuration.path), chunk):
+        values = load_blobs(session, (dd for _p, dd, _a in rows))
+        for path, dd, acl in rows:
+            yield Znode(path, values[dd], None, None if acl is None else acl_from_json(acl))
+
+
+def load_desired_nodes(
+    session: Session, tree: Tree, revision_id: int, paths: Iterable[str]
+) -> dict[str, Znode]:
+    """The desired nodes at ``paths`` in a revision, with their values, by path;
+    paths the revision lacks are left out."""
+    rows: list[Any] = []
+    for batch in chunks([path_digest(p) for p in set(paths)]):
+        rows.extend(
+            session.execute(
+                select(Configuration.path, Configuration.data_digest, Configuration.acl).where(
+                    Configuration.tree_id == tree.id,
+                    _valid_at(revision_id),
+                    Configuration.path_digest.in_(batch),
+                )
+            ).all()
+        )
+    rows.sort()
+    values = load_blobs(session, (dd for _p, dd, _a in rows))
+    return {
+        path: Znode(path, values[dd], None, None if acl is None else acl_from_json(acl))
+        for path, dd, acl in rows
+    }
+
+
 def write_revision(
     session: Session,
     tree: Tree,
@@ -181,6 +269,150 @@ def write_revision(
         tree.applied_revision_id = revision.id
     session.flush()
     return revision, RevisionChange(added, removed, modified)
+
+
+def write_revision_stream(
+    session: Session,
+    tree: Tree,
+    nodes: Iterable[Znode],
+    *,
+    author: str,
+    message: str,
+    source: str,
+    override: bool = False,
+    chunk: int = STREAM_CHUNK,
+) -> tuple[DesiredRevision, RevisionChange] | None:
+    """:func:`write_revision` for a desired state too large to hold.
+
+    ``nodes`` come sorted by path, each path once (``ValueError`` otherwise, and
+    the transaction must roll back); ephemeral ones are left out. The current
+    rows stream out of the store in the same order and the two are merged: each
+    chunk of changes is written as it fills, in the session's transaction.
+    Returns None, having written nothing, when the state equals the current one.
+    """
+    lock_tree(session, tree)
+    latest = latest_revision(session, tree)
+    revision = DesiredRevision(
+        tree_id=tree.id,
+        number=(latest.number + 1) if latest else 1,
+        author=author,
+        message=message,
+        source=source,
+        override=override,
+    )
+    session.add(revision)
+    session.flush()
+    rid = revision.id
+    query = select(
+        Configuration.id, Configuration.path, Configuration.data_digest, Configuration.acl
+    ).where(
+        Configuration.tree_id == tree.id,
+        Configuration.valid_to.is_(None),
+        Configuration.valid_from < rid,
+    )
+    order = path_order(session, Configuration.path)
+    rows = _in_path_order(
+        row for part in streamed_chunks(session, query, order, chunk) for row in part
+    )
+    pending = _Pending(session, tree.id, rid)
+    added = modified = removed = entries = 0
+    previous: str | None = None
+    row = next(rows, None)
+    for node in nodes:
+        path = node.path
+        if previous is not None and not previous < path:
+            raise ValueError(f"desired nodes out of path order: {path!r} after {previous!r}")
+        previous = path
+        if node.ephemeral:
+            continue
+        entries += 1
+        while row is not None and row[1] < path:
+            pending.close(row[0])
+            removed += 1
+            row = next(rows, None)
+        dd = digest(node.data)
+        acl = acl_to_json(node.acl)
+        if row is not None and row[1] == path:
+            if row[2] == dd and row[3] == acl:
+                row = next(rows, None)
+                continue
+            pending.close(row[0])
+            modified += 1
+            row = next(rows, None)
+        else:
+            added += 1
+        pending.open(path, node.data, dd, acl)
+        if pending.full(chunk):
+            pending.flush()
+    while row is not None:
+        pending.close(row[0])
+        removed += 1
+        row = next(rows, None)
+    pending.flush()
+    if not (added or modified or removed):
+        session.delete(revision)
+        session.flush()
+        return None
+    revision.entry_count = entries
+    revision.added, revision.removed, revision.modified = added, removed, modified
+    session.flush()
+    return revision, RevisionChange(added, removed, modified)
+
+
+def _in_path_order(rows: Iterator[Any]) -> Iterator[Any]:
+    """``rows`` (path second), checked to come in Python's path order, as a merge needs."""
+    previous: str | None = None
+    for row in rows:
+        if previous is not None and not previous < row[1]:
+            raise RuntimeError(f"the database sorted {row[1]!r} after {previous!r}")
+        previous = row[1]
+        yield row
+
+
+class _Pending:
+    """Rows to close and rows to open for one revision, sent a chunk at a time."""
+
+    def __init__(self, session: Session, tree_id: int, revision_id: int) -> None:
+        self.session = session
+        self.tree_id = tree_id
+        self.revision_id = revision_id
+        self._close: list[int] = []
+        self._rows: list[dict[str, Any]] = []
+        self._values: dict[str, bytes] = {}
+
+    def close(self, row_id: int) -> None:
+        self._close.append(row_id)
+
+    def open(self, path: str, data: bytes, data_digest: str, acl: Any) -> None:
+        self._rows.append(
+            {
+                "tree_id": self.tree_id,
+                "path_digest": path_digest(path),
+                "path": path,
+                "data_digest": data_digest,
+                "data_length": len(data),
+                "acl": acl,
+                "valid_from": self.revision_id,
+            }
+        )
+        self._values[data_digest] = data
+
+    def full(self, chunk: int) -> bool:
+        return len(self._rows) + len(self._close) >= chunk
+
+    def flush(self) -> None:
+        closed = close_rows(self.session, Configuration, self._close, self.revision_id)
+        if closed != len(self._close):
+            raise ConcurrentWriteError(
+                "another writer changed the configurations of this tree while it was being"
+                f" written ({closed} of {len(self._close)} rows were still open); nothing was"
+                " written, run it again"
+            )
+        store_blobs(self.session, self._values)
+        bulk_insert(self.session, Configuration, self._rows)
+        self._close.clear()
+        self._rows.clear()
+        self._values.clear()
 
 
 def latest_synced(session: Session, tree: Tree) -> DesiredRevision | None:

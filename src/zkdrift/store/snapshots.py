@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from hashlib import blake2b, sha256
 from typing import Any, Protocol
@@ -27,15 +27,19 @@ from sqlalchemy import (
     Column,
     MetaData,
     Table,
+    Text,
     and_,
     func,
     insert,
+    null,
     or_,
     select,
+    type_coerce,
     update,
 )
 from sqlalchemy.orm import Session
 
+from zkdrift.diff import NodeKey
 from zkdrift.errors import UnknownSnapshotError
 from zkdrift.model import (
     Acl,
@@ -44,11 +48,12 @@ from zkdrift.model import (
     TreeState,
     WireStat,
     Znode,
+    path_digest,
     path_key,
     wire_order,
 )
 from zkdrift.store.blobs import load_blobs, store_blob_keys
-from zkdrift.store.bulk import INSERT_CHUNK, chunks, close_rows
+from zkdrift.store.bulk import INSERT_CHUNK, chunks, close_rows, ordered_rows, streamed_chunks
 from zkdrift.store.models import NodeState, Snapshot, Tree, utcnow
 from zkdrift.store.temporal import ConcurrentWriteError
 from zkdrift.store.trees import lock_tree
@@ -62,6 +67,29 @@ def acl_to_json(acl: tuple[Acl, ...] | None) -> list[list[Any]] | None:
 
 def acl_from_json(value: list[list[Any]] | None) -> tuple[Acl, ...] | None:
     return None if value is None else tuple(Acl(int(p), str(s), str(i)) for p, s, i in value)
+
+
+def acl_key(value: Any) -> frozenset[tuple[int, str, str]] | None:
+    """A stored ACL as compared in a stream: the set of its entries (None: not read).
+
+    ``value`` is the column as the driver returns it when read as text (see
+    :func:`acl_text`): JSON text, or already decoded by drivers that decode JSON.
+    """
+    if isinstance(value, str):
+        value = json.loads(value)
+    if value is None:
+        return None
+    return frozenset((int(p), str(s), str(i)) for p, s, i in value)
+
+
+def acl_text(column: Any) -> Any:
+    """An ACL column read without the JSON type's decoding: most nodes have none, and
+    decoding ``null`` a million times costs seconds."""
+    return type_coerce(column, Text)
+
+
+# Rows per query when a tree streams out of the store: memory holds one chunk.
+STREAM_CHUNK = 5000
 
 
 def state_digest(data_digest: str, stat: Stat, acl: tuple[Acl, ...] | None) -> str:
@@ -630,22 +658,113 @@ def load_snapshot(
     values = load_blobs(session, (r.data_digest for r in rows))
     nodes = {}
     for r in sorted(rows, key=lambda r: r.path):
-        nodes[r.path] = Znode(
-            r.path,
-            values[r.data_digest],
-            Stat(
-                version=r.version,
-                cversion=r.cversion,
-                aversion=r.aversion,
-                czxid=r.czxid,
-                mzxid=r.mzxid,
-                pzxid=r.pzxid,
-                ctime=r.ctime,
-                mtime=r.mtime,
-                ephemeral_owner=r.ephemeral_owner,
-                num_children=r.num_children,
-                data_length=r.data_length,
-            ),
-            acl_from_json(r.acl),
-        )
+        nodes[r.path] = _znode(r, values[r.data_digest])
     return TreeState(tree.root, nodes)
+
+
+def _znode(r: Any, data: bytes) -> Znode:
+    return Znode(
+        r.path,
+        data,
+        Stat(
+            version=r.version,
+            cversion=r.cversion,
+            aversion=r.aversion,
+            czxid=r.czxid,
+            mzxid=r.mzxid,
+            pzxid=r.pzxid,
+            ctime=r.ctime,
+            mtime=r.mtime,
+            ephemeral_owner=r.ephemeral_owner,
+            num_children=r.num_children,
+            data_length=r.data_length,
+        ),
+        acl_from_json(r.acl),
+    )
+
+
+def path_order(session: Session, column: Any) -> Any:
+    """``column`` (a path) as an ORDER BY that sorts like Python strings: by code point.
+
+    SQLite's BINARY collation already does. PostgreSQL's "C" collation compares
+    bytes, and UTF-8 bytes sort in code-point order; MariaDB's ``utf8mb4_bin``
+    ignores trailing spaces, its ``nopad`` twin does not.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return column.collate("C")
+    if dialect in ("mysql", "mariadb"):
+        return column.collate("utf8mb4_nopad_bin")
+    return column
+
+
+def iter_snapshot_nodes(
+    session: Session, tree: Tree, snapshot_id: int, *, chunk: int = STREAM_CHUNK
+) -> Iterator[Znode]:
+    """Every node of a snapshot, whole, sorted by path, holding ``chunk`` at a time:
+    :func:`load_snapshot` for trees too large to hold."""
+    query = select(NodeState.__table__).where(NodeState.tree_id == tree.id, valid_at(snapshot_id))
+    for rows in streamed_chunks(session, query, path_order(session, NodeState.path), chunk):
+        values = load_blobs(session, (r.data_digest for r in rows))
+        for r in rows:
+            yield _znode(r, values[r.data_digest])
+
+
+def iter_node_keys(
+    session: Session,
+    tree: Tree,
+    snapshot_id: int,
+    *,
+    with_acl: bool = True,
+    chunk: int = STREAM_CHUNK,
+) -> Iterator[NodeKey]:
+    """A snapshot's nodes as comparison keys (see :data:`zkdrift.diff.NodeKey`), in
+    path digest order, one query per ``chunk`` rows (keyset pagination: the session
+    stays free for other queries between chunks). Without ``with_acl`` every ACL
+    comes out as None (not read)."""
+    columns = (
+        NodeState.path_digest,
+        NodeState.path,
+        NodeState.data_digest,
+        acl_text(NodeState.acl) if with_acl else null(),
+        NodeState.ephemeral_owner != 0,
+    )
+    query = select(*columns).where(NodeState.tree_id == tree.id, valid_at(snapshot_id))
+    rows = ordered_rows(session, query, NodeState.path_digest, chunk)
+    if not with_acl:
+        # The rows are the keys already: no tuple of our own per node.
+        yield from rows
+        return
+    for pd, path, dd, acl, ephemeral in rows:
+        yield pd, path, dd, acl_key(acl), ephemeral
+
+
+def iter_paths(
+    session: Session, tree: Tree, snapshot_id: int, *, chunk: int = STREAM_CHUNK
+) -> Iterator[tuple[str, bool]]:
+    """A snapshot's paths, each with whether it is ephemeral, in no particular order."""
+    query: Any = select(NodeState.path, NodeState.ephemeral_owner != 0).where(
+        NodeState.tree_id == tree.id, valid_at(snapshot_id)
+    )
+    for rows in streamed_chunks(session, query, None, chunk):
+        yield from rows
+
+
+def load_nodes(
+    session: Session, tree: Tree, snapshot_id: int, paths: Iterable[str]
+) -> dict[str, Znode]:
+    """The nodes at ``paths`` in a snapshot, whole (data, stat, ACL), by path;
+    paths the snapshot lacks are left out."""
+    rows: list[NodeState] = []
+    for batch in chunks([path_digest(p) for p in set(paths)]):
+        rows.extend(
+            session.scalars(
+                select(NodeState).where(
+                    NodeState.tree_id == tree.id,
+                    valid_at(snapshot_id),
+                    NodeState.path_digest.in_(batch),
+                )
+            )
+        )
+    values = load_blobs(session, (r.data_digest for r in rows))
+    return {r.path: _znode(r, values[r.data_digest]) for r in sorted(rows, key=lambda r: r.path)}
