@@ -202,6 +202,7 @@ class TreeWatcher:
         self.host = socket.gethostname()
         self.pid = os.getpid()
         # Per session:
+        self.client: KazooClient | None = None
         self.mode = WATCHING
         self.detail: str | None = None
         self.items: dict[str, list[DriftItem]] = {}
@@ -303,6 +304,7 @@ class TreeWatcher:
         scope = self.app.scope(tree)
         client = zk.connect(self.app.target(tree))
         watch = PersistentWatch(client, tree.root)
+        self.client = client
         try:
             self.mode, self.detail = WATCHING, None
             try:
@@ -319,6 +321,7 @@ class TreeWatcher:
             )
             self._loop(client, watch, tree, scope, settings)
         finally:
+            self.client = None
             watch.close()
             zk.close(client)
 
@@ -503,6 +506,13 @@ class TreeWatcher:
                 )
         self._status(self.mode, self.detail, event_at=seen_at if seen else None)
         self.record_seconds = time.perf_counter() - t0
+        log.debug(
+            "tree %s: %d changes and %d differences recorded in %.3fs",
+            self.name,
+            len(seen),
+            counts.total,
+            self.record_seconds,
+        )
         if self.state.exists and (previous is None or (previous == 0) != counts.in_sync):
             self._announce(counts)
         return counts

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 from kazoo.client import KazooClient
 
 from tests.support.db import make_app
+from tests.support.proxy import FaultProxy
 from tests.support.watch import resynced, status_of, wait_for, watching
 from tests.support.zk import create_tree
 from zkdrift import desired
 from zkdrift.app import App
+from zkdrift.devtools.zkserver import ZooKeeperServer
 from zkdrift.drift import check_drift
 from zkdrift.reconcile import adopt
 from zkdrift.store import trees as tree_store
@@ -57,6 +61,17 @@ def recorded_drift(app: App) -> list[tuple[str, str, str]]:
         assert run is not None
         rows = session.scalars(select(DriftItem).where(DriftItem.run_id == run.id))
         return sorted((r.path, r.kind, r.classification) for r in rows)
+
+
+def last_mzxid(app: App) -> int:
+    from sqlalchemy import func, select
+
+    from zkdrift.store.models import WatchEvent
+
+    with app.db.session() as session:
+        tree = tree_store.get_tree(session, "app")
+        query = select(func.max(WatchEvent.mzxid)).where(WatchEvent.tree_id == tree.id)
+        return int(session.scalar(query) or 0)
 
 
 def events(app: App) -> list[watch_store.WatchEvent]:
@@ -112,3 +127,143 @@ def test_creates_deletes_and_desired_changes_keep_the_recorded_drift_exact(
     assert watched == drift_of(app)
     kinds = {(e.path, e.kind) for e in events(app)}
     assert {("/app/new", "created"), ("/app/new/deep", "created"), ("/app/c/d", "deleted")} <= kinds
+
+
+def test_a_burst_of_writes_ends_in_the_exact_drift_with_every_path_in_the_event_log(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    paths = [f"/app/n{i:03d}" for i in range(400)]
+    create_tree(zk, {p: b"0" for p in paths})
+    register(app, zk_chroot)
+    adopt(app, "app")
+    with watching(app, "app"):
+        wait_for("the first resync", resynced(app, "app"))
+        writes = [zk.set_async(paths[i % 400], str(i).encode()) for i in range(2000)]
+        for write in writes:
+            write.get(timeout=30)
+        last = zk.get(paths[-1])[1].mzxid
+        wait_for("every write to be seen", lambda: last_mzxid(app) >= last)
+        watched = recorded_drift(app)
+    assert watched == drift_of(app)
+    assert len(watched) == 400
+    changed = [e for e in events(app) if e.kind == "changed"]
+    assert {e.path for e in changed} == set(paths)
+    # One row per notification the server sent; it sends one per write.
+    assert len(changed) == 2000
+
+
+def test_a_server_without_add_watch_is_followed_by_polling_and_says_so(
+    fast_app: App, zk: KazooClient, zk_chroot: str, zk_server: object
+) -> None:
+    app = fast_app
+    app.settings.watch_fallback_seconds = 0.5
+    create_tree(zk, LIVE)
+    server = zk_server.connect_string  # type: ignore[attr-defined]
+    host, port = server.split(":")
+    proxy = FaultProxy((host, int(port)), old_server=True)
+    try:
+        chroot = zk_chroot[len(server) :]
+        register(app, proxy.connect_string + chroot)
+        adopt(app, "app")
+        with watching(app, "app"):
+            status = wait_for("polling", lambda: (s := status_of(app, "app")).watch and s)
+            assert status.watch == "polling"
+            zk.set("/app/b", b"by hand")
+            wait_for("drift", lambda: status_of(app, "app").drift == 1)
+        assert proxy.add_watches_refused >= 1
+        assert recorded_drift(app) == drift_of(app)
+    finally:
+        proxy.close()
+
+
+@pytest.fixture
+def proxy(zk_server: object) -> Iterator[FaultProxy]:
+    host, port = zk_server.connect_string.split(":")  # type: ignore[attr-defined]
+    fault_proxy = FaultProxy((host, int(port)))
+    try:
+        yield fault_proxy
+    finally:
+        fault_proxy.close()
+
+
+def through(proxy: FaultProxy, zk_chroot: str) -> str:
+    """``zk_chroot``'s connect string, by way of ``proxy``."""
+    return proxy.connect_string + "/" + zk_chroot.split("/", 1)[1]
+
+
+def resync_reasons(app: App) -> list[str | None]:
+    return [e.detail for e in events(app) if e.kind == watch_store.RESYNC]
+
+
+def test_changes_made_while_the_connection_is_down_are_found_when_it_comes_back(
+    fast_app: App, zk: KazooClient, zk_chroot: str, proxy: FaultProxy
+) -> None:
+    app = fast_app
+    create_tree(zk, LIVE)
+    register(app, through(proxy, zk_chroot))
+    adopt(app, "app")
+    with watching(app, "app"):
+        wait_for("the first resync", resynced(app, "app"))
+        with proxy.down():  # the session lives; no notification can arrive
+            zk.set("/app/a", b"while away")
+            zk.create("/app/e", b"new")
+        wait_for("the resync after the reconnect", resynced(app, "app", 2))
+        zk.set("/app/b", b"after")  # the watch was set again
+        wait_for("drift", lambda: status_of(app, "app").drift == 3)
+        watched = recorded_drift(app)
+    assert watched == drift_of(app)
+    assert resync_reasons(app)[1] == "reconnected after the connection dropped"
+    kinds = {(e.path, e.kind) for e in events(app)}
+    # The resync recorded what changed in the gap, from the mzxids it knew.
+    assert {("/app/a", "changed"), ("/app/e", "created"), ("/app/b", "changed")} <= kinds
+
+
+def test_an_expired_session_is_resynchronised_and_the_drift_stays_exact(
+    fast_app: App, zk: KazooClient, zk_chroot: str, proxy: FaultProxy
+) -> None:
+    from tests.support.zk import expire_session
+
+    app = fast_app
+    create_tree(zk, LIVE)
+    register(app, through(proxy, zk_chroot))
+    adopt(app, "app")
+    with watching(app, "app") as watcher:
+        wait_for("the first resync", resynced(app, "app"))
+        client = watcher.trees["app"].client
+        assert client is not None
+        session = SimpleNamespace(client_id=client.client_id)  # as it was before the cut
+        with proxy.down():
+            expire_session(cast(KazooClient, session), zk_chroot)
+            zk.delete("/app/b")
+        wait_for("the resync after expiry", resynced(app, "app", 2))
+        zk.set("/app/a", b"after")
+        wait_for("drift", lambda: status_of(app, "app").drift == 2)
+        watched = recorded_drift(app)
+    assert watched == drift_of(app)
+    assert resync_reasons(app)[1] == "the ZooKeeper session expired"
+
+
+def test_a_server_killed_and_started_again_is_waited_out_and_the_watch_set_again(
+    fast_app: App, killable_zk_server: ZooKeeperServer
+) -> None:
+    app = fast_app
+    hosts = killable_zk_server.connect_string
+    admin = KazooClient(hosts=hosts, timeout=10)
+    admin.start(timeout=15)
+    try:
+        create_tree(admin, LIVE)
+        register(app, hosts)
+        adopt(app, "app")
+        with watching(app, "app"):
+            wait_for("the first resync", resynced(app, "app"))
+            killable_zk_server.kill()
+            killable_zk_server.start()
+            # Written as soon as the server is back: before the watcher set its watch
+            # again (the zxid it then finds tells it to resync) or after (notified).
+            admin.retry(admin.set, "/app/c/d", b"after the restart")
+            wait_for("drift", lambda: status_of(app, "app").drift == 1)
+            watched = recorded_drift(app)
+        assert watched == drift_of(app)
+    finally:
+        admin.stop()
+        admin.close()

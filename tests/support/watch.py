@@ -29,7 +29,7 @@ def watching(app: App, *names: str, sink: EventSink | None = None) -> Iterator[W
         assert not thread.is_alive(), "the watcher did not stop"
 
 
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0) -> T:
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 30.0) -> T:
     """``probe()`` once it returns something truthy; fails after ``timeout`` (generous:
     a condition that holds is usually met within a second)."""
     deadline = time.monotonic() + timeout
