@@ -210,6 +210,7 @@ class TreeWatcher:
         self.state = _Desired()
         self.record_seconds = 0.0
         self.resyncs = 0
+        self._state_changed = False  # by the last record: drifted <-> in sync
 
     # -- lifecycle
 
@@ -435,6 +436,8 @@ class TreeWatcher:
             paths=tuple(paths[:EVENT_PATHS]),
         )
         self.sink.changed(self.name, summary, counts)
+        if self._state_changed:
+            self._announce(counts)
 
     def _record_unread(self, tree: Tree, scope: Scope, notes: Sequence[Notification]) -> None:
         """Notifications whose nodes could not be read: recorded without stat."""
@@ -513,8 +516,9 @@ class TreeWatcher:
             counts.total,
             self.record_seconds,
         )
-        if self.state.exists and (previous is None or (previous == 0) != counts.in_sync):
-            self._announce(counts)
+        self._state_changed = self.state.exists and (
+            previous is None or (previous == 0) != counts.in_sync
+        )
         return counts
 
     def _announce(self, counts: DriftCounts) -> None:
@@ -685,7 +689,9 @@ class TreeWatcher:
             self.name,
             len(ordered),
         )
-        self._record([], utcnow())
+        counts = self._record([], utcnow())
+        if self._state_changed:
+            self._announce(counts)
 
 
 def client_hosts(client: KazooClient) -> str:
