@@ -19,6 +19,7 @@ from zkdrift.app import App
 from zkdrift.devtools.zkserver import ZooKeeperServer
 from zkdrift.drift import check_drift
 from zkdrift.reconcile import adopt
+from zkdrift.reports import drift_over_time, drift_verdict, open_drift, open_drift_detail
 from zkdrift.store import trees as tree_store
 from zkdrift.store import watch as watch_store
 from zkdrift.trees import TreeSpec, add_tree
@@ -124,6 +125,12 @@ def test_creates_deletes_and_desired_changes_keep_the_recorded_drift_exact(
             lambda: len(recorded_drift(app)) == 5 and recorded_drift(app),
         )
         watched = recorded_drift(app)
+    # The reports read a run the watcher recorded (it names no snapshot) like any other.
+    assert drift_verdict(app, "app").open_paths == 5
+    assert set(open_drift(app, "app")["path"]) == {p for p, _k, _c in watched}
+    detail = open_drift_detail(app, "app")
+    assert set(detail["path"]) == {p for p, _k, _c in watched}
+    assert len(drift_over_time(app, "app")) >= 1
     assert watched == drift_of(app)
     kinds = {(e.path, e.kind) for e in events(app)}
     assert {("/app/new", "created"), ("/app/new/deep", "created"), ("/app/c/d", "deleted")} <= kinds
