@@ -19,7 +19,13 @@ from zkdrift.app import App
 from zkdrift.devtools.zkserver import ZooKeeperServer
 from zkdrift.drift import check_drift
 from zkdrift.reconcile import adopt
-from zkdrift.reports import drift_over_time, drift_verdict, open_drift, open_drift_detail
+from zkdrift.reports import (
+    drift_over_time,
+    drift_verdict,
+    open_drift,
+    open_drift_detail,
+    watch_log,
+)
 from zkdrift.store import trees as tree_store
 from zkdrift.store import watch as watch_store
 from zkdrift.trees import TreeSpec, add_tree
@@ -154,10 +160,12 @@ def test_a_burst_of_writes_ends_in_the_exact_drift_with_every_path_in_the_event_
         watched = recorded_drift(app)
     assert watched == drift_of(app)
     assert len(watched) == 400
-    changed = [e for e in events(app) if e.kind == "changed"]
-    assert {e.path for e in changed} == set(paths)
+    log = watch_log(app, "app")
+    changed = log[log["kind"] == "changed"]
+    assert set(changed["path"]) == set(paths)  # the change log shows every path
     # One row per notification the server sent; it sends one per write.
     assert len(changed) == 2000
+    assert log["kind"].iloc[0] == "resync"
 
 
 def test_a_server_without_add_watch_is_followed_by_polling_and_says_so(
