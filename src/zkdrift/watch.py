@@ -211,6 +211,7 @@ class TreeWatcher:
         self.record_seconds = 0.0
         self.resyncs = 0
         self._state_changed = False  # by the last record: drifted <-> in sync
+        self._why_start = "watcher started"  # the reason the next session's resync records
 
     # -- lifecycle
 
@@ -234,6 +235,7 @@ class TreeWatcher:
                 self._session()
                 backoff = 1.0
             except _RestartError:
+                self._why_start = "the tree's settings changed"
                 continue
             except _TreeGoneError:
                 log.info("tree %s is no longer registered: no longer watching it", self.name)
@@ -241,6 +243,7 @@ class TreeWatcher:
             except Exception as exc:
                 text = exc if isinstance(exc, ZkDriftError) else zk.describe_error(exc)
                 log.warning("watching tree %s: %s; trying again in %gs", self.name, text, backoff)
+                self._why_start = f"watching again after an error: {text}"
                 log.debug("watcher error", exc_info=True)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
@@ -317,9 +320,7 @@ class TreeWatcher:
                     f" reading the tree in full every {self.fallback:g}s"
                 )
                 log.warning("tree %s: %s", self.name, self.detail)
-            self._resync(
-                client, tree, scope, "watcher started" if self.resyncs == 0 else "restarted"
-            )
+            self._resync(client, tree, scope, self._why_start)
             self._loop(client, watch, tree, scope, settings)
         finally:
             self.client = None
@@ -754,6 +755,9 @@ class Watcher:
     def close(self) -> None:
         for watcher in self.trees.values():
             watcher.stop()
+        # A watcher busy connecting stops when its connect times out; none is waited
+        # for longer than the others together (they are daemon threads).
+        deadline = time.monotonic() + 10.0
         for watcher in self.trees.values():
-            watcher.join(timeout=10)
+            watcher.join(timeout=max(0.0, deadline - time.monotonic()))
         self.sink.close()

@@ -283,3 +283,27 @@ def test_a_server_killed_and_started_again_is_waited_out_and_the_watch_set_again
     finally:
         admin.stop()
         admin.close()
+
+
+def test_new_excludes_and_new_trees_are_picked_up_without_a_restart(
+    fast_app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    from zkdrift.trees import update_tree
+
+    app = fast_app
+    create_tree(zk, {**LIVE, "/other/k": b"v"})
+    register(app, zk_chroot)
+    adopt(app, "app")
+    with watching(app):  # every registered tree, as they come and go
+        wait_for("the first resync", resynced(app, "app"))
+        zk.set("/app/skip/x", b"by hand")
+        wait_for("drift", lambda: status_of(app, "app").drift == 1)
+        update_tree(app, "app", excludes=["/app/skip"])
+        wait_for("the resync", resynced(app, "app", 2))
+        wait_for("no drift left", lambda: status_of(app, "app").in_sync)
+        add_tree(app, TreeSpec(name="other", hosts=zk_chroot, root="/other"), check=False)
+        adopt(app, "other")
+        wait_for("the new tree watched", lambda: status_of(app, "other").watched)
+        zk.set("/other/k", b"by hand")
+        wait_for("drift of the new tree", lambda: status_of(app, "other").drift == 1)
+    assert resync_reasons(app)[1] == "the tree's settings changed"
