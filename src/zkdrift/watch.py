@@ -247,7 +247,8 @@ class TreeWatcher:
                 log.debug("watcher error", exc_info=True)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
-        self._status(STOPPED, None)
+        self.detail = None
+        self._status(STOPPED)
 
     # -- database helpers
 
@@ -282,21 +283,24 @@ class TreeWatcher:
                 None if base is None else scope.managed(base),
             )
 
-    def _status(self, mode: str, detail: str | None, **when: dt.datetime | None) -> None:
+    def _set_watch(self, session: Any, tree: Tree, mode: str, **when: dt.datetime | None) -> None:
+        watch_store.set_watch(
+            session,
+            tree,
+            mode=mode,
+            detail=self.detail,
+            host=self.host,
+            pid=self.pid,
+            started_at=self.started_at,
+            event_at=when.get("event_at"),
+            resync_at=when.get("resync_at"),
+        )
+
+    def _status(self, mode: str) -> None:
+        """The heartbeat: the watch row says who watches, and how, now."""
         try:
             with self.app.db.session() as session:
-                tree = tree_store.get_tree(session, self.name)
-                watch_store.set_watch(
-                    session,
-                    tree,
-                    mode=mode,
-                    detail=detail,
-                    host=self.host,
-                    pid=self.pid,
-                    started_at=self.started_at,
-                    event_at=when.get("event_at"),
-                    resync_at=when.get("resync_at"),
-                )
+                self._set_watch(session, tree_store.get_tree(session, self.name), mode)
         except Exception:  # the tree was removed meanwhile, or the database is away
             log.debug("could not record the watch status of %s", self.name, exc_info=True)
 
@@ -367,7 +371,7 @@ class TreeWatcher:
                 self._check_settings(client, tree, scope, settings)
             if now >= next_beat:
                 next_beat = now + HEARTBEAT_SECONDS
-                self._status(self.mode, self.detail)
+                self._status(self.mode)
             if self.mode == POLLING and now >= next_full:
                 next_full = now + self.fallback
                 self._resync(client, tree, scope, "polling (no addWatch on the server)")
@@ -508,7 +512,8 @@ class TreeWatcher:
                     source=SOURCE,
                     digest_of=self.app.redactor().digest,
                 )
-        self._status(self.mode, self.detail, event_at=seen_at if seen else None)
+            # In the same transaction: whoever sees the drift sees the event too.
+            self._set_watch(session, tree, self.mode, event_at=seen_at if seen else None)
         self.record_seconds = time.perf_counter() - t0
         log.debug(
             "tree %s: %d changes and %d differences recorded in %.3fs",
@@ -612,8 +617,8 @@ class TreeWatcher:
             watch_store.record_resync(
                 session, t, reason=reason, zxid=live.zxid_end, seen_at=seen_at
             )
+            self._set_watch(session, t, self.mode, resync_at=seen_at)
         self.resyncs += 1
-        self._status(self.mode, self.detail, resync_at=seen_at)
         log.info(
             "tree %s: resynchronised (%s): %d nodes, %s",
             self.name,

@@ -111,7 +111,7 @@ def test_a_change_by_hand_shows_as_drift_and_as_an_event_while_a_write_to_desire
     assert seen == [("/app/a", "changed"), ("/app/a", "changed")]
     versions = [e.version for e in events(app) if e.kind == "changed"]
     assert versions == [1, 2]
-    assert status_of(app, "app").watch is None  # the watcher stopped
+    wait_for("the watcher to say it stopped", lambda: status_of(app, "app").watch is None)
 
 
 def test_creates_deletes_and_desired_changes_keep_the_recorded_drift_exact(
