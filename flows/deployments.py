@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from zkdrift import trees as trees_lib
 from zkdrift.app import App
 from zkdrift.errors import InvalidInputError
 from zkdrift.flows.drift import drift_flow
+from zkdrift.flows.events import PrefectEvents, configured, drift_trigger, yaml_trigger
 from zkdrift.flows.params import (
     DriftParams,
     PipelineParams,
@@ -52,6 +54,7 @@ from zkdrift.flows.tree import tree_pipeline_flow, tree_reconcile_flow
 from zkdrift.policy import Schedule
 from zkdrift.reports.serving import start_report_server
 from zkdrift.trees import TreeInfo
+from zkdrift.watch import Watcher
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +142,8 @@ class DeploymentSpec:
     concurrency_limit: int | None = None
     tags: tuple[str, ...] = TAGS
     per_tree: bool = False  # one tree's deployment (named after the tree)
+    # Run when the tree's watcher sees it drift (an event trigger on zkdrift.tree.drifted).
+    on_drift: bool = False
 
     @property
     def ref(self) -> FlowRef:
@@ -200,6 +205,7 @@ def deployment_specs(trees: Iterable[TreeInfo]) -> list[DeploymentSpec]:
                 concurrency_limit=1,
                 tags=tags,
                 per_tree=True,
+                on_drift=tree.policy.reconcile_on_drift,
             )
         )
     return specs
@@ -223,8 +229,17 @@ def load_specs(app: App) -> ServePlan:
     return ServePlan(deployment_specs(trees), [str(p) for p in problems])
 
 
+def _triggers(spec: DeploymentSpec) -> list[Any] | None:
+    """The drift trigger of a tree's reconcile deployment, when its policy asks for one:
+    the run gets the deployment's parameters (a dry run unless the policy applies)."""
+    if not spec.on_drift:
+        return None
+    return [drift_trigger(spec.name, apply=bool(spec.parameters.get("apply")))]
+
+
 def _deployment_options(spec: DeploymentSpec) -> dict[str, Any]:
     return {
+        "triggers": _triggers(spec),
         "name": spec.name,
         "description": spec.description,
         "parameters": dict(spec.parameters),
@@ -263,6 +278,8 @@ def prefect_yaml(specs: Sequence[DeploymentSpec], *, work_pool: str = DEFAULT_WO
         }
         if spec.concurrency_limit is not None:
             entry["concurrency_limit"] = spec.concurrency_limit
+        if spec.on_drift:
+            entry["triggers"] = [yaml_trigger(spec.name, apply=bool(spec.parameters.get("apply")))]
         entry["work_pool"] = {"name": work_pool}
         deployments.append(entry)
     document = {
@@ -289,21 +306,35 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def serve(app: App, *, limit: int | None = None) -> None:
+def start_watcher(app: App) -> tuple[Watcher, threading.Thread]:
+    """A :class:`~zkdrift.watch.Watcher` of every registered tree, running in a thread of
+    its own, sending Prefect events when an API is configured."""
+    watcher = Watcher(app, sink=PrefectEvents() if configured() else None)
+    thread = threading.Thread(target=watcher.run, name="zkdrift-watcher", daemon=True)
+    thread.start()
+    return watcher, thread
+
+
+def serve(app: App, *, limit: int | None = None, watch: bool = True) -> None:
     """Serve every deployment of the registered trees, and the HTML reports, until stopped.
 
     The registered trees are read again every ``serve_poll_seconds``: a tree
     added, removed, re-scheduled or given another policy shows in Prefect
-    without a restart. No work pool is needed.
+    without a restart. No work pool is needed. With ``watch``, every tree is
+    also watched for drift as it happens (see :mod:`zkdrift.watch`).
     """
     # The library's own log lines (connections, changes, applies) go to the UI too.
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "zkdrift")
     reports = start_report_server(app.settings)
+    watcher = start_watcher(app) if watch else None
     try:
         asyncio.run(_serve(app, limit=limit, poll=app.settings.serve_poll_seconds))
     except (KeyboardInterrupt, TerminationSignal) as exc:
         log.info("%s: no longer serving", type(exc).__name__)
     finally:
+        if watcher is not None:
+            watcher[0].stop()
+            watcher[1].join(timeout=15)
         if reports is not None:
             reports.stop()
 

@@ -282,6 +282,11 @@ class TreePolicy(BaseModel):
     reconcile: ReconcileMode = Field(
         default=ReconcileMode.PLAN, description="What a scheduled pipeline does with drift."
     )
+    reconcile_on_drift: bool = Field(
+        default=False,
+        description="Run the tree's reconcile deployment when its watcher sees it drift"
+        " (a dry run unless 'reconcile' is apply).",
+    )
     protected: tuple[str, ...] = Field(
         default=(), description="Path globs an apply must never touch (with their subtrees)."
     )

@@ -91,6 +91,22 @@ class Settings(BaseSettings):
         gt=0,
         description="How often 'zkdrift serve' re-reads the registered trees.",
     )
+    watch_debounce_seconds: float = Field(
+        default=0.2,
+        gt=0,
+        description="How long a watcher collects changes before it updates a tree's drift.",
+    )
+    watch_poll_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often a watcher re-reads the registered trees and their settings.",
+    )
+    watch_fallback_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often a watcher reads a tree whose servers have no addWatch"
+        " (ZooKeeper older than 3.6) in full.",
+    )
     log_sql: bool = False
 
     @property

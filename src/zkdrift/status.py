@@ -17,8 +17,10 @@ from sqlalchemy.orm import Session
 from zkdrift.app import App
 from zkdrift.policy import InvalidPolicyError
 from zkdrift.store import trees as tree_store
+from zkdrift.store import watch as watch_store
 from zkdrift.store.drift import out_of_sync_since
-from zkdrift.store.models import Apply, DesiredRevision, DriftRun, Snapshot, Tree
+from zkdrift.store.models import Apply, DesiredRevision, DriftRun, Snapshot, Tree, utcnow
+from zkdrift.store.watch import POLLING, STALE_SECONDS, STOPPED, WATCHING
 from zkdrift.vocabulary import iso
 
 
@@ -45,6 +47,15 @@ class TreeStatus:
     last_apply_direction: str | None
     last_apply_outcome: str | None
     last_apply_actor: str | None
+    # The watcher following the tree: watching, polling (a server without addWatch)
+    # or refused; None when no watcher runs. Its last change seen and last full read.
+    watch: str | None = None
+    last_event_at: dt.datetime | None = None
+    last_resync_at: dt.datetime | None = None
+
+    @property
+    def watched(self) -> bool:
+        return self.watch in (WATCHING, POLLING)
 
     @property
     def in_sync(self) -> bool | None:
@@ -64,6 +75,7 @@ class TreeStatus:
         out = {k: iso(v) if isinstance(v, dt.datetime) else v for k, v in vars(self).items()}
         out["in_sync"] = self.in_sync
         out["differences"] = self.differences
+        out["watched"] = self.watched
         return out
 
 
@@ -94,6 +106,11 @@ def _tree_status(session: Session, tree: Tree) -> TreeStatus:
         .order_by(Apply.id.desc())
         .limit(1)
     )
+    watch = watch_store.watch_of(session, tree)
+    watch_mode = None
+    if watch is not None and watch.mode != STOPPED:
+        fresh = utcnow() - watch.heartbeat_at < dt.timedelta(seconds=STALE_SECONDS)
+        watch_mode = watch.mode if fresh else None
     try:
         policy = tree.policy
         schedule = None if policy.schedule is None else policy.schedule.describe()
@@ -122,6 +139,9 @@ def _tree_status(session: Session, tree: Tree) -> TreeStatus:
         last_apply_direction=last_apply.direction if last_apply else None,
         last_apply_outcome=last_apply.outcome if last_apply else None,
         last_apply_actor=last_apply.actor if last_apply else None,
+        watch=watch_mode,
+        last_event_at=watch.last_event_at if watch else None,
+        last_resync_at=watch.last_resync_at if watch else None,
     )
 
 

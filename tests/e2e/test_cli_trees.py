@@ -34,6 +34,7 @@ def test_tree_set_records_schedule_and_reconcile_policy(
     assert shown["policy"] == {
         "schedule": {"cron": "*/5 * * * *"},
         "reconcile": "apply",
+        "reconcile_on_drift": False,
         "protected": ["/svc/locked/**"],
         "max_delete_fraction": 0.25,
         "max_op_bytes": MAX_OP_BYTES,

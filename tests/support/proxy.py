@@ -2,8 +2,9 @@
 
 It forwards bytes both ways and can:
 
-- play an old server: answer a ``multiRead`` request (opcode 22) with
-  UNIMPLEMENTED and then close the connection, as ZooKeeper 3.4/3.5 do;
+- play an old server: answer a ``multiRead`` (opcode 22) or ``addWatch``
+  (opcode 106) request with UNIMPLEMENTED and then close the connection, as
+  ZooKeeper 3.4/3.5 do;
 - cut every open connection at once (a network blip; the session survives);
 - hold new connections back for a while (a server that is down);
 - slow every request down, so a test can act while one is in flight;
@@ -27,6 +28,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
 MULTI_READ = 22
+ADD_WATCH = 106
 UNIMPLEMENTED = -6
 
 
@@ -46,13 +48,14 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
 @dataclass
 class FaultProxy:
     upstream: tuple[str, int]
-    old_server: bool = False  # answer multiRead like ZooKeeper 3.4/3.5
+    old_server: bool = False  # answer multiRead and addWatch like ZooKeeper 3.4/3.5
     latency: float = 0.0  # seconds added before each client request is forwarded
     # Called on the forwarding thread with the opcode of each request about to be
     # forwarded, and of each request just forwarded.
     on_request: Callable[[int], None] | None = None
     on_forward: Callable[[int], None] | None = None
     multi_reads_refused: int = 0
+    add_watches_refused: int = 0
     connections: int = 0
     # multiRead requests sent and not answered yet, and the most there ever were.
     most_multi_reads_in_flight: int = 0
@@ -122,8 +125,11 @@ class FaultProxy:
                         self.most_multi_reads_in_flight = max(
                             self.most_multi_reads_in_flight, len(self._multi_reads)
                         )
-                elif opcode == MULTI_READ:
-                    self.multi_reads_refused += 1
+                if opcode in (MULTI_READ, ADD_WATCH) and self.old_server:
+                    if opcode == MULTI_READ:
+                        self.multi_reads_refused += 1
+                    else:
+                        self.add_watches_refused += 1
                     reply = struct.pack(">iqi", xid, 0, UNIMPLEMENTED)
                     with suppress(OSError):
                         client.sendall(struct.pack(">i", len(reply)) + reply)

@@ -84,3 +84,45 @@ def test_the_all_trees_forms_offer_apply_as_three_named_choices() -> None:
     assert params is not None
     assert params.model_validate({"apply": None}).model_dump()["apply"] == "policy"
     assert params.model_validate({"apply": True}).model_dump()["apply"] == "apply"
+
+
+def test_a_tree_that_reconciles_on_drift_gets_an_event_trigger_on_its_reconcile_only() -> None:
+    import yaml
+
+    from zkdrift.flows.deployments import _triggers, prefect_yaml
+
+    specs = deployment_specs(
+        [
+            tree("healed", reconcile="apply", reconcile_on_drift=True),
+            tree("dry", reconcile_on_drift=True),
+            tree("plain"),
+        ]
+    )
+    by_name = {(s.flow, s.name): s for s in specs}
+    assert [k for k, s in by_name.items() if s.on_drift] == [
+        ("reconcile", "dry"),
+        ("reconcile", "healed"),
+    ]
+    (trigger,) = _triggers(by_name[("reconcile", "healed")]) or []
+    assert trigger.expect == {"zkdrift.tree.drifted"}
+    assert trigger.match.model_dump() == {"prefect.resource.id": "zkdrift.tree.healed"}
+    assert trigger.parameters == {"apply": True}
+    (dry,) = _triggers(by_name[("reconcile", "dry")]) or []
+    assert dry.parameters == {"apply": False}  # a dry run unless the policy applies
+
+    declared = {
+        (d["entrypoint"], d["name"]): d for d in yaml.safe_load(prefect_yaml(specs))["deployments"]
+    }
+    entry = declared[("zkdrift.flows.tree.tree_reconcile_flow", "healed")]
+    assert entry["triggers"] == [
+        {
+            "type": "event",
+            "name": "zkdrift: reconcile healed when it drifts",
+            "enabled": True,
+            "match": {"prefect.resource.id": "zkdrift.tree.healed"},
+            "expect": ["zkdrift.tree.drifted"],
+            "parameters": {"apply": True},
+        }
+    ]
+    assert entry["concurrency_limit"] == 1
+    assert "triggers" not in declared[("zkdrift.flows.tree.tree_reconcile_flow", "plain")]

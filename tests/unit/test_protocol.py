@@ -92,3 +92,13 @@ def test_a_response_yields_data_and_stat_children_and_per_op_errors_in_order() -
 def test_an_empty_batch_is_just_the_end_marker_both_ways() -> None:
     assert bytes(MultiRead([]).serialize()) == header(-1, done=True, err=-1)
     assert MultiRead.deserialize(header(-1, done=True, err=-1), 0) == []
+
+
+def test_add_watch_serializes_the_path_and_the_persistent_recursive_mode() -> None:
+    from zkdrift.zk.protocol import PERSISTENT_RECURSIVE, AddWatch
+
+    request = AddWatch("/app/é", PERSISTENT_RECURSIVE)
+
+    assert AddWatch.type == 106
+    assert bytes(request.serialize()) == ustring("/app/é") + struct.pack("!i", 1)
+    assert AddWatch.deserialize(struct.pack("!i", 0), 0) is True

@@ -35,6 +35,7 @@ from zkdrift.cli import (
     snapshots,
     status,
     trees,
+    watch,
 )
 from zkdrift.cli.common import EXIT_DIFFERENCES, EXIT_ERROR, EXIT_OK, console, err_console, state
 from zkdrift.cli.help import click_style
@@ -133,6 +134,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "report": report.report,
     "serve": run.serve_command,
     "seed": seed.seed_command,
+    "watch": watch.watch_command,
 }
 GROUPS: dict[str, typer.Typer] = {
     "tree": trees.tree_app,

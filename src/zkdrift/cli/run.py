@@ -167,6 +167,10 @@ def serve_command(
     work_pool: Annotated[
         str, typer.Option("--work-pool", help="Work pool named in prefect.yaml.")
     ] = "zkdrift",
+    watch: Annotated[
+        bool,
+        typer.Option("--watch/--no-watch", help="Also watch every tree for drift as it happens."),
+    ] = True,
 ) -> None:
     """Serve the Prefect deployments of every registered tree (no work pool needed)."""
     from zkdrift.flows import deployments
@@ -179,4 +183,4 @@ def serve_command(
         write_prefect_yaml.write_text(deployments.prefect_yaml(plan.specs, work_pool=work_pool))
         console.print(f"wrote {len(plan.specs)} deployment(s) to {write_prefect_yaml}")
         return
-    deployments.serve(state.app, limit=limit)
+    deployments.serve(state.app, limit=limit, watch=watch)

@@ -43,6 +43,18 @@ def _last_apply(s: TreeStatus) -> str:
     return f"{escape(what)} by {escape(s.last_apply_actor or '?')}, {utc_text(s.last_apply_at)}"
 
 
+def _watch(s: TreeStatus) -> str:
+    """``watching, last event 12:01:02 UTC, resync 11:59:00 UTC``; ``not watched``."""
+    if s.watch is None:
+        return "[dim]not watched[/]"
+    parts = [s.watch if s.watch != "polling" else "[yellow]polling (no addWatch)[/]"]
+    if s.last_event_at is not None:
+        parts.append(f"last event {utc_text(s.last_event_at)}")
+    if s.last_resync_at is not None:
+        parts.append(f"resync {utc_text(s.last_resync_at)}")
+    return ", ".join(parts)
+
+
 def status(
     names: Annotated[
         list[str] | None,
@@ -63,7 +75,7 @@ def status(
         return
     table = Table(
         "tree", "desired", "live vs desired", "checked", "snapshot", "last apply", "schedule",
-        "policy",
+        "policy", "watch",
     )  # fmt: skip
     for s in rows:
         snapshot = (
@@ -81,6 +93,7 @@ def status(
             _last_apply(s),
             escape(s.schedule or "-"),
             policy,
+            _watch(s),
         )
     console.print(table)
     for s in rows:

@@ -191,6 +191,14 @@ def set_policy(
             help="What the pipeline does with drift: 'plan' (a dry run) or 'apply'.",
         ),
     ] = None,
+    reconcile_on_drift: Annotated[
+        bool | None,
+        typer.Option(
+            "--reconcile-on-drift/--no-reconcile-on-drift",
+            help="Run the reconcile deployment when the watcher sees the tree drift"
+            " (a dry run unless --reconcile apply).",
+        ),
+    ] = None,
     protect: Annotated[
         list[str], typer.Option("--protect", help="Glob apply must never touch (repeatable).")
     ] = [],  # noqa: B006
@@ -260,6 +268,8 @@ def set_policy(
         raise InvalidInputError("--timezone goes with --cron or --interval")
     if reconcile is not None:
         changes["reconcile"] = reconcile
+    if reconcile_on_drift is not None:
+        changes["reconcile_on_drift"] = reconcile_on_drift
     if protect:
         changes["protected"] = list(protect)
     if max_delete_fraction is not None:

@@ -59,6 +59,7 @@ from zkdrift.reports.history import (
     snapshots_over_time,
     subtree_at,
     summary,
+    watch_log,
 )
 from zkdrift.reports.views import (
     apply_history,
@@ -121,4 +122,5 @@ __all__ = [
     "table",
     "time_to_reconcile",
     "verdict_banner",
+    "watch_log",
 ]

@@ -29,7 +29,16 @@ from zkdrift.reports.common import (
     window_conditions,
 )
 from zkdrift.reports.window import When
-from zkdrift.store.models import Apply, Blob, DriftItem, DriftRun, NodeState, Snapshot, Tree
+from zkdrift.store.models import (
+    Apply,
+    Blob,
+    DriftItem,
+    DriftRun,
+    NodeState,
+    Snapshot,
+    Tree,
+    WatchEvent,
+)
 
 # Rendered values longer than this are cut (with an ellipsis) in change logs.
 MAX_VALUE_CHARS = 160
@@ -430,3 +439,36 @@ def history_note(summary_frame: pd.DataFrame) -> str | None:
             f"({int(row['nodes'] or 0):,} nodes): no history to compare yet."
         )
     return None
+
+
+def watch_log(
+    source: Source,
+    name: str,
+    *,
+    since: When = None,
+    until: When = None,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """Every change a watcher saw as it happened (the events between snapshots),
+    oldest first; ``limit`` keeps the newest ``limit``.
+
+    Columns: tree, seen_at, path, kind (``created``, ``changed``, ``deleted``, or
+    ``resync`` for a full read, with its reason in ``detail``), mzxid, version.
+    Never values.
+    """
+    with engine_of(source).connect() as conn:
+        tree_id, _root = tree_row(conn, name)
+        query = select(
+            literal(name).label("tree"),
+            WatchEvent.id,
+            WatchEvent.seen_at,
+            WatchEvent.path,
+            WatchEvent.kind,
+            WatchEvent.mzxid,
+            WatchEvent.version,
+            WatchEvent.detail,
+        ).where(WatchEvent.tree_id == tree_id, *window_conditions(WatchEvent.seen_at, since, until))
+        if limit is not None:
+            query = query.order_by(WatchEvent.id.desc()).limit(limit)
+        df = read_frame(conn, query, dates=["seen_at"], ints=["id"])
+    return df.sort_values("id", ignore_index=True).drop(columns=["id"])

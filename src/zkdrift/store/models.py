@@ -392,3 +392,48 @@ class ApplyOp(Base):
     after_digest: Mapped[str | None] = mapped_column(Digest, default=None)
     outcome: Mapped[str] = mapped_column(String(20))
     error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class WatchEvent(Base):
+    """One change a watcher saw, as it happened: the events between snapshots.
+
+    ``kind`` is created, changed or deleted for a notification, ``resync`` for a
+    full read the watcher did (its reason in ``detail``). ``mzxid``/``version``
+    are the node's as read right after the notification, on the last
+    notification of the path in its batch (earlier ones were superseded before
+    they could be read); None for a deleted node. Never values.
+    """
+
+    __tablename__ = "watch_events"
+    __table_args__ = (
+        Index("ix_watch_events_tree_id_seen_at", "tree_id", "seen_at"),
+        Index("ix_watch_events_tree_id_path_digest", "tree_id", "path_digest"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tree_id: Mapped[int] = mapped_column(ForeignKey("trees.id", ondelete="CASCADE"))
+    path_digest: Mapped[str] = mapped_column(PathDigest)
+    path: Mapped[str] = mapped_column(PathText)
+    kind: Mapped[str] = mapped_column(String(20))
+    mzxid: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    version: Mapped[int | None] = mapped_column(Integer, default=None)
+    seen_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    detail: Mapped[str | None] = mapped_column(String(500), default=None)
+
+
+class TreeWatch(Base):
+    """Whether a watcher follows a tree now: its mode, its heartbeat, what it last saw."""
+
+    __tablename__ = "tree_watches"
+
+    tree_id: Mapped[int] = mapped_column(
+        ForeignKey("trees.id", ondelete="CASCADE"), primary_key=True
+    )
+    mode: Mapped[str] = mapped_column(String(20))  # watching | polling | stopped
+    detail: Mapped[str | None] = mapped_column(String(500), default=None)
+    host: Mapped[str] = mapped_column(String(255), default="")
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_event_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=None)
+    last_resync_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=None)

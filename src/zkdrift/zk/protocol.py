@@ -1,4 +1,5 @@
-"""ZooKeeper's ``multiRead`` request (opcode 22, ZooKeeper >= 3.6), for kazoo.
+"""ZooKeeper's ``multiRead`` (opcode 22) and ``addWatch`` (opcode 106) requests
+(ZooKeeper >= 3.6), for kazoo.
 
 kazoo speaks ``multi`` for writes but has no batched read. A single
 ``multiRead`` carries hundreds of ``getData``/``getChildren`` operations and
@@ -6,6 +7,11 @@ returns each result (or its error) independently, so reading a tree costs a
 few requests per level instead of one per node. Servers older than 3.6
 answer ``UnimplementedError``; the reader then falls back to one pipelined
 request per node.
+
+``addWatch`` sets a persistent (optionally recursive) watch: the server sends
+a notification for every create, change and delete under the path, and never
+consumes the watch. kazoo has no call for it; :mod:`zkdrift.zk.watch` routes
+the notifications.
 """
 
 from __future__ import annotations
@@ -26,9 +32,14 @@ from kazoo.protocol.serialization import (
     read_buffer,
     read_string,
     stat_struct,
+    write_string,
 )
 
 from zkdrift.model import WireStat
+
+# addWatch modes (ZooKeeper's AddWatchMode).
+PERSISTENT = 0
+PERSISTENT_RECURSIVE = 1
 
 
 class MultiRead(namedtuple("MultiRead", "operations")):
@@ -202,6 +213,34 @@ class ChildReads(_Reads):
             kind, done, _err = unpack_head(buf, offset)
             offset += 9
         return results
+
+
+class AddWatch(namedtuple("AddWatch", "path mode")):
+    """``addWatch(path, mode)``: AddWatchRequest {ustring path; int mode}.
+
+    The server answers with an empty body (an ErrorResponse of 0 when it
+    succeeded); a failure arrives as the reply header's error code, which
+    kazoo turns into the exception.
+    """
+
+    type = 106
+
+    def serialize(self) -> bytearray:
+        b = bytearray()
+        b.extend(write_string(self.path))
+        b.extend(int_struct.pack(self.mode))
+        return b
+
+    @classmethod
+    def deserialize(cls, _buf: bytes, _offset: int) -> bool:
+        return True
+
+
+def add_watch_async(client: Any, path: str, mode: int = PERSISTENT_RECURSIVE) -> Any:
+    """Send one addWatch; ``path`` must already carry the client's chroot."""
+    async_result = client.handler.async_result()
+    client._call(AddWatch(path, mode), async_result)
+    return async_result
 
 
 def get_data_op(path: str) -> Any:
