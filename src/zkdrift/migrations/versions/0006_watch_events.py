@@ -23,6 +23,8 @@ depends_on: str | Sequence[str] | None = None
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 PathText = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+# A path's SHA-1 as its 20 bytes, as migration 0005 stores every digest.
+PathDigest = sa.LargeBinary().with_variant(mysql.VARBINARY(20), "mysql", "mariadb")
 
 
 def upgrade() -> None:
@@ -30,7 +32,7 @@ def upgrade() -> None:
         "watch_events",
         sa.Column("id", BigId, nullable=False),
         sa.Column("tree_id", BigId, nullable=False),
-        sa.Column("path_digest", sa.String(length=40), nullable=False),
+        sa.Column("path_digest", PathDigest, nullable=False),
         sa.Column("path", PathText, nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("mzxid", sa.BigInteger(), nullable=True),
@@ -76,7 +78,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # The indexes go with their tables (MySQL refuses to drop one a foreign key uses).
     op.drop_table("tree_watches")
-    op.drop_index("ix_watch_events_tree_id_path_digest", table_name="watch_events")
-    op.drop_index("ix_watch_events_tree_id_seen_at", table_name="watch_events")
     op.drop_table("watch_events")
