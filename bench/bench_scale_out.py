@@ -100,7 +100,13 @@ def _run(
 
 
 def measure(
-    code: str, src: Path, home: Path, db_url: str, work: Path, profile: Path | None
+    code: str,
+    src: Path,
+    home: Path,
+    db_url: str,
+    work: Path,
+    profile: Path | None,
+    steps: tuple[str, ...] = STEPS,
 ) -> list[Result]:
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -117,7 +123,7 @@ def measure(
         "report": ["-m", "zkdrift", "report", "big", "-o", str(work / f"report-{code}.html")],
     }
     results = []
-    for step in STEPS:
+    for step in steps:
         label = f"{code}-{step.replace(' ', '-')}"
         seconds, cpu, rss, exit_code, err = _run(commands[step], env, profile, label)
         if exit_code not in (0, 2):  # diff exits 2 when it finds differences
@@ -145,6 +151,9 @@ def main() -> None:
         type=Path,
         help="measure this ZKDRIFT_HOME's zkdrift.sqlite as seeded before (no --before)",
     )
+    parser.add_argument(
+        "--only", action="append", choices=STEPS, help="measure only these steps (repeatable)"
+    )
     parser.add_argument("--step", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.step == "plan":
@@ -166,7 +175,8 @@ def main() -> None:
     if args.seeded:
         home = args.seeded.resolve()
         db_url = f"sqlite:///{home / 'zkdrift.sqlite'}"
-        results = measure("after", ROOT / "src", home, db_url, work, args.profile)
+        steps = tuple(args.only or STEPS)
+        results = measure("after", ROOT / "src", home, db_url, work, args.profile, steps)
         contenders = contenders[-1:]
     for code, src in [] if args.seeded else contenders:
         home = work / code
@@ -185,7 +195,7 @@ def main() -> None:
         results += measure(code, src, home, db_url, work, args.profile)
     print()
     print(f"{'step':<15}" + "".join(f"{c:>24}" for c, _ in contenders))
-    for step in STEPS:
+    for step in dict.fromkeys(r.step for r in results):
         cells = [r for r in results if r.step == step]
         print(
             f"{step:<15}" + "".join(f"{r.seconds:>10.2f} s {r.peak_rss_mb:>8.1f} MB" for r in cells)

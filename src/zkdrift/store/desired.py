@@ -159,7 +159,7 @@ def iter_desired_paths(
     query = select(Configuration.path).where(
         Configuration.tree_id == tree.id, _valid_at(revision_id)
     )
-    for rows in streamed_chunks(session, query, None, chunk):
+    for rows in streamed_chunks(session, query, None, chunk, plain=True):
         for (path,) in rows:
             yield path
 

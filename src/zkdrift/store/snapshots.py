@@ -746,7 +746,7 @@ def iter_paths(
     query: Any = select(NodeState.path, NodeState.ephemeral_owner != 0).where(
         NodeState.tree_id == tree.id, valid_at(snapshot_id)
     )
-    for rows in streamed_chunks(session, query, None, chunk):
+    for rows in streamed_chunks(session, query, None, chunk, plain=True):
         yield from rows
 
 
