@@ -4,7 +4,8 @@ Starts everything it needs on free ports (a Prefect server with its UI, a
 ZooKeeper, ``zkdrift serve``), seeds the example tree, edits it by hand the
 way drift happens, runs the pipeline through the tree's deployment, and
 photographs with headless Chromium: the run list (state names), the flow
-run, the deployment, the drift artifact and the served HTML report.
+run, the deployment, the drift artifact, the served HTML report and the
+event feed with the watcher's drift and change events.
 
     python -m zkdrift.devtools.prefect_ui --out .zkdrift/screenshots/
 
@@ -26,6 +27,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from kazoo.client import KazooClient
 
 from zkdrift.devtools.browser import ensure_chromium
 from zkdrift.devtools.demo import ROOT, TREE, introduce_drift
@@ -162,6 +165,11 @@ def capture(out: Path) -> list[Path]:
                     "prefect-drift-table": f"{artifact}/{by_key[f'drift-paths-{TREE}']}",
                     "report": f"http://localhost:{reports_port}/{TREE}.html",
                 }
+                # serve's watcher saw the drift when it started; one more hand edit now
+                # shows in the event feed as a change to the tree.
+                _edit(server.connect_string)
+                _wait_events(api, TREE)
+                pages["prefect-events"] = f"{ui}/events"
                 for name, url in pages.items():
                     height = 2400 if name == "report" else 1000
                     width = 1700 if name == "prefect-drift-table" else 1440
@@ -172,6 +180,40 @@ def capture(out: Path) -> list[Path]:
         server.kill()
         shutil.rmtree(work, ignore_errors=True)
     return shots
+
+
+def _edit(hosts: str) -> None:
+    client = KazooClient(hosts=hosts)
+    client.start(timeout=15)
+    try:
+        client.set(f"{ROOT}/checkout/prod/replicas", b"16")
+    finally:
+        client.stop()
+        client.close()
+
+
+def _wait_events(api: str, tree: str, limit: float = 60) -> None:
+    """Wait until the server holds both the watcher's drift event and a change event."""
+    wanted = {"zkdrift.tree.drifted", "zkdrift.znode.changed"}
+    body = {"filter": {"event": {"prefix": ["zkdrift."]}}, "limit": 50}
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            found = _api(api, "/events/filter", body)
+            names = {
+                e["event"]
+                for e in found.get("events", [])
+                if e["resource"].get("prefect.resource.id") == f"zkdrift.tree.{tree}"
+            }
+            if wanted <= names:
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(
+                f"the watcher's events for tree {tree} did not arrive within {limit:g}s"
+            )
+        time.sleep(1)
 
 
 def _wait_deployment(api: str, full_name: str, limit: float = 120) -> str:
