@@ -34,7 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,11 +143,6 @@ class Steps(list[Step]):
     def append(self, step: Step) -> None:
         super().append(step)
         print(format_steps([step], header=False), flush=True)
-
-    def __iadd__(self, steps: Iterable[Step]) -> Steps:  # type: ignore[override,misc]
-        for step in steps:
-            self.append(step)
-        return self
 
 
 STEP_TIMEOUT = 1800.0  # seconds; a step that takes longer is stopped and reported
@@ -275,11 +270,11 @@ def run_database(
     steps = Steps()
 
     first = measure(f"{label}: first snapshot", zkdrift("snapshot", "bench", "--json"), env)
-    steps.append(first)
     captured = json.loads(first.stdout)
     if captured["nodes"] != nodes:
         raise SystemExit(f"the snapshot holds {captured['nodes']} znodes, expected {nodes}")
     first.name += f" (read {captured['read_seconds']:.1f}s, write {captured['write_seconds']:.1f}s)"
+    steps.append(first)
     size = database_bytes(url)
     steps.append(
         Step(
@@ -465,32 +460,36 @@ def main(argv: list[str] | None = None) -> int:
             home = work / f"home-{database}"
             if database == "sqlite":
                 url = f"sqlite:///{work / 'bench.db'}"
-                steps += run_database(
-                    "SQLite",
-                    url,
-                    home,
-                    hosts,
-                    root,
-                    services,
-                    nodes,
-                    round_ + n,
-                    args.unchanged_runs,
-                    args.capture_only,
+                steps.extend(
+                    run_database(
+                        "SQLite",
+                        url,
+                        home,
+                        hosts,
+                        root,
+                        services,
+                        nodes,
+                        round_ + n,
+                        args.unchanged_runs,
+                        args.capture_only,
+                    )
                 )
                 continue
             url, name = fresh_mariadb(args.mariadb)
             try:
-                steps += run_database(
-                    "MariaDB",
-                    url,
-                    home,
-                    hosts,
-                    root,
-                    services,
-                    nodes,
-                    round_ + n,
-                    args.unchanged_runs,
-                    args.capture_only,
+                steps.extend(
+                    run_database(
+                        "MariaDB",
+                        url,
+                        home,
+                        hosts,
+                        root,
+                        services,
+                        nodes,
+                        round_ + n,
+                        args.unchanged_runs,
+                        args.capture_only,
+                    )
                 )
             finally:
                 drop_mariadb(args.mariadb, name)
