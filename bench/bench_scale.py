@@ -34,7 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,35 +144,41 @@ class Steps(list[Step]):
         super().append(step)
         print(format_steps([step], header=False), flush=True)
 
-    def __iadd__(self, steps: Iterable[Step]) -> Steps:  # type: ignore[override,misc]
-        for step in steps:
-            self.append(step)
-        return self
 
-
+TIME = "/usr/bin/time"  # GNU time: the peak RSS of exactly the step's process
 STEP_TIMEOUT = 1800.0  # seconds; a step that takes longer is stopped and reported
 
 
 def measure(name: str, argv: Sequence[str], env: dict[str, str], ok: Sequence[int] = (0,)) -> Step:
-    """Run ``argv``; its wall time and peak RSS (``wait4``: this child alone). A step
-    still running after :data:`STEP_TIMEOUT` is killed and reported with exit -9."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    """Run ``argv``; its wall time and peak RSS. A step still running after
+    :data:`STEP_TIMEOUT` is killed and reported with exit -9.
+
+    The peak RSS is the one ``/usr/bin/time`` reports for the step: ``wait4`` on a
+    child of this process would count this process's own pages, which the child
+    shares until it execs (vfork), whenever this process is the larger.
+    """
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.NamedTemporaryFile("r") as peak,
+    ):
         start = time.perf_counter()
-        proc = subprocess.Popen(list(argv), env=env, stdout=out, stderr=err)
+        command = [TIME, "-q", "-f", "%M", "-o", peak.name, *argv]
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=err)
         timer = threading.Timer(STEP_TIMEOUT, proc.kill)
         timer.start()
         try:
-            _pid, status, usage = os.wait4(proc.pid, 0)
+            code = proc.wait()
         finally:
             timer.cancel()
         seconds = time.perf_counter() - start
-        proc.returncode = code = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
+        kib = next((int(line) for line in peak.read().split() if line.isdigit()), 0)
         step = Step(
             name,
             seconds,
-            usage.ru_maxrss / 1024,
+            kib / 1024,
             code,
             out.read().decode(errors="replace"),
             err.read().decode(errors="replace"),
@@ -275,11 +281,11 @@ def run_database(
     steps = Steps()
 
     first = measure(f"{label}: first snapshot", zkdrift("snapshot", "bench", "--json"), env)
-    steps.append(first)
     captured = json.loads(first.stdout)
     if captured["nodes"] != nodes:
         raise SystemExit(f"the snapshot holds {captured['nodes']} znodes, expected {nodes}")
     first.name += f" (read {captured['read_seconds']:.1f}s, write {captured['write_seconds']:.1f}s)"
+    steps.append(first)
     size = database_bytes(url)
     steps.append(
         Step(
@@ -456,44 +462,49 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"the read found {count} znodes, expected {nodes}")
         read.seconds = float(seconds)
         steps.append(read)
-        if nodes <= ZKSHELL_MAX_NODES:
-            with timed():
-                run = zkshell_cp_json(hosts, root, work / "zkshell.json")
-            steps.append(Step("zk-shell cp to JSON (async)", run.seconds, 0, 0))
         databases = ("sqlite", "mariadb") if args.database == "both" else (args.database,)
         for n, database in enumerate(databases):
             home = work / f"home-{database}"
             if database == "sqlite":
                 url = f"sqlite:///{work / 'bench.db'}"
-                steps += run_database(
-                    "SQLite",
-                    url,
-                    home,
-                    hosts,
-                    root,
-                    services,
-                    nodes,
-                    round_ + n,
-                    args.unchanged_runs,
-                    args.capture_only,
+                steps.extend(
+                    run_database(
+                        "SQLite",
+                        url,
+                        home,
+                        hosts,
+                        root,
+                        services,
+                        nodes,
+                        round_ + n,
+                        args.unchanged_runs,
+                        args.capture_only,
+                    )
                 )
                 continue
             url, name = fresh_mariadb(args.mariadb)
             try:
-                steps += run_database(
-                    "MariaDB",
-                    url,
-                    home,
-                    hosts,
-                    root,
-                    services,
-                    nodes,
-                    round_ + n,
-                    args.unchanged_runs,
-                    args.capture_only,
+                steps.extend(
+                    run_database(
+                        "MariaDB",
+                        url,
+                        home,
+                        hosts,
+                        root,
+                        services,
+                        nodes,
+                        round_ + n,
+                        args.unchanged_runs,
+                        args.capture_only,
+                    )
                 )
             finally:
                 drop_mariadb(args.mariadb, name)
+        # Last: verifying its export reads the tree into this process.
+        if nodes <= ZKSHELL_MAX_NODES:
+            with timed():
+                run = zkshell_cp_json(hosts, root, work / "zkshell.json")
+            steps.append(Step("zk-shell cp to JSON (async)", run.seconds, 0, 0))
         print()
         print(f"{nodes:,} znodes under {root} on {hosts}")
         print(format_steps(steps))

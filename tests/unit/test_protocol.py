@@ -12,7 +12,7 @@ import struct
 
 from kazoo.exceptions import NoAuthError, NoNodeError
 
-from zkdrift.zk.protocol import MultiRead, get_children_op, get_data_op
+from zkdrift.zk.protocol import ChildReads, DataReads, MultiRead, get_children_op, get_data_op
 
 GET_DATA, GET_CHILDREN, ERROR = 4, 8, -1
 
@@ -102,3 +102,61 @@ def test_add_watch_serializes_the_path_and_the_persistent_recursive_mode() -> No
     assert AddWatch.type == 106
     assert bytes(request.serialize()) == ustring("/app/é") + struct.pack("!i", 1)
     assert AddWatch.deserialize(struct.pack("!i", 0), 0) is True
+
+
+def test_data_reads_serialize_exactly_as_the_general_multi_read_does() -> None:
+    paths = ["/app", "/app/é", "/" + "x" * 300]
+
+    assert DataReads(paths).serialize() == bytes(
+        MultiRead([get_data_op(p) for p in paths]).serialize()
+    )
+    assert ChildReads(paths).serialize() == bytes(
+        MultiRead([get_children_op(p) for p in paths]).serialize()
+    )
+    assert DataReads([]).serialize() == header(-1, done=True, err=-1)
+
+
+def test_data_reads_decode_values_and_stats_in_wire_order_from_the_bytes() -> None:
+    body = (
+        header(GET_DATA, err=0)
+        + struct.pack("!i", 3)
+        + b"\x00\xffx"
+        + stat(version=7, num_children=2, data_length=3)
+        + header(ERROR, err=-101)
+        + struct.pack("!i", -101)  # NONODE: the node went away mid-walk
+        + header(ERROR, err=-102)
+        + struct.pack("!i", -102)  # NOAUTH: a real error for this op alone
+        + header(GET_DATA, err=0)
+        + struct.pack("!i", -1)  # a null buffer
+        + stat(version=0, num_children=0, data_length=0)
+        + header(GET_DATA, err=0)
+        + struct.pack("!i", 0)  # an empty one
+        + stat(version=1, num_children=0, data_length=0)
+        + header(-1, done=True, err=-1)
+    )
+
+    results = DataReads.deserialize(b"junk" + body, 4)
+
+    assert results[0] == (b"\x00\xffx", (10, 11, 1000, 2000, 7, 3, 0, 0, 3, 2, 12))
+    assert type(results[0][0]) is bytes
+    assert results[1] is None
+    assert isinstance(results[2], NoAuthError)
+    assert results[3] == (b"", (10, 11, 1000, 2000, 0, 3, 0, 0, 0, 0, 12))
+    assert results[4] == (b"", (10, 11, 1000, 2000, 1, 3, 0, 0, 0, 0, 12))
+    assert len(results) == 5
+
+
+def test_child_reads_decode_names_and_errors_per_path() -> None:
+    body = (
+        header(GET_CHILDREN, err=0)
+        + struct.pack("!i", 2)
+        + ustring("a")
+        + ustring("ü b")
+        + header(GET_CHILDREN, err=0)
+        + struct.pack("!i", 0)
+        + header(ERROR, err=-101)
+        + struct.pack("!i", -101)
+        + header(-1, done=True, err=-1)
+    )
+
+    assert ChildReads.deserialize(body, 0) == [["a", "ü b"], [], None]
