@@ -171,7 +171,7 @@ def capture(out: Path) -> list[Path]:
                 _wait_events(api, TREE)
                 pages["prefect-events"] = f"{ui}/events"
                 for name, url in pages.items():
-                    height = 2400 if name == "report" else 1000
+                    height = {"report": 2400, "prefect-events": 2000}.get(name, 1000)
                     width = 1700 if name == "prefect-drift-table" else 1440
                     shots.append(
                         shoot(url, out / f"{name}.png", width=width, height=height, budget=30_000)
