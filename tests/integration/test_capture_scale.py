@@ -1,9 +1,9 @@
 """Capture streams: a ``zkdrift snapshot`` process needs no more memory for 100,000
 znodes than for 25,000 (peak RSS within 20%), first capture and unchanged re-capture.
 
-Each size is its own tree in one ZooKeeper, made with multi transactions, and
-its own SQLite database; each snapshot is a real ``zkdrift`` process whose
-peak RSS comes from ``wait4``.
+Each size is its own tree in a ZooKeeper of the module's own, made with multi
+transactions, and its own SQLite database; each snapshot is a real ``zkdrift``
+process whose peak RSS comes from ``wait4``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,8 +18,7 @@ import pytest
 from kazoo.client import KazooClient
 
 from tests.support.db import make_app
-from tests.support.zk import load_nodes, remove_nodes
-from zkdrift.devtools.zkserver import ZooKeeperServer
+from tests.support.zk import load_nodes, start_server
 from zkdrift.snapshot import list_snapshots
 from zkdrift.trees import TreeSpec, add_tree
 
@@ -48,23 +46,25 @@ def peak_rss_kib(argv: list[str], env: dict[str, str]) -> int:
 
 
 @pytest.fixture(scope="module")
-def trees(zk_server: ZooKeeperServer) -> Iterator[tuple[str, dict[int, str]]]:
-    """Two trees, 25,000 and 100,000 leaves, under one chroot made for this module."""
-    chroot = f"/zkdrift-scale-{uuid.uuid4().hex[:8]}"
-    client = KazooClient(hosts=f"127.0.0.1:{zk_server.port}", timeout=30)
-    client.start(timeout=30)
+def trees(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[int, str]]]:
+    """Two trees, 25,000 and 100,000 leaves, in a ZooKeeper of this module's own:
+    stopping it is faster than deleting 125,000 znodes from the shared one."""
+    server = start_server(tmp_path_factory.mktemp("zookeeper-scale"))
     try:
-        client.create(chroot)
-        roots = {}
-        for services in (250, 1000):
-            root = f"/t{services}"
-            load_nodes(client, ((chroot + p, d) for p, d in nodes(root, services)))
-            roots[services * PER_SERVICE] = root
-        yield f"127.0.0.1:{zk_server.port}{chroot}", roots
-        remove_nodes(client, chroot)
+        client = KazooClient(hosts=server.connect_string, timeout=30)
+        client.start(timeout=30)
+        try:
+            roots = {}
+            for services in (250, 1000):
+                root = f"/t{services}"
+                load_nodes(client, nodes(root, services))
+                roots[services * PER_SERVICE] = root
+        finally:
+            client.stop()
+            client.close()
+        yield server.connect_string, roots
     finally:
-        client.stop()
-        client.close()
+        server.kill()
 
 
 def test_snapshot_memory_does_not_grow_with_the_tree(

@@ -86,27 +86,6 @@ def _committed(result: Any) -> None:
         raise failed[0]
 
 
-def remove_nodes(client: KazooClient, root: str, *, ops: int = 500) -> int:
-    """Delete ``root`` and everything under it in transactions (children first): a
-    large tree in seconds. Returns how many znodes went."""
-    levels = [[root]]
-    while levels[-1]:
-        listings = [(p, client.get_children_async(p)) for p in levels[-1]]
-        levels.append([f"{p}/{c}" for p, result in listings for c in result.get(timeout=60)])
-    paths = [p for level in reversed(levels) for p in level]
-    pending: deque[Any] = deque()
-    for i in range(0, len(paths), ops):
-        txn = client.transaction()
-        for path in paths[i : i + ops]:
-            txn.delete(path)
-        pending.append(txn.commit_async())
-        while len(pending) > 16:
-            _committed(pending.popleft())
-    while pending:
-        _committed(pending.popleft())
-    return len(paths)
-
-
 def delete_tree(client: KazooClient, root: str) -> None:
     """Delete a subtree fast: one batched read, then deletes in transactions, deepest first."""
     for _ in range(5):  # nodes created concurrently (ephemerals of closing sessions) need a retry
