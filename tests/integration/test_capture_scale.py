@@ -3,13 +3,12 @@ znodes than for 25,000 (peak RSS within 20%), first capture and unchanged re-cap
 
 Each size is its own tree in a ZooKeeper of the module's own, made with multi
 transactions, and its own SQLite database; each snapshot is a real ``zkdrift``
-process whose peak RSS comes from ``wait4``.
+process whose own peak RSS is measured (see :mod:`tests.support.rss`).
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 from kazoo.client import KazooClient
 
 from tests.support.db import make_app
+from tests.support.rss import run_measured
 from tests.support.zk import load_nodes, start_server
 from zkdrift.snapshot import list_snapshots
 from zkdrift.trees import TreeSpec, add_tree
@@ -36,13 +36,10 @@ def nodes(root: str, services: int) -> Iterator[tuple[str, bytes]]:
 
 
 def peak_rss_kib(argv: list[str], env: dict[str, str]) -> int:
-    """Run ``argv``; its peak resident set size in KiB (it must exit 0)."""
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    out, err = proc.communicate()
-    assert proc.returncode == 0, (out, err)
-    return int(usage.ru_maxrss)
+    """Run ``argv``; its own peak resident set size in KiB (it must exit 0)."""
+    run = run_measured(argv, env)
+    assert run.exit_code == 0, (run.stdout, run.stderr)
+    return run.peak_rss_kib
 
 
 @pytest.fixture(scope="module")

@@ -9,15 +9,14 @@ The measured commands then read them back out (``zkdrift diff --snapshot``,
 from __future__ import annotations
 
 import datetime as dt
-import os
-import subprocess
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.support import rss
+from tests.support.rss import Measured
 from zkdrift.app import App
 from zkdrift.model import Stat, Znode, digest, path_digest
 from zkdrift.store import desired as desired_store
@@ -202,26 +201,6 @@ def seed(
     return Seeded(name, root, snapshot_id, node_count, changes)
 
 
-@dataclass(frozen=True)
-class Measured:
-    exit_code: int
-    stdout: bytes
-    stderr: bytes
-    peak_rss_kib: int
-
-
 def run_measured(args: list[str], env: dict[str, str], cwd: Path) -> Measured:
-    """Run ``zkdrift ARGS`` in a subprocess and report its own peak RSS.
-
-    The child is reaped with ``wait4``, whose resource usage is this child's
-    alone (``RUSAGE_CHILDREN`` would mix in every earlier child).
-    """
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "zkdrift", *args], env=env, cwd=cwd, stdout=out, stderr=err
-        )
-        _pid, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return Measured(proc.returncode, out.read(), err.read(), usage.ru_maxrss)
+    """Run ``zkdrift ARGS`` in a subprocess and report its own peak RSS."""
+    return rss.run_measured([sys.executable, "-m", "zkdrift", *args], env, cwd)
