@@ -9,6 +9,7 @@ is absent makes the fixtures fail loudly; nothing is skipped.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,15 +91,29 @@ def mariadb_url() -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty SQLite database migrated to head once per session; tests get copies
+    (a copy takes a millisecond, running every migration most of a second)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "zkdrift.db"
+    db = Database(f"sqlite:///{path}")
+    db.upgrade()
+    db.dispose()
+    assert not path.with_name("zkdrift.db-wal").exists()  # everything is in the one file
+    return path
+
+
+def fresh_sqlite(template: Path, tmp_path: Path) -> str:
+    target = tmp_path / "zkdrift.db"
+    shutil.copyfile(template, target)
+    return f"sqlite:///{target}"
+
+
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A migrated, empty database: a fresh SQLite file, or the run's MariaDB database."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'zkdrift.db'}"
-        db = Database(url)
-        db.upgrade()
-        db.dispose()
-        yield url
+        yield fresh_sqlite(request.getfixturevalue("sqlite_template"), tmp_path)
     else:
         url = request.getfixturevalue("mariadb_url")
         truncate(url)
@@ -125,12 +140,8 @@ def postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'zkdrift.db'}"
-    db = Database(url)
-    db.upgrade()
-    db.dispose()
-    return url
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    return fresh_sqlite(sqlite_template, tmp_path)
 
 
 @pytest.fixture
