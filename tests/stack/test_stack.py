@@ -73,15 +73,29 @@ def report(request: pytest.FixtureRequest, text: str) -> None:
 # --- Prefect REST API of the stack's server -------------------------------------------
 
 
+# Prefect's server answers 503 for errors its clients should retry (a busy SQLite
+# database while `zkdrift serve` writes events, say), and its own client retries
+# 429, 502 and 503 with backoff; so does this one.
+RETRIED_STATUSES = {429, 502, 503}
+RETRIES = 6
+
+
 def prefect_api(stack: Stack, method: str, path: str, body: object = None) -> Any:
     url = f"http://127.0.0.1:{stack.ports['prefect']}/api{path}"
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        raw = response.read()
-    return json.loads(raw) if raw else None
+    for attempt in range(RETRIES + 1):
+        request = urllib.request.Request(
+            url, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                raw = response.read()
+            return json.loads(raw) if raw else None
+        except urllib.error.HTTPError as error:
+            if error.code not in RETRIED_STATUSES or attempt == RETRIES:
+                raise
+            time.sleep(min(2**attempt, 10))
+    raise AssertionError("unreachable")
 
 
 def deployment_id(stack: Stack, flow: str, name: str, timeout: float = 60) -> str:
