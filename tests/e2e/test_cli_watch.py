@@ -7,14 +7,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from kazoo.client import KazooClient
 
-from tests.support.cli import run_cli
+from tests.support.cli import run_cli, zkdrift_process
 from tests.support.watch import wait_for
 from tests.support.zk import create_tree
 from zkdrift.app import App
@@ -24,22 +22,10 @@ from zkdrift.store import watch as watch_store
 from zkdrift.trees import TreeSpec, add_tree
 
 
-@contextlib.contextmanager
-def watch_process(env: dict[str, str], *names: str) -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "zkdrift", "watch", *names],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        yield proc
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate(timeout=30)
+def watch_process(
+    env: dict[str, str], *names: str
+) -> contextlib.AbstractContextManager[subprocess.Popen[str]]:
+    return zkdrift_process("watch", *names, env=env, stop=signal.SIGKILL)
 
 
 def status(env: dict[str, str]) -> dict[str, Any]:

@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ from prefect.client.schemas.objects import DeploymentStatus
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.utilities.importtools import import_object
 
-from tests.support.cli import run_cli_process
+from tests.support.cli import run_cli_process, zkdrift_process
 from tests.support.prefect import artifacts_of
 from tests.support.zk import create_tree
 from zkdrift.app import App
@@ -201,28 +200,9 @@ def wait_until_served(full_name: str, proc: subprocess.Popen[str], limit: float 
     pytest.fail(f"{full_name} was not served within {limit}s")
 
 
-@contextlib.contextmanager
-def serving(env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
-    """``zkdrift serve`` in a process of its own, stopped (SIGTERM) afterwards."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from zkdrift.cli import main; main()", "serve"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        yield proc
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+def serving(env: dict[str, str]) -> contextlib.AbstractContextManager[subprocess.Popen[str]]:
+    """``zkdrift serve`` from the checkout in a process of its own, stopped (SIGTERM) afterwards."""
+    return zkdrift_process("serve", env=env, cwd=REPO)
 
 
 def test_zkdrift_run_goes_through_the_trees_deployment_and_links_a_served_report(

@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass
@@ -27,7 +29,7 @@ def run_cli(
     captured, and the exit status is the one the shell would see. Fast enough
     to use everywhere; :func:`run_cli_process` runs a real subprocess.
     """
-    from zkdrift.cli import run_command
+    from zkdrift.cli import common, run_command
 
     del timeout  # in-process commands finish or fail on their own timeouts
     saved = dict(os.environ)
@@ -37,6 +39,11 @@ def run_cli(
     try:
         os.environ.clear()
         os.environ.update(env)
+        # The consoles are made once per process; a process running the command
+        # once would size them from this COLUMNS (80 without one, off a terminal).
+        columns = env.get("COLUMNS", "")
+        for console in (common.console, common.err_console):
+            console.width = int(columns) if columns.isdigit() else 80
         with (
             contextlib.redirect_stdout(stdout),
             contextlib.redirect_stderr(stderr),
@@ -74,3 +81,31 @@ def run_cli_process(
         check=False,
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+@contextlib.contextmanager
+def zkdrift_process(
+    *args: str, env: dict[str, str], cwd: Path | None = None, stop: int = signal.SIGTERM
+) -> Iterator[subprocess.Popen[str]]:
+    """A long-running ``zkdrift`` command (``watch``, ``serve``) in a process group of
+    its own; afterwards the whole group gets ``stop`` (SIGKILL if it outlives 30 s)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zkdrift", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, stop)
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()

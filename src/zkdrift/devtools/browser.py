@@ -17,6 +17,7 @@ import os
 import select
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -57,9 +58,12 @@ def ensure_chromium() -> str:
             "or point ZKDRIFT_CHROMIUM at a Chromium or Chrome binary"
         )
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    install = [apt, "install", "-y", "--no-install-recommends", "chromium"]
+    # Wait for another apt-get (a parallel test worker, say) instead of failing on its lock.
+    install = [apt, "-o", "DPkg::Lock::Timeout=600", "install", "-y", "--no-install-recommends"]
+    install.append("chromium")
     if subprocess.run(install, env=env, capture_output=True, check=False).returncode != 0:
-        subprocess.run([apt, "update"], env=env, capture_output=True, check=False)
+        update = [apt, "-o", "DPkg::Lock::Timeout=600", "update"]
+        subprocess.run(update, env=env, capture_output=True, check=False)
         done = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise BrowserError(f"apt-get install chromium failed: {done.stderr[-500:]}")
@@ -274,3 +278,17 @@ def png_size(path: Path) -> tuple[int, int]:
     if header[:8] != b"\x89PNG\r\n\x1a\n":
         raise BrowserError(f"{path} is not a PNG file")
     return int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+
+
+def main() -> int:
+    """``python -m zkdrift.devtools.browser``: find or install Chromium, print its path."""
+    try:
+        print(ensure_chromium())
+    except BrowserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
