@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, insert, update
 from sqlalchemy.orm import Session
 
+from zkdrift.model import path_digest
+
 CHUNK = 500
 INSERT_CHUNK = 2000
 T = TypeVar("T")
@@ -22,6 +24,32 @@ def bulk_insert(session: Session, model: Any, rows: list[dict[str, Any]]) -> Non
     """Insert ``rows`` with executemany, a few thousand per statement."""
     for batch in chunks(rows, INSERT_CHUNK):
         session.execute(insert(model), batch)
+
+
+def by_path_digest(
+    session: Session, query: Select[Any], column: Any, paths: Iterable[str]
+) -> list[Any]:
+    """The rows of ``query`` whose ``column`` (a path digest) is the digest of one of
+    ``paths``, one ``IN (...)`` of :data:`CHUNK` digests per statement, as Core rows.
+
+    ``query`` should leave the validity range of its rows out of any index (see
+    :func:`not_indexed`): the path digest is what finds a few rows among millions.
+    """
+    rows: list[Any] = []
+    for batch in chunks([path_digest(p) for p in set(paths)]):
+        rows.extend(session.execute(query.where(column.in_(batch))).all())
+    return rows
+
+
+def not_indexed(column: Any) -> Any:
+    """``column`` as an expression no index serves (``column + 0``), for a condition
+    that must filter rows an index on other columns found, not pick the index.
+
+    Without statistics SQLite takes a range on an indexed validity column
+    (``valid_from <= N``) over an ``IN`` list of path digests, and then reads every
+    row of the tree for each chunk of digests.
+    """
+    return column + 0
 
 
 def close_rows(session: Session, model: Any, ids: Sequence[int], valid_to: int) -> int:
