@@ -32,6 +32,7 @@ from zkdrift.reconcile.planning import (
     recorded_guards,
 )
 from zkdrift.scope import Scope
+from zkdrift.store import compare
 from zkdrift.store import desired as desired_store
 from zkdrift.store import snapshots as snapshot_store
 from zkdrift.store import trees as tree_store
@@ -196,8 +197,19 @@ def whole_drift(
     )
 
 
+@pytest.fixture(params=["collected", "streamed"])
+def ancestors_by(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which parents exist live, or are needed by desired, comes from the ancestors
+    collected while the trees stream, or (past the limit) from a stream of its own."""
+    if request.param == "streamed":
+        monkeypatch.setattr(compare, "ANCESTOR_LIMIT", 1)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("case", [c for c in CASES if not c.live_missing], ids=lambda c: c.name)
-def test_a_streamed_drift_check_finds_what_the_whole_trees_give(app: App, case: Case) -> None:
+def test_a_streamed_drift_check_finds_what_the_whole_trees_give(
+    app: App, case: Case, ancestors_by: str
+) -> None:
     tree, snapshot_id = record(app, case)
     desired, base, live = whole_trees(app, tree, snapshot_id)
     assert live is not None
@@ -244,7 +256,9 @@ def test_streamed_snapshot_comparisons_find_what_the_whole_trees_give(app: App) 
 
 @pytest.mark.parametrize("prune", [False, True])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_a_streamed_plan_is_the_plan_of_the_whole_trees(app: App, case: Case, prune: bool) -> None:
+def test_a_streamed_plan_is_the_plan_of_the_whole_trees(
+    app: App, case: Case, prune: bool, ancestors_by: str
+) -> None:
     tree, snapshot_id = record(app, case)
     desired, _base, live = whole_trees(app, tree, snapshot_id)
 

@@ -83,12 +83,14 @@ class Counts:
     persistent: int = 0
     persistent_below_root: int = 0
     ancestors: set[str] | None = None
-    ancestor_limit: int = ANCESTOR_LIMIT
+    ancestor_limit: int = 0
 
-    def collecting_ancestors(self) -> Counts:
+    def collecting_ancestors(self, limit: int | None = None) -> Counts:
         """Also collect the ancestors of the kept nodes while counting (``ancestors``
-        is None afterwards when there were more than ``ancestor_limit``)."""
+        is None afterwards when there were more than ``limit``, by default
+        :data:`ANCESTOR_LIMIT`)."""
         self.ancestors = set()
+        self.ancestor_limit = ANCESTOR_LIMIT if limit is None else limit
         return self
 
     def counted(self, rows: Iterable[NodeKey], view: PathFilter) -> Iterator[NodeKey]:
