@@ -152,11 +152,12 @@ def iter_desired_keys(
     query = select(*columns).where(Configuration.tree_id == tree.id, _valid_at(revision_id))
     rows = ordered_rows(session, query, Configuration.path_digest, chunk)
     if not with_acl:
-        # The rows are the keys already: no tuple of our own per entry.
-        yield from rows
-        return
-    for pd, path, dd, acl, _ephemeral in rows:
-        yield pd, path, dd, acl if acl is None else acl_key(acl), False
+        # The rows are the keys already: no tuple, nor frame, of our own per entry.
+        return rows
+    return (
+        (pd, path, dd, acl if acl is None else acl_key(acl), False)
+        for pd, path, dd, acl, _ephemeral in rows
+    )
 
 
 def iter_desired_paths(

@@ -739,11 +739,9 @@ def iter_node_keys(
     query = select(*columns).where(NodeState.tree_id == tree.id, valid_at(snapshot_id))
     rows = ordered_rows(session, query, NodeState.path_digest, chunk)
     if not with_acl:
-        # The rows are the keys already: no tuple of our own per node.
-        yield from rows
-        return
-    for pd, path, dd, acl, ephemeral in rows:
-        yield pd, path, dd, acl_key(acl), ephemeral
+        # The rows are the keys already: no tuple, nor frame, of our own per node.
+        return rows
+    return ((pd, path, dd, acl_key(acl), ephemeral) for pd, path, dd, acl, ephemeral in rows)
 
 
 def iter_paths(
