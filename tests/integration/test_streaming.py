@@ -13,10 +13,13 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kazoo.client import KazooClient
+from sqlalchemy import event
 
+from tests.support.db import make_app
 from zkdrift.app import App
 from zkdrift.diff import DriftItem, classify, diff, without_required_parents
 from zkdrift.drift import check_against_snapshot, check_drift, compare_snapshots
@@ -528,3 +531,46 @@ def test_a_streamed_desired_export_is_byte_for_byte_the_whole_export(app: App) -
         whole = export_desired(app, "desired-out", revision=revision)
         assert streamed == dump_export(whole.state, tree="desired-out")
         assert (info.revision, info.entries) == (revision, len(whole.state))
+
+
+def test_lookups_by_path_find_rows_through_the_path_digest(sqlite_url: str, tmp_path: Path) -> None:
+    """Loading the differing nodes seeks them by path digest; a range on the validity
+    columns would read every row of the tree for each chunk of paths."""
+    app = make_app(sqlite_url, tmp_path / "home")
+    try:
+        tree, snapshot_id = record(app, CASES[0])
+        assert snapshot_id is not None
+        lookups: list[tuple[str, Any]] = []
+
+        def seen(_conn: Any, _cursor: Any, statement: str, params: Any, *_rest: Any) -> None:
+            if " IN (" in statement:
+                lookups.append((statement, params))
+
+        with app.db.session() as session:
+            engine = session.get_bind()
+            event.listen(engine, "before_cursor_execute", seen)
+            try:
+                nodes = snapshot_store.load_nodes(session, tree, snapshot_id, ["/app/same"])
+                revision = desired_store.latest_revision(session, tree)
+                assert revision is not None
+                wanted = desired_store.load_desired_nodes(
+                    session, tree, revision.id, ["/app/same", "/nowhere"]
+                )
+            finally:
+                event.remove(engine, "before_cursor_execute", seen)
+            assert list(nodes) == ["/app/same"] and list(wanted) == ["/app/same"]
+            plans = [
+                " ".join(
+                    str(row[3])
+                    for row in session.connection().exec_driver_sql(
+                        f"EXPLAIN QUERY PLAN {statement}", params
+                    )
+                )
+                for statement, params in lookups
+                if "node_states" in statement or "configurations" in statement
+            ]
+        assert len(plans) == 2
+        for plan in plans:
+            assert "path_digest=?" in plan, plan
+    finally:
+        app.close()
