@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from zkdrift.app import App
-from zkdrift.diff import DriftItem, classify, covered, diff, without_paths
+from zkdrift.diff import DriftItem, classify, diff, without_paths
 from zkdrift.errors import InvalidInputError
 from zkdrift.model import Change, ChangeKind, DriftClass, Znode
 from zkdrift.redact import Redactor, node_json
@@ -265,6 +265,7 @@ def check_drift(
             left_view=managed,
             right_view=managed,
             compare_acl=tree.capture_acl,
+            right_ancestors=True,
         )
         # Usually live was last made equal to the current revision: then the
         # base is the desired state itself.
@@ -284,7 +285,12 @@ def check_drift(
             never_applied=never_applied,
         )
         removed = {i.path for i in items if i.kind is ChangeKind.REMOVED}
-        needed = covered(removed, compare.paths(session, tree, desired_side, managed))
+        # Live-only nodes that desired paths need as parents are no drift.
+        needed = compare.ancestors_among(
+            removed,
+            found.right_counts,
+            lambda: compare.paths(session, tree, desired_side, managed),
+        )
         items = without_paths(items, needed)
         report = _record(
             session,

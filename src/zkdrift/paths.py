@@ -119,6 +119,16 @@ def matches_any(path: str, patterns: Iterable[str]) -> bool:
     return any(glob_match(path, p) for p in patterns)
 
 
+def compile_globs(patterns: Sequence[str]) -> re.Pattern[str] | None:
+    """One regex that matches a path when any of ``patterns`` does (None: no patterns):
+    :func:`matches_any` in a single match instead of one per glob."""
+    if not patterns:
+        return None
+    return re.compile(
+        "|".join(f"(?:{_compile(p).pattern})" for p in dict.fromkeys(patterns)), re.DOTALL
+    )
+
+
 def is_excluded(path: str, excludes: Sequence[str]) -> bool:
     """True when ``path`` or any of its ancestors matches an exclude glob."""
     if not excludes:

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from zkdrift.model import Znode, digest
-from zkdrift.paths import matches_self_or_ancestor
+from zkdrift.paths import compile_globs
 
 # Matched against paths lowercased and with '-' and '_' removed, so
 # ``DB_PASSWORD``, ``db-password`` and ``dbPassword`` are all caught by one glob.
@@ -52,6 +52,8 @@ DIGEST_CHARS = 8
 # configuration and can drive a terminal (escape sequences).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _SEPARATORS = str.maketrans("", "", "-_")
+# Verdicts a Redactor remembers (paths and their ancestors) before starting over.
+_CACHE_SIZE = 100_000
 
 # Without an installation key (a bare Redactor, in tests or a notebook with no
 # home), secret digests still never leak: they are keyed for this process only.
@@ -84,7 +86,7 @@ class Redactor:
     of secret values (see :func:`keyed_digest`).
     """
 
-    __slots__ = ("_cache", "_key", "_lowered", "globs")
+    __slots__ = ("_cache", "_key", "_lowered", "_regex", "globs")
 
     def __init__(
         self,
@@ -96,6 +98,9 @@ class Redactor:
         base = DEFAULT_SECRET_GLOBS if include_defaults else ()
         self.globs: tuple[str, ...] = (*base, *extra)
         self._lowered: tuple[str, ...] = tuple(g.lower() for g in self.globs)
+        # Every glob in one regex; verdicts are cached per path, ancestors included:
+        # siblings share their parent's verdict and cost one match each.
+        self._regex = compile_globs(self._lowered)
         self._cache: dict[str, bool] = {}
         self._key = key or _PROCESS_KEY
 
@@ -103,16 +108,37 @@ class Redactor:
         return f"Redactor(globs={self.globs!r})"
 
     def is_secret(self, path: str) -> bool:
-        cached = self._cache.get(path)
-        if cached is None:
-            lowered = path.lower()
-            cached = bool(self._lowered) and (
-                matches_self_or_ancestor(lowered.translate(_SEPARATORS), self._lowered)
-                or matches_self_or_ancestor(lowered, self._lowered)
-            )
-            if len(self._cache) < 100_000:
-                self._cache[path] = cached
-        return cached
+        cache = self._cache
+        cached = cache.get(path)
+        if cached is not None:
+            return cached
+        regex = self._regex
+        if regex is None:
+            return False
+        # Climb to the nearest ancestor with a verdict (or past the root), then
+        # decide the way back down: a path is secret when it matches or its
+        # parent is secret.
+        unknown = [path]
+        verdict = False
+        probe = path
+        while probe != "/":
+            probe = probe[: probe.rfind("/")] or "/"
+            known = cache.get(probe)
+            if known is not None:
+                verdict = known
+                break
+            unknown.append(probe)
+        if len(cache) + len(unknown) > _CACHE_SIZE:
+            cache.clear()
+        for p in reversed(unknown):
+            if not verdict:
+                lowered = p.lower()
+                verdict = (
+                    regex.match(lowered.translate(_SEPARATORS)) is not None
+                    or regex.match(lowered) is not None
+                )
+            cache[p] = verdict
+        return verdict
 
     def digest(self, path: str, data: bytes) -> str:
         """The digest of a value as people may see it: keyed when ``path`` is secret."""

@@ -13,10 +13,13 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kazoo.client import KazooClient
+from sqlalchemy import event
 
+from tests.support.db import make_app
 from zkdrift.app import App
 from zkdrift.diff import DriftItem, classify, diff, without_required_parents
 from zkdrift.drift import check_against_snapshot, check_drift, compare_snapshots
@@ -32,6 +35,7 @@ from zkdrift.reconcile.planning import (
     recorded_guards,
 )
 from zkdrift.scope import Scope
+from zkdrift.store import compare
 from zkdrift.store import desired as desired_store
 from zkdrift.store import snapshots as snapshot_store
 from zkdrift.store import trees as tree_store
@@ -196,8 +200,19 @@ def whole_drift(
     )
 
 
+@pytest.fixture(params=["collected", "streamed"])
+def ancestors_by(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which parents exist live, or are needed by desired, comes from the ancestors
+    collected while the trees stream, or (past the limit) from a stream of its own."""
+    if request.param == "streamed":
+        monkeypatch.setattr(compare, "ANCESTOR_LIMIT", 1)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("case", [c for c in CASES if not c.live_missing], ids=lambda c: c.name)
-def test_a_streamed_drift_check_finds_what_the_whole_trees_give(app: App, case: Case) -> None:
+def test_a_streamed_drift_check_finds_what_the_whole_trees_give(
+    app: App, case: Case, ancestors_by: str
+) -> None:
     tree, snapshot_id = record(app, case)
     desired, base, live = whole_trees(app, tree, snapshot_id)
     assert live is not None
@@ -244,7 +259,9 @@ def test_streamed_snapshot_comparisons_find_what_the_whole_trees_give(app: App) 
 
 @pytest.mark.parametrize("prune", [False, True])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_a_streamed_plan_is_the_plan_of_the_whole_trees(app: App, case: Case, prune: bool) -> None:
+def test_a_streamed_plan_is_the_plan_of_the_whole_trees(
+    app: App, case: Case, prune: bool, ancestors_by: str
+) -> None:
     tree, snapshot_id = record(app, case)
     desired, _base, live = whole_trees(app, tree, snapshot_id)
 
@@ -514,3 +531,46 @@ def test_a_streamed_desired_export_is_byte_for_byte_the_whole_export(app: App) -
         whole = export_desired(app, "desired-out", revision=revision)
         assert streamed == dump_export(whole.state, tree="desired-out")
         assert (info.revision, info.entries) == (revision, len(whole.state))
+
+
+def test_lookups_by_path_find_rows_through_the_path_digest(sqlite_url: str, tmp_path: Path) -> None:
+    """Loading the differing nodes seeks them by path digest; a range on the validity
+    columns would read every row of the tree for each chunk of paths."""
+    app = make_app(sqlite_url, tmp_path / "home")
+    try:
+        tree, snapshot_id = record(app, CASES[0])
+        assert snapshot_id is not None
+        lookups: list[tuple[str, Any]] = []
+
+        def seen(_conn: Any, _cursor: Any, statement: str, params: Any, *_rest: Any) -> None:
+            if " IN (" in statement:
+                lookups.append((statement, params))
+
+        with app.db.session() as session:
+            engine = session.get_bind()
+            event.listen(engine, "before_cursor_execute", seen)
+            try:
+                nodes = snapshot_store.load_nodes(session, tree, snapshot_id, ["/app/same"])
+                revision = desired_store.latest_revision(session, tree)
+                assert revision is not None
+                wanted = desired_store.load_desired_nodes(
+                    session, tree, revision.id, ["/app/same", "/nowhere"]
+                )
+            finally:
+                event.remove(engine, "before_cursor_execute", seen)
+            assert list(nodes) == ["/app/same"] and list(wanted) == ["/app/same"]
+            plans = [
+                " ".join(
+                    str(row[3])
+                    for row in session.connection().exec_driver_sql(
+                        f"EXPLAIN QUERY PLAN {statement}", params
+                    )
+                )
+                for statement, params in lookups
+                if "node_states" in statement or "configurations" in statement
+            ]
+        assert len(plans) == 2
+        for plan in plans:
+            assert "path_digest=?" in plan, plan
+    finally:
+        app.close()

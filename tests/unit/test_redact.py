@@ -5,6 +5,7 @@ import hashlib
 import pytest
 
 from zkdrift.model import Znode
+from zkdrift.paths import matches_self_or_ancestor
 from zkdrift.redact import (
     DEFAULT_SECRET_GLOBS,
     Redactor,
@@ -200,3 +201,36 @@ def test_is_secret_gives_the_same_answer_when_asked_again(redactor: Redactor) ->
 
 def test_repr_lists_the_globs() -> None:
     assert repr(Redactor(["/x"], include_defaults=False)) == "Redactor(globs=('/x',))"
+
+
+def _glob_by_glob(globs: tuple[str, ...], path: str) -> bool:
+    """The rule :meth:`Redactor.is_secret` implements, one glob and one ancestor at a time."""
+    lowered = tuple(g.lower() for g in globs)
+    probe = path.lower()
+    return matches_self_or_ancestor(
+        probe.translate(str.maketrans("", "", "-_")), lowered
+    ) or matches_self_or_ancestor(probe, lowered)
+
+
+def test_is_secret_agrees_with_matching_each_glob_on_each_ancestor() -> None:
+    extra = ("/app/*/Vault/[a-c]*", "/exact/path", "**/x?z", "cfg/**/deep")
+    segments = ("app", "db", "Secrets", "pass", "x-y_z", "xyz", "Vault", "cat", "dog", "a.pem")
+    paths = ["/", "/exact", "/exact/path", "/exact/path/below", "/cfg/a/b/deep"]
+    for first in segments:
+        for second in segments:
+            for third in ("", "/db_Password", "/plain", "/b", "/deep", "/token-ttl"):
+                paths.append(f"/{first}/{second}{third}")
+    for globs in (DEFAULT_SECRET_GLOBS + extra, extra, ()):
+        # Asked in an order where children come before and after their parents.
+        for order in (paths, sorted(paths, reverse=True)):
+            redactor = Redactor(globs, include_defaults=False)
+            for path in order:
+                assert redactor.is_secret(path) is _glob_by_glob(globs, path), (globs, path)
+
+
+def test_is_secret_forgets_verdicts_beyond_its_cache_and_still_answers() -> None:
+    redactor = Redactor(key=KEY)
+    paths = [f"/svc-{i}/env/key-{i}" for i in range(60_000)] + ["/svc-7/env/db-password"]
+    assert not any(redactor.is_secret(p) for p in paths[:-1])
+    assert redactor.is_secret(paths[-1])
+    assert redactor.is_secret("/svc-7/env/db-password/child")

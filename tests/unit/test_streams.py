@@ -10,6 +10,7 @@ from zkdrift.diff import NodeKey, UnorderedStreamError, covered, diff, differing
 from zkdrift.model import Acl, Stat, TreeState, Znode, digest, path_digest
 from zkdrift.paths import ancestors
 from zkdrift.scope import scope_of
+from zkdrift.store.compare import Counts, ancestors_among
 
 ACLS = (None, (Acl(31, "world", "anyone"),), (Acl(1, "world", "anyone"), Acl(31, "auth", "")))
 
@@ -110,3 +111,40 @@ def test_the_one_path_scope_rule_is_the_whole_tree_rule() -> None:
             kept = {p for p, n in nodes.items() if rule(p, n.ephemeral)}
             whole = scope.plan_view(state) if keep else scope.managed(state)
             assert kept == set(whole)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_counting_a_stream_collects_the_ancestors_of_the_nodes_the_view_keeps(seed: int) -> None:
+    rng = random.Random(seed)
+    nodes = random_tree(rng, 60)
+    nodes["/x/e"] = Znode("/x/e", b"", Stat(ephemeral_owner=5))
+    scope = scope_of("/", ("/a/b",), (), None)
+    for keep_ephemeral in (False, True):
+        view = scope.path_filter(keep_ephemeral=keep_ephemeral)
+        counts = Counts("/").collecting_ancestors()
+
+        kept = [row[1] for row in counts.counted(keys(nodes), view)]
+
+        assert kept == [p for p in (row[1] for row in keys(nodes)) if view(p, p == "/x/e")]
+        assert counts.ancestors == {a for p in kept for a in ancestors(p)}
+        assert counts.nodes == len(kept)
+        assert counts.persistent == len(kept) - ("/x/e" in kept)
+        assert counts.below_root == len(kept) - ("/" in kept)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_ancestors_among_targets_are_those_the_ancestor_pass_finds(seed: int) -> None:
+    rng = random.Random(seed)
+    paths = list(random_tree(rng, 60))
+    targets = set(random_tree(rng, 30)) | {"/"}
+    rows = keys({p: Znode(p, b"") for p in paths})
+    expected = covered(targets, iter(paths))
+    view = scope_of("/", (), (), None).path_filter(keep_ephemeral=False)
+    every = {a for p in paths for a in ancestors(p)}
+    for limit in (None, 2):
+        counts = Counts("/").collecting_ancestors(limit)
+        for _ in counts.counted(rows, view):
+            pass
+        # Past the limit nothing is kept, and the paths stream once more instead.
+        assert (counts.ancestors is None) is (limit == 2 and len(every) > 2)
+        assert ancestors_among(targets, counts, lambda: iter(paths)) == expected

@@ -8,14 +8,13 @@ module feeds them the tree's scope and policy and records what it did.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Protocol
 
 from kazoo.client import KazooClient
 
 from zkdrift.app import App
-from zkdrift.diff import covered
 from zkdrift.errors import RootNotFoundError
 from zkdrift.model import Acl, OpKind, Plan, TreeState, Znode
 from zkdrift.paths import ancestors, matches_self_or_ancestor
@@ -127,15 +126,37 @@ def compute(
     ancestor): a restore of some paths deletes nothing outside them.
     """
     scope = app.scope(tree)
-    policy = tree.policy
     wanted = scope.managed(desired)
     view = scope.plan_view({} if live is None else live.nodes)
+
+    def known(paths: Set[str]) -> Mapping[str, Znode]:
+        return {} if live is None else {p: live.nodes[p] for p in paths if p in live.nodes}
+
+    plan = _plan(app, tree, wanted, view, known, prune=prune, client=client)
+    return only_pruning(plan, prune, prune_only)
+
+
+def _plan(
+    app: App,
+    tree: Tree,
+    wanted: Mapping[str, Znode],
+    seen: Mapping[str, Znode],
+    known: Callable[[Set[str]], Mapping[str, Znode]],
+    *,
+    prune: bool,
+    client: KazooClient | None,
+    surroundings: Surroundings | None = None,
+) -> Plan:
+    """:func:`~zkdrift.plan.make_plan` of ``wanted`` against ``seen`` for ``tree``, with
+    the ACLs created nodes inherit when the tree's policy sets no default ACL: those
+    ``known(paths)`` gives (live nodes as recorded), the rest read from ZooKeeper
+    through ``client`` (none: left unknown, which the guards refuse)."""
+    policy = tree.policy
     parent_acls: dict[str, tuple[Acl, ...]] = {}
     if policy.default_acls is None:
-        sources = acl_sources(wanted, view, root=tree.root)
-        for path in sources:
-            node = None if live is None else live.nodes.get(path)
-            if node is not None and node.acl is not None:
+        sources = acl_sources(wanted, seen, root=tree.root, surroundings=surroundings)
+        for path, node in known(sources).items():
+            if node.acl is not None:
                 parent_acls[path] = node.acl
         missing = sources - parent_acls.keys()
         if missing and client is not None:
@@ -144,17 +165,17 @@ def compute(
                     client, tree.root, sorted(missing), timeout=app.settings.zk_session_timeout
                 )
             )
-    plan = make_plan(
+    return make_plan(
         tree.name,
         wanted,
-        view,
+        seen,
         prune=prune,
         compare_acl=tree.capture_acl,
         root=tree.root,
         parent_acls=parent_acls,
         default_acl=policy.default_acls,
+        surroundings=surroundings,
     )
-    return only_pruning(plan, prune, prune_only)
 
 
 def only_pruning(plan: Plan, prune: bool, prune_only: Sequence[str]) -> Plan:
@@ -193,7 +214,6 @@ def compute_recorded(
     one :func:`compute` gives for the whole trees.
     """
     scope = app.scope(tree)
-    policy = tree.policy
     managed = scope.path_filter(keep_ephemeral=False)
     view = scope.path_filter(keep_ephemeral=True)
     desired_side = None if desired.revision_id is None else Side("desired", desired.revision_id)
@@ -209,6 +229,8 @@ def compute_recorded(
             right_view=view,
             compare_acl=tree.capture_acl,
             unread_acl=tree.capture_acl,
+            left_ancestors=True,
+            right_ancestors=True,
         )
         wanted = _kept(found.left, managed)
         seen = _kept(found.right, view)
@@ -217,38 +239,24 @@ def compute_recorded(
         for path in found.left_only:
             maybe_created.add(path)
             maybe_created.update(ancestors(path))
-        existing = covered(
-            maybe_created, compare.paths(session, tree, live_side, view), strict=False
+        existing = compare.existing_among(
+            session, tree, live_side, maybe_created, found.right_counts, view
         )
         existing.add("/")
         # Which live-only nodes stay as parents of desired ones.
-        needed = covered(found.right_only, compare.paths(session, tree, desired_side, managed))
-        surroundings = Surroundings(existing=existing, needed=needed)
-        parent_acls: dict[str, tuple[Acl, ...]] = {}
-        if policy.default_acls is None:
-            sources = acl_sources(wanted, seen, root=tree.root, surroundings=surroundings)
-            for path, node in compare.load(session, tree, live_side, sources).items():
-                if node.acl is not None:
-                    parent_acls[path] = node.acl
-            missing = sources - parent_acls.keys()
-        else:
-            missing = set()
-    if missing and client is not None:
-        parent_acls.update(
-            read_acls_of(
-                client, tree.root, sorted(missing), timeout=app.settings.zk_session_timeout
-            )
+        needed = compare.ancestors_among(
+            found.right_only,
+            found.left_counts,
+            lambda: compare.paths(session, tree, desired_side, managed),
         )
-    plan = make_plan(
-        tree.name,
-        wanted,
-        seen,
-        prune=prune,
-        compare_acl=tree.capture_acl,
-        root=tree.root,
-        parent_acls=parent_acls,
-        default_acl=policy.default_acls,
-        surroundings=surroundings,
+    surroundings = Surroundings(existing=existing, needed=needed)
+
+    def known(paths: Set[str]) -> Mapping[str, Znode]:
+        with app.db.session() as session:
+            return compare.load(session, tree, live_side, paths)
+
+    plan = _plan(
+        app, tree, wanted, seen, known, prune=prune, client=client, surroundings=surroundings
     )
     counts = TreeCounts(
         desired=found.left_counts.nodes,

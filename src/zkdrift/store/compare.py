@@ -9,13 +9,13 @@ size of the trees.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Set
 from dataclasses import dataclass, field
 from typing import Literal
 
 from sqlalchemy.orm import Session
 
-from zkdrift.diff import NodeKey, differing
+from zkdrift.diff import NodeKey, covered, differing
 from zkdrift.model import Znode
 from zkdrift.scope import PathFilter
 from zkdrift.store import desired as desired_store
@@ -66,30 +66,110 @@ def paths(session: Session, tree: Tree, side: Side | None, view: PathFilter) -> 
                 yield path
 
 
+# Ancestors a stream remembers (see :meth:`Counts.collecting_ancestors`) before it gives
+# up and leaves the question to a stream of its own: a tree's inner nodes are few next
+# to its leaves, but a tree could be all inner nodes.
+ANCESTOR_LIMIT = 200_000
+
+
 @dataclass
 class Counts:
-    """How many nodes of one side a view kept: all, persistent, and below ``root``."""
+    """How many nodes of one side a view kept: all, persistent, and below ``root``;
+    and, when asked for (:meth:`collecting_ancestors`), every ancestor of a kept node."""
 
     root: str
     nodes: int = 0
     below_root: int = 0
     persistent: int = 0
     persistent_below_root: int = 0
+    ancestors: set[str] | None = None
+    ancestor_limit: int = 0
+
+    def collecting_ancestors(self, limit: int | None = None) -> Counts:
+        """Also collect the ancestors of the kept nodes while counting (``ancestors``
+        is None afterwards when there were more than ``limit``, by default
+        :data:`ANCESTOR_LIMIT`)."""
+        self.ancestors = set()
+        self.ancestor_limit = ANCESTOR_LIMIT if limit is None else limit
+        return self
 
     def counted(self, rows: Iterable[NodeKey], view: PathFilter) -> Iterator[NodeKey]:
         root = self.root
         keeps_all = view.keeps_every_persistent_node
-        for row in rows:
-            path, ephemeral = row[1], row[4]
-            if not (keeps_all and not ephemeral) and not view(path, ephemeral):
-                continue
-            below = path != root
-            self.nodes += 1
-            self.below_root += below
-            if not ephemeral:
-                self.persistent += 1
-                self.persistent_below_root += below
-            yield row
+        ancestors = self.ancestors
+        limit = self.ancestor_limit
+        persistent = ephemeral_nodes = 0
+        has_root = has_persistent_root = False
+        try:
+            for row in rows:
+                path = row[1]
+                if row[4]:
+                    if not view(path, True):
+                        continue
+                    ephemeral_nodes += 1
+                else:
+                    if not keeps_all and not view(path, False):
+                        continue
+                    persistent += 1
+                if path == root:
+                    has_root = True
+                    has_persistent_root = not row[4]
+                if ancestors is not None and path != "/":
+                    parent = path[: path.rfind("/")] or "/"
+                    if parent not in ancestors:
+                        _add_ancestors(ancestors, parent)
+                        if len(ancestors) > limit:
+                            ancestors = self.ancestors = None
+                yield row
+        finally:
+            # Counted as far as the rows were read (all of them, once the merge ends).
+            nodes = persistent + ephemeral_nodes
+            self.nodes += nodes
+            self.below_root += nodes - has_root
+            self.persistent += persistent
+            self.persistent_below_root += persistent - has_persistent_root
+
+
+def _add_ancestors(into: set[str], path: str) -> None:
+    """Add ``path`` and its ancestors to ``into``, up to the first one it already holds."""
+    while path not in into:
+        into.add(path)
+        if path == "/":
+            return
+        path = path[: path.rfind("/")] or "/"
+
+
+def ancestors_among(
+    targets: Set[str], counts: Counts, fallback: Callable[[], Iterable[str]]
+) -> set[str]:
+    """The ``targets`` that are ancestors of a node ``counts`` kept: from the ancestors
+    it collected, or, when it collected too many to keep, by streaming the side's paths
+    (``fallback``) once more."""
+    if not targets:
+        return set()
+    if counts.ancestors is not None:
+        return counts.ancestors.intersection(targets)
+    return covered(targets, fallback())
+
+
+def existing_among(
+    session: Session,
+    tree: Tree,
+    side: Side | None,
+    targets: Set[str],
+    counts: Counts,
+    view: PathFilter,
+) -> set[str]:
+    """The ``targets`` that are nodes ``view`` keeps of ``side``, or ancestors of one,
+    when ``counts`` collected that side's ancestors: those it holds, and the others
+    looked up by path. Otherwise by streaming the side's paths once more."""
+    if counts.ancestors is None:
+        return covered(targets, paths(session, tree, side, view), strict=False)
+    found = counts.ancestors.intersection(targets)
+    for path, node in load(session, tree, side, targets - found).items():
+        if view(path, node.ephemeral):
+            found.add(path)
+    return found
 
 
 @dataclass
@@ -121,11 +201,19 @@ def differences(
     right_view: PathFilter,
     compare_acl: bool = False,
     unread_acl: bool = False,
+    left_ancestors: bool = False,
+    right_ancestors: bool = False,
 ) -> Differences:
     """Where ``left`` and ``right`` differ, as their views see them (see
-    :func:`zkdrift.diff.differing` for what differs)."""
+    :func:`zkdrift.diff.differing` for what differs). With ``left_ancestors`` /
+    ``right_ancestors`` that side's counts also collect the ancestors of its nodes
+    (see :func:`ancestors_among`)."""
     left_counts = Counts(tree.root)
     right_counts = Counts(tree.root)
+    if left_ancestors:
+        left_counts.collecting_ancestors()
+    if right_ancestors:
+        right_counts.collecting_ancestors()
     changed: set[str] = set()
     left_only: set[str] = set()
     right_only: set[str] = set()

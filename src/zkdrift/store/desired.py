@@ -18,7 +18,14 @@ from zkdrift.diff import NodeKey
 from zkdrift.errors import InvalidInputError
 from zkdrift.model import TreeState, Znode, digest, path_digest
 from zkdrift.store.blobs import load_blobs, store_blobs
-from zkdrift.store.bulk import bulk_insert, chunks, close_rows, ordered_rows, streamed_chunks
+from zkdrift.store.bulk import (
+    bulk_insert,
+    by_path_digest,
+    close_rows,
+    not_indexed,
+    ordered_rows,
+    streamed_chunks,
+)
 from zkdrift.store.models import Configuration, DesiredRevision, Tree
 from zkdrift.store.snapshots import (
     STREAM_CHUNK,
@@ -145,11 +152,12 @@ def iter_desired_keys(
     query = select(*columns).where(Configuration.tree_id == tree.id, _valid_at(revision_id))
     rows = ordered_rows(session, query, Configuration.path_digest, chunk)
     if not with_acl:
-        # The rows are the keys already: no tuple of our own per entry.
-        yield from rows
-        return
-    for pd, path, dd, acl, _ephemeral in rows:
-        yield pd, path, dd, acl if acl is None else acl_key(acl), False
+        # The rows are the keys already: no tuple, nor frame, of our own per entry.
+        return rows
+    return (
+        (pd, path, dd, acl if acl is None else acl_key(acl), False)
+        for pd, path, dd, acl, _ephemeral in rows
+    )
 
 
 def iter_desired_paths(
@@ -183,18 +191,12 @@ def load_desired_nodes(
 ) -> dict[str, Znode]:
     """The desired nodes at ``paths`` in a revision, with their values, by path;
     paths the revision lacks are left out."""
-    rows: list[Any] = []
-    for batch in chunks([path_digest(p) for p in set(paths)]):
-        rows.extend(
-            session.execute(
-                select(Configuration.path, Configuration.data_digest, Configuration.acl).where(
-                    Configuration.tree_id == tree.id,
-                    _valid_at(revision_id),
-                    Configuration.path_digest.in_(batch),
-                )
-            ).all()
-        )
-    rows.sort()
+    query = select(Configuration.path, Configuration.data_digest, Configuration.acl).where(
+        Configuration.tree_id == tree.id,
+        not_indexed(Configuration.valid_from) <= revision_id,
+        or_(Configuration.valid_to.is_(None), Configuration.valid_to > revision_id),
+    )
+    rows = sorted(by_path_digest(session, query, Configuration.path_digest, paths))
     values = load_blobs(session, (dd for _p, dd, _a in rows))
     return {
         path: Znode(path, values[dd], None, None if acl is None else acl_from_json(acl))

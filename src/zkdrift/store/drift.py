@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from zkdrift.diff import DriftItem as DriftDifference
 from zkdrift.model import DriftClass, Znode, digest, path_digest
-from zkdrift.store.bulk import bulk_insert
+from zkdrift.store.bulk import INSERT_CHUNK, chunks
 from zkdrift.store.models import DriftItem, DriftRun, Tree, utcnow
 from zkdrift.store.trees import lock_tree
 
@@ -81,7 +81,11 @@ def record_run(
         }
         for item in items
     ]
-    bulk_insert(session, DriftItem, rows)
+    # Core, not the ORM's bulk insert: that one starts a statement whenever the
+    # columns left None change from one row to the next, which for mixed items is
+    # nearly every row.
+    for batch in chunks(rows, INSERT_CHUNK):
+        session.execute(insert(cast(Table, DriftItem.__table__)), batch)
     run.finished_at = utcnow()
     session.flush()
     return run

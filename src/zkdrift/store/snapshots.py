@@ -48,12 +48,19 @@ from zkdrift.model import (
     TreeState,
     WireStat,
     Znode,
-    path_digest,
     path_key,
     wire_order,
 )
 from zkdrift.store.blobs import load_blobs, store_blob_keys
-from zkdrift.store.bulk import INSERT_CHUNK, chunks, close_rows, ordered_rows, streamed_chunks
+from zkdrift.store.bulk import (
+    INSERT_CHUNK,
+    by_path_digest,
+    chunks,
+    close_rows,
+    not_indexed,
+    ordered_rows,
+    streamed_chunks,
+)
 from zkdrift.store.models import NodeState, Snapshot, Tree, utcnow
 from zkdrift.store.temporal import ConcurrentWriteError
 from zkdrift.store.trees import lock_tree
@@ -732,11 +739,9 @@ def iter_node_keys(
     query = select(*columns).where(NodeState.tree_id == tree.id, valid_at(snapshot_id))
     rows = ordered_rows(session, query, NodeState.path_digest, chunk)
     if not with_acl:
-        # The rows are the keys already: no tuple of our own per node.
-        yield from rows
-        return
-    for pd, path, dd, acl, ephemeral in rows:
-        yield pd, path, dd, acl_key(acl), ephemeral
+        # The rows are the keys already: no tuple, nor frame, of our own per node.
+        return rows
+    return ((pd, path, dd, acl_key(acl), ephemeral) for pd, path, dd, acl, ephemeral in rows)
 
 
 def iter_paths(
@@ -755,16 +760,11 @@ def load_nodes(
 ) -> dict[str, Znode]:
     """The nodes at ``paths`` in a snapshot, whole (data, stat, ACL), by path;
     paths the snapshot lacks are left out."""
-    rows: list[NodeState] = []
-    for batch in chunks([path_digest(p) for p in set(paths)]):
-        rows.extend(
-            session.scalars(
-                select(NodeState).where(
-                    NodeState.tree_id == tree.id,
-                    valid_at(snapshot_id),
-                    NodeState.path_digest.in_(batch),
-                )
-            )
-        )
+    query = select(NodeState.__table__).where(
+        NodeState.tree_id == tree.id,
+        not_indexed(NodeState.valid_from) <= snapshot_id,
+        or_(NodeState.valid_to.is_(None), NodeState.valid_to > snapshot_id),
+    )
+    rows = by_path_digest(session, query, NodeState.path_digest, paths)
     values = load_blobs(session, (r.data_digest for r in rows))
     return {r.path: _znode(r, values[r.data_digest]) for r in sorted(rows, key=lambda r: r.path)}
