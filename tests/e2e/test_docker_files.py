@@ -22,9 +22,6 @@ from typing import Any
 import pytest
 import yaml
 
-# On one test worker: module-wide parsed compose and Dockerfile.
-pytestmark = pytest.mark.xdist_group("docker-files")
-
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"

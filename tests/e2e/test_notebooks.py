@@ -37,9 +37,6 @@ from zkdrift.snapshot import take_snapshot
 from zkdrift.store.engine import Database, make_engine
 from zkdrift.trees import TreeSpec, add_tree
 
-# On one test worker: module-wide databases and rendered notebooks.
-pytestmark = pytest.mark.xdist_group("notebooks")
-
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 # A password-like segment that must never reach a report.
 DB_PASSWORD = "Rep0rt-Pa55word-x9"

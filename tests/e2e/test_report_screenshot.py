@@ -16,9 +16,6 @@ from tests.support.db import make_app
 from zkdrift.devtools.browser import capture, ensure_chromium, png_size
 from zkdrift.reports.render import render_report
 
-# On one test worker: one Chromium lookup shared by the module.
-pytestmark = pytest.mark.xdist_group("screenshots")
-
 # Table boxes whose content is wider than the box (they would scroll sideways).
 OVERFLOWING = (
     "Array.from(document.querySelectorAll('.zk-scroll'))"

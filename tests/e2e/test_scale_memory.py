@@ -17,9 +17,6 @@ import pytest
 from tests.support.db import make_app
 from tests.support.scale import Measured, Seeded, run_measured, seed
 
-# On one test worker: one generated tree shared by the module.
-pytestmark = pytest.mark.xdist_group("scale-memory")
-
 SMALL, LARGE = 25_000, 100_000
 CHANGES = 1_000
 

@@ -34,9 +34,6 @@ from zkdrift.reports.render import report_path
 from zkdrift.store.engine import make_engine
 from zkdrift.store.models import Base
 
-# On one test worker: the TLS and SASL ZooKeeper servers, started once.
-pytestmark = pytest.mark.xdist_group("secure-servers")
-
 ADMIN_PASSWORD = "adm1n-Pa55-for-the-tree"
 SECRET = "hunter2-the-db-password"
 

@@ -22,9 +22,6 @@ from tests.support.zk import load_nodes, start_server
 from zkdrift.snapshot import list_snapshots
 from zkdrift.trees import TreeSpec, add_tree
 
-# On one test worker: one generated tree shared by the module.
-pytestmark = pytest.mark.xdist_group("capture-scale")
-
 PER_SERVICE = 100
 
 

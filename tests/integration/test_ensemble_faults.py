@@ -57,9 +57,6 @@ from zkdrift.trees import TreeSpec, add_tree
 from zkdrift.zk.lock import lock_path, lock_status
 from zkdrift.zk.writer import BatchEvent
 
-# On one test worker: one three-node ensemble, started once.
-pytestmark = pytest.mark.xdist_group("ensemble")
-
 # ZooKeeper's opcodes: exists, getACL and multi (a transaction).
 EXISTS = 3
 GET_ACL = 6
