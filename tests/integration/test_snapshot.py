@@ -17,7 +17,7 @@ from zkdrift.history import EventKind, path_history
 from zkdrift.model import Acl
 from zkdrift.snapshot import load_snapshot, take_snapshot
 from zkdrift.store import trees as tree_store
-from zkdrift.store.models import Blob, NodeState, Snapshot
+from zkdrift.store.models import INLINE_MAX, Blob, NodeState, Snapshot
 from zkdrift.trees import TreeSpec, add_tree
 from zkdrift.zk.reader import _TreeRead, read_tree
 
@@ -104,16 +104,63 @@ def test_snapshot_writes_rows_only_for_changed_nodes_and_rebuilds_old_snapshots_
     assert new["/app/billing/retries"].data == b"3"
 
 
-def test_values_are_stored_once_however_many_nodes_hold_them(
+def test_large_values_are_stored_once_however_many_nodes_hold_them(
     app: App, zk: KazooClient, zk_chroot: str
 ) -> None:
-    create_tree(zk, {f"/app/n{i}": b"same value" for i in range(50)} | {"/app": b""})
+    large = b"L" * (INLINE_MAX + 1)
+    create_tree(
+        zk,
+        {f"/app/n{i}": large for i in range(50)}
+        | {f"/app/s{i}": b"same value" for i in range(50)}
+        | {"/app": b""},
+    )
     register(app, zk_chroot)
 
     take_snapshot(app, "app")
 
     with app.db.session() as session:
-        assert session.scalar(select(func.count()).select_from(Blob)) == 2  # b"" and b"same value"
+        # Small values are held in their rows; the large one once, in blobs.
+        assert session.scalars(select(Blob.data)).all() == [large]
+        inline = session.scalar(
+            select(func.count()).select_from(NodeState).where(NodeState.data.is_not(None))
+        )
+        assert inline == 51
+
+
+BYTES = {
+    "/app": b"",
+    "/app/empty": b"",
+    "/app/nul": b"\x00",
+    "/app/binary": bytes(range(256)) * 4,  # INLINE_MAX bytes: the largest inline value
+    "/app/over": b"\x00\xff" * (INLINE_MAX // 2) + b"\x00",  # one byte more: a blob
+    "/app/utf8": "caf\u00e9 \u2603 \U0001f600".encode(),
+    "/app/large": bytes(i % 251 for i in range(1000 * 1000)),  # near jute.maxbuffer
+    "/app/quote": b"' \\ \" % %s ?",
+}
+
+
+def test_values_come_back_byte_identical_inline_and_from_blobs(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    create_tree(zk, BYTES)
+    register(app, zk_chroot)
+
+    first = take_snapshot(app, "app")
+    zk.set("/app/nul", b"\x00\x00")
+    zk.set("/app/over", b"now small")
+    second = take_snapshot(app, "app")
+
+    old = load_snapshot(app, "app", first.snapshot_id).state
+    new = load_snapshot(app, "app", second.snapshot_id).state
+    assert {p: n.data for p, n in old.nodes.items()} == BYTES
+    assert {p: n.data for p, n in new.nodes.items()} == BYTES | {
+        "/app/nul": b"\x00\x00",
+        "/app/over": b"now small",
+    }
+    assert (second.modified, second.added, second.removed) == (2, 0, 0)
+    with app.db.session() as session:
+        in_blobs = set(session.scalars(select(Blob.size)))
+    assert in_blobs == {len(BYTES["/app/over"]), len(BYTES["/app/large"])}
 
 
 def test_path_history_lists_each_content_of_a_path_in_order(

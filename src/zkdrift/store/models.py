@@ -2,9 +2,11 @@
 
 Storage grows with change, not with time: ``node_states`` holds one row per
 (tree, path, content) with the snapshot range it was valid in
-(``valid_from`` inclusive, ``valid_to`` exclusive, NULL while current), and
-values live once in ``blobs`` keyed by their SHA-256. Desired state is stored
-the same way against desired-state revisions.
+(``valid_from`` inclusive, ``valid_to`` exclusive, NULL while current). A value
+of up to :data:`INLINE_MAX` bytes (nearly every configuration value) is held in
+the row itself (``data``); a larger one lives once in ``blobs``, keyed by its
+SHA-256, and the row's ``data`` is NULL. Desired state is stored the same way
+against desired-state revisions.
 """
 
 from __future__ import annotations
@@ -82,7 +84,15 @@ class BinaryDigest(TypeDecorator[str]):
 
 Digest = BinaryDigest(32)  # SHA-256 of a value (or a keyed digest of a secret one)
 PathDigest = BinaryDigest(20)  # SHA-1 of a path
-StateDigest = BinaryDigest(16)  # BLAKE2b-128 of everything recorded for a node
+# The first 8 bytes of a BLAKE2b-128 of everything recorded for a node. It is only
+# ever compared with the state of the same path in the snapshot before: a wrong
+# "unchanged" needs a 64-bit collision between a path's old and new state (about
+# 5e-20 per changed node), not a birthday collision among all the paths.
+StateDigest = BinaryDigest(8)
+# Values up to this many bytes are stored in the node (or configuration) row; larger
+# ones once in ``blobs``. Rows stay within a SQLite page; nearly every znode value
+# is far smaller.
+INLINE_MAX = 1024
 
 
 def utcnow() -> dt.datetime:
@@ -131,7 +141,8 @@ class Tree(Base):
 
 
 class Blob(Base):
-    """A znode value, stored once however many nodes and snapshots hold it."""
+    """A znode value larger than :data:`INLINE_MAX`, stored once however many nodes
+    and snapshots hold it (and every value a plan's operations carry)."""
 
     __tablename__ = "blobs"
 
@@ -187,7 +198,10 @@ class NodeState(Base):
     path: Mapped[str] = mapped_column(PathText)
     # Digest of everything recorded for the node; equal digests, equal rows.
     state_digest: Mapped[str] = mapped_column(StateDigest)
-    data_digest: Mapped[str] = mapped_column(Digest, ForeignKey("blobs.digest"))
+    # The value's digest, compared with desired and earlier values; the value itself
+    # in ``data`` (up to INLINE_MAX bytes), or else in ``blobs`` under this digest.
+    data_digest: Mapped[str] = mapped_column(Digest)
+    data: Mapped[bytes | None] = mapped_column(Bytes, default=None)
     data_length: Mapped[int] = mapped_column(Integer)
     version: Mapped[int] = mapped_column(Integer)
     cversion: Mapped[int] = mapped_column(Integer)
@@ -199,7 +213,8 @@ class NodeState(Base):
     mtime: Mapped[int] = mapped_column(BigInteger)
     ephemeral_owner: Mapped[int] = mapped_column(BigInteger)
     num_children: Mapped[int] = mapped_column(Integer)
-    acl: Mapped[list[list[Any]] | None] = mapped_column(JSON, default=None)
+    # NULL (not JSON null) when ACLs were not read.
+    acl: Mapped[list[list[Any]] | None] = mapped_column(JSON(none_as_null=True), default=None)
     valid_from: Mapped[int] = mapped_column(ForeignKey("snapshots.id", ondelete="CASCADE"))
     valid_to: Mapped[int | None] = mapped_column(
         ForeignKey("snapshots.id", ondelete="SET NULL"), default=None
@@ -251,7 +266,9 @@ class Configuration(Base):
     tree_id: Mapped[int] = mapped_column(ForeignKey("trees.id", ondelete="CASCADE"))
     path_digest: Mapped[str] = mapped_column(PathDigest)
     path: Mapped[str] = mapped_column(PathText)
-    data_digest: Mapped[str] = mapped_column(Digest, ForeignKey("blobs.digest"))
+    # As in node_states: the value in ``data`` up to INLINE_MAX bytes, else in blobs.
+    data_digest: Mapped[str] = mapped_column(Digest)
+    data: Mapped[bytes | None] = mapped_column(Bytes, default=None)
     data_length: Mapped[int] = mapped_column(Integer)
     acl: Mapped[list[list[Any]] | None] = mapped_column(JSON, default=None)
     valid_from: Mapped[int] = mapped_column(ForeignKey("desired_revisions.id", ondelete="CASCADE"))

@@ -54,7 +54,7 @@ from zkdrift.model import (
 )
 from zkdrift.store.blobs import load_blobs, store_blob_keys
 from zkdrift.store.bulk import INSERT_CHUNK, chunks, close_rows, ordered_rows, streamed_chunks
-from zkdrift.store.models import NodeState, Snapshot, Tree, utcnow
+from zkdrift.store.models import INLINE_MAX, NodeState, Snapshot, Tree, utcnow
 from zkdrift.store.temporal import ConcurrentWriteError
 from zkdrift.store.trees import lock_tree
 
@@ -103,7 +103,8 @@ def wire_state_digest(data_digest: str, stat: WireStat, acl: tuple[Acl, ...] | N
 
 
 def wire_state_key(data_digest: str, stat: WireStat, acl: tuple[Acl, ...] | None) -> bytes:
-    """:func:`wire_state_digest` as the bytes the ``state_digest`` column holds."""
+    """:func:`wire_state_digest` as the bytes the ``state_digest`` column holds: the
+    first 8 bytes of a BLAKE2b-128 (see :data:`~zkdrift.store.models.StateDigest`)."""
     czxid, mzxid, ctime, mtime, version, cversion, aversion, owner, length, children, pzxid = stat
     h = blake2b(data_digest.encode(), digest_size=16)
     h.update(
@@ -113,7 +114,7 @@ def wire_state_key(data_digest: str, stat: WireStat, acl: tuple[Acl, ...] | None
     )
     if acl is not None:
         h.update(repr(acl_to_json(acl)).encode())
-    return h.digest()
+    return h.digest()[:8]
 
 
 @dataclass(frozen=True)
@@ -298,9 +299,9 @@ def _json_value(value: Any) -> Any:
 
 
 _NODE_COLUMNS = (
-    "tree_id, path_digest, path, state_digest, data_digest, data_length, version, cversion,"
-    " aversion, czxid, mzxid, pzxid, ctime, mtime, ephemeral_owner, num_children, acl,"
-    " valid_from"
+    "tree_id, path_digest, path, state_digest, data_digest, data, data_length, version,"
+    " cversion, aversion, czxid, mzxid, pzxid, ctime, mtime, ephemeral_owner, num_children,"
+    " acl, valid_from"
 )
 
 
@@ -316,7 +317,7 @@ class _Statements:
     @classmethod
     def of(cls, paramstyle: str) -> _Statements:
         mark = "?" if paramstyle == "qmark" else "%s"
-        marks = ", ".join([mark] * 18)
+        marks = ", ".join([mark] * 19)
         return cls(mark, f"INSERT INTO node_states ({_NODE_COLUMNS}) VALUES ({marks})")
 
 
@@ -411,6 +412,9 @@ class _CaptureWrite:
         )
         self.connection = session.connection()
         self.sql = _Statements.of(self.connection.dialect.paramstyle)
+        # MySQL/MariaDB: rows as one statement of hex literals, built here; pymysql
+        # would escape every value of every row in Python.
+        self.literal = self.connection.dialect.name in ("mysql", "mariadb")
         if self.connection.dialect.name == "sqlite":
             # The path index is read and written at random: SQLite's default 2 MB
             # page cache turns that into reads from the file for every node.
@@ -438,11 +442,16 @@ class _CaptureWrite:
             return found
         mark = self.sql.mark
         for part in chunks(keys, LOOKUP_CHUNK):
+            if self.literal:
+                listed = ",".join([f"X'{key.hex()}'" for key in part])
+                params: tuple[Any, ...] = (self.tree_id,)
+            else:
+                listed, params = ", ".join([mark] * len(part)), (self.tree_id, *part)
             rows = self._query(
                 "SELECT path_digest, id, state_digest FROM node_states"
-                f" WHERE tree_id = {mark} AND path_digest IN ({', '.join([mark] * len(part))})"
+                f" WHERE tree_id = {mark} AND path_digest IN ({listed})"
                 " AND valid_to IS NULL",
-                (self.tree_id, *part),
+                params,
             )
             for pd, row_id, sd in rows:
                 found[bytes(pd)] = (row_id, bytes(sd))
@@ -489,6 +498,7 @@ class _CaptureWrite:
                 replaced.append((previous[0], dd, acl_json))
             else:
                 self.added += 1
+            inline = len(data) <= INLINE_MAX
             rows.append(
                 (
                     tree_id,
@@ -496,6 +506,7 @@ class _CaptureWrite:
                     path,
                     sd,
                     dd,
+                    data if inline else None,
                     len(data),
                     version,
                     cversion,
@@ -507,11 +518,12 @@ class _CaptureWrite:
                     mtime,
                     owner,
                     children,
-                    "null" if acl_json is None else json.dumps(acl_json),
+                    None if acl_json is None else json.dumps(acl_json),
                     sid,
                 )
             )
-            values[dd] = data
+            if not inline:
+                values[dd] = data
         self.nodes += len(chunk)
         self.bytes += total
         self.ephemeral += ephemeral
@@ -528,8 +540,21 @@ class _CaptureWrite:
                     self.modified += 1
         self._close(close, len(close))
         store_blob_keys(self.connection, values)
-        if rows:
+        if not rows:
+            return
+        if self.literal:
+            for statement in _literal_inserts(rows):
+                self._run(statement)
+        else:
             self.connection.exec_driver_sql(self.sql.insert_node, rows)
+
+    def _run(self, sql: str) -> None:
+        """A statement with no parameters, straight to the driver (no % formatting)."""
+        cursor = self.connection.connection.cursor()
+        try:
+            cursor.execute(sql)
+        finally:
+            cursor.close()
 
     def _close(self, ids: list[int], expected: int) -> None:
         closed = close_rows(self.session, NodeState, ids, self.snapshot_id)
@@ -588,6 +613,54 @@ class _CaptureWrite:
                 f" written ({closed} of {self.removed} removed rows were still open);"
                 " nothing was written, run it again"
             )
+
+
+# Bytes of SQL per multi-row INSERT built as text: well under max_allowed_packet.
+LITERAL_STATEMENT_MAX = 4 * 1024 * 1024
+
+
+def _literal_inserts(rows: Sequence[tuple[Any, ...]]) -> Iterator[str]:
+    """Node rows (in :data:`_NODE_COLUMNS` order) as multi-row INSERT statements of
+    literals for MySQL/MariaDB: integers as digits, bytes and text as hex literals
+    (X'..', C-speed ``bytes.hex()``, no escaping to get wrong), NULL as NULL."""
+    head = f"INSERT INTO node_states ({_NODE_COLUMNS}) VALUES "
+    parts: list[str] = []
+    size = 0
+    for (
+        tree_id,
+        pd,
+        path,
+        sd,
+        dd,
+        data,
+        length,
+        version,
+        cversion,
+        aversion,
+        czxid,
+        mzxid,
+        pzxid,
+        ctime,
+        mtime,
+        owner,
+        children,
+        acl,
+        sid,
+    ) in rows:
+        value = "NULL" if data is None else f"X'{data.hex()}'"
+        acl_sql = "NULL" if acl is None else f"X'{acl.encode().hex()}'"
+        part = (
+            f"({tree_id},X'{pd.hex()}',X'{path.encode().hex()}',X'{sd.hex()}',X'{dd.hex()}',"
+            f"{value},{length},{version},{cversion},{aversion},{czxid},{mzxid},{pzxid},"
+            f"{ctime},{mtime},{owner},{children},{acl_sql},{sid})"
+        )
+        parts.append(part)
+        size += len(part)
+        if size > LITERAL_STATEMENT_MAX:
+            yield head + ",".join(parts)
+            parts, size = [], 0
+    if parts:
+        yield head + ",".join(parts)
 
 
 def _result(
@@ -655,11 +728,22 @@ def load_snapshot(
         from zkdrift.paths import is_under
 
         rows = [r for r in rows if is_under(r.path, under)]
-    values = load_blobs(session, (r.data_digest for r in rows))
+    values = blob_values(session, rows)
     nodes = {}
     for r in sorted(rows, key=lambda r: r.path):
-        nodes[r.path] = _znode(r, values[r.data_digest])
+        nodes[r.path] = _znode(r, row_value(r, values))
     return TreeState(tree.root, nodes)
+
+
+def blob_values(session: Session, rows: Iterable[Any]) -> dict[str, bytes]:
+    """The values of ``rows`` (node states or configurations) that are not in the
+    row itself, by digest: those larger than :data:`~zkdrift.store.models.INLINE_MAX`."""
+    return load_blobs(session, (r.data_digest for r in rows if r.data is None))
+
+
+def row_value(r: Any, values: dict[str, bytes]) -> bytes:
+    """The value of a node state or configuration row: its own, or from ``values``."""
+    return values[r.data_digest] if r.data is None else bytes(r.data)
 
 
 def _znode(r: Any, data: bytes) -> Znode:
@@ -705,9 +789,9 @@ def iter_snapshot_nodes(
     :func:`load_snapshot` for trees too large to hold."""
     query = select(NodeState.__table__).where(NodeState.tree_id == tree.id, valid_at(snapshot_id))
     for rows in streamed_chunks(session, query, path_order(session, NodeState.path), chunk):
-        values = load_blobs(session, (r.data_digest for r in rows))
+        values = blob_values(session, rows)
         for r in rows:
-            yield _znode(r, values[r.data_digest])
+            yield _znode(r, row_value(r, values))
 
 
 def iter_node_keys(
@@ -766,5 +850,5 @@ def load_nodes(
                 )
             )
         )
-    values = load_blobs(session, (r.data_digest for r in rows))
-    return {r.path: _znode(r, values[r.data_digest]) for r in sorted(rows, key=lambda r: r.path)}
+    values = blob_values(session, rows)
+    return {r.path: _znode(r, row_value(r, values)) for r in sorted(rows, key=lambda r: r.path)}
