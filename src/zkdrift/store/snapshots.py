@@ -389,7 +389,7 @@ PREFETCH = 4
 # Nodes compared with the open rows and written per round trip.
 CAPTURE_CHUNK = 2000
 # SQLite's page cache while a capture runs, in KiB.
-SQLITE_CACHE_KIB = 16 * 1024
+SQLITE_CACHE_KIB = 8 * 1024
 # Path digests per IN (...) lookup of open rows.
 LOOKUP_CHUNK = 1000
 
