@@ -143,10 +143,10 @@ def _filled(table: Table, **values: object) -> dict[str, object]:
 def test_upgrading_to_binary_digests_converts_every_stored_digest_and_back(
     empty_url: str,
 ) -> None:
-    from zkdrift.model import digest, path_digest
+    from zkdrift.model import digest
 
     value = b"\x00\xff value \xe9"
-    value_digest, pd = digest(value), path_digest("/app/k")
+    value_digest, pd = digest(value), _sha1("/app/k").hex()
     state_digest = "0123456789abcdef0123456789abcdef"
     db = Database(empty_url)
     try:
@@ -226,7 +226,7 @@ def test_upgrading_to_binary_digests_converts_every_stored_digest_and_back(
 def test_upgrading_to_inline_values_moves_small_values_into_rows_and_back(
     empty_url: str,
 ) -> None:
-    from zkdrift.model import Stat, digest, path_digest
+    from zkdrift.model import Stat, digest, path_key
     from zkdrift.store import desired as desired_store
     from zkdrift.store import snapshots as snapshot_store
     from zkdrift.store.models import INLINE_MAX, DesiredRevision, Snapshot, Tree
@@ -273,7 +273,7 @@ def test_upgrading_to_inline_values_moves_small_values_into_rows_and_back(
                             t["node_states"],
                             tree_id=tree_id,
                             path=path,
-                            path_digest=bytes.fromhex(path_digest(path)),
+                            path_digest=_sha1(path),
                             state_digest=old_state(value),
                             data_digest=bytes.fromhex(digest(value)),
                             data_length=len(value),
@@ -296,7 +296,7 @@ def test_upgrading_to_inline_values_moves_small_values_into_rows_and_back(
                             t["configurations"],
                             tree_id=tree_id,
                             path=path,
-                            path_digest=bytes.fromhex(path_digest(path)),
+                            path_digest=_sha1(path),
                             data_digest=bytes.fromhex(digest(value)),
                             data_length=len(value),
                             valid_from=rid,
@@ -314,6 +314,35 @@ def test_upgrading_to_inline_values_moves_small_values_into_rows_and_back(
                         plan_id=plan_id,
                         path="/app/p",
                         data_digest=bytes.fromhex(digest(plan_value)),
+                    )
+                )
+            )
+            run_id = conn.execute(
+                insert(t["drift_runs"]).values(_filled(t["drift_runs"], tree_id=tree_id))
+            ).inserted_primary_key[0]
+            conn.execute(
+                insert(t["drift_items"]).values(
+                    _filled(
+                        t["drift_items"],
+                        run_id=run_id,
+                        tree_id=tree_id,
+                        path="/app/s",
+                        path_digest=_sha1("/app/s"),
+                        desired_digest=None,
+                        live_digest=None,
+                        base_digest=None,
+                    )
+                )
+            )
+            conn.execute(
+                insert(t["watch_events"]).values(
+                    _filled(
+                        t["watch_events"],
+                        tree_id=tree_id,
+                        path="/app/l",
+                        path_digest=_sha1("/app/l"),
+                        mzxid=None,
+                        version=None,
                     )
                 )
             )
@@ -343,6 +372,11 @@ def test_upgrading_to_inline_values_moves_small_values_into_rows_and_back(
                 ("/app/s", small, True),
             ]
             assert bytes(rows[1][2]) == old_state(small)[:8]
+            # Path digests keep their SHA-1's first 12 bytes: what the store computes.
+            for table in PATH_TABLES:
+                digests = session.execute(text(f"SELECT path, path_digest FROM {table}")).all()
+                assert digests
+                assert all(bytes(d) == path_key(p) == _sha1(p)[:12] for p, d in digests)
             # The migrated digest is the one a capture computes: an unchanged node stays.
             assert bytes(rows[1][2]) == bytes.fromhex(
                 snapshot_store.state_digest(digest(small), stat, None)
@@ -360,8 +394,22 @@ def test_upgrading_to_inline_values_moves_small_values_into_rows_and_back(
                 ("/app/s", old_state(small), False),
             ]
             assert "data" not in {c["name"] for c in inspect(conn).get_columns("node_states")}
+            for table in PATH_TABLES:
+                digests = conn.execute(text(f"SELECT path, path_digest FROM {table}")).all()
+                assert digests
+                assert all(bytes(d) == _sha1(p) for p, d in digests)
     finally:
         db.dispose()
+
+
+PATH_TABLES = ("node_states", "configurations", "drift_items", "watch_events")
+
+
+def _sha1(path: str) -> bytes:
+    """A path digest as revisions 0005 and 0006 stored it: the whole SHA-1."""
+    import hashlib
+
+    return hashlib.sha1(path.encode(), usedforsecurity=False).digest()
 
 
 def _state_0006(value_digest: str, stat: object, length: int) -> bytes:

@@ -8,13 +8,14 @@ import threading
 import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from tests.support.zk import create_tree
 from zkdrift.app import App
+from zkdrift.desired import set_value
 from zkdrift.errors import RootNotFoundError, UnknownTreeError
 from zkdrift.history import EventKind, path_history
-from zkdrift.model import Acl
+from zkdrift.model import Acl, path_key
 from zkdrift.snapshot import load_snapshot, take_snapshot
 from zkdrift.store import trees as tree_store
 from zkdrift.store.models import INLINE_MAX, Blob, NodeState, Snapshot
@@ -79,6 +80,25 @@ def test_resnapshot_of_an_unchanged_tree_writes_no_node_rows(
 
     assert (second.changed, third.changed) == (0, 0)
     assert node_rows(app) == rows_after_first == len(CONFIG)
+
+
+def test_stored_path_digests_are_the_models_path_keys(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    create_tree(zk, CONFIG | {"/app/caf\u00e9 \u2603": b"x"})
+    register(app, zk_chroot)
+    take_snapshot(app, "app")
+    set_value(app, "app", "/app/desired only", b"y")
+
+    with app.db.session() as session:
+        stored = session.execute(
+            text(
+                "SELECT path, path_digest FROM node_states"
+                " UNION ALL SELECT path, path_digest FROM configurations"
+            )
+        ).all()
+    assert len(stored) == len(CONFIG) + 2
+    assert all(bytes(d) == path_key(p) and len(bytes(d)) == 12 for p, d in stored)
 
 
 def test_snapshot_writes_rows_only_for_changed_nodes_and_rebuilds_old_snapshots_exactly(

@@ -35,6 +35,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
+from zkdrift.model import PATH_KEY_BYTES
 from zkdrift.policy import TreePolicy
 from zkdrift.scope import Scope, scope_of
 
@@ -83,7 +84,7 @@ class BinaryDigest(TypeDecorator[str]):
 
 
 Digest = BinaryDigest(32)  # SHA-256 of a value (or a keyed digest of a secret one)
-PathDigest = BinaryDigest(20)  # SHA-1 of a path
+PathDigest = BinaryDigest(PATH_KEY_BYTES)  # a prefix of a path's SHA-1 (model.path_key)
 # The first 8 bytes of a BLAKE2b-128 of everything recorded for a node. It is only
 # ever compared with the state of the same path in the snapshot before: a wrong
 # "unchanged" needs a 64-bit collision between a path's old and new state (about

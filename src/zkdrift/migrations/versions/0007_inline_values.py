@@ -1,4 +1,4 @@
-"""small values in the row; 8-byte state digests; no JSON null ACLs
+"""small values in the row; 12-byte path digests, 8-byte state digests; no JSON null ACLs
 
 A value of up to 1,024 bytes (nearly every znode value) moves from ``blobs``
 into the ``data`` column of the ``node_states`` or ``configurations`` row that
@@ -10,11 +10,14 @@ history compare digests). The foreign keys from ``data_digest`` onto
 its own and its values stay in ``blobs``.
 
 ``node_states.state_digest`` keeps the first 8 bytes of its BLAKE2b-128: it is
-only compared with the same path's state in the snapshot before. An ACL not
-read is SQL NULL instead of the JSON text ``null``.
+only compared with the same path's state in the snapshot before. Path digests
+(``node_states``, ``configurations``, ``drift_items``, ``watch_events``) keep
+the first 12 bytes of their SHA-1 (see ``zkdrift.model.PATH_KEY_BYTES``): a
+prefix sorts as the whole digest does. An ACL not read is SQL NULL instead of
+the JSON text ``null``.
 
 Downgrade puts every inline value back in ``blobs`` and recomputes the 16-byte
-state digests from the rows.
+state digests and the 20-byte path digests from the rows.
 
 Revision ID: 0007
 Revises: 0006
@@ -24,7 +27,7 @@ Create Date: 2026-12-02 10:00:00
 import json
 import struct
 from collections.abc import Sequence
-from hashlib import blake2b
+from hashlib import blake2b, sha1
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,6 +43,9 @@ INLINE_MAX = 1024
 TABLES = ("node_states", "configurations")
 Bytes = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
 _STAT = struct.Struct(">iiiqqqqqqii")
+# Tables holding a path digest, and its bytes before and after.
+PATH_TABLES = ("node_states", "configurations", "drift_items", "watch_events")
+PATH_KEY_BYTES, SHA1_BYTES = 12, 20
 
 
 def _digest_type(size: int) -> sa.types.TypeEngine[bytes]:
@@ -51,6 +57,19 @@ def _prefix(column: str, size: int) -> str:
     if op.get_bind().dialect.name == "postgresql":
         return f"substring({column} from 1 for {size})"
     return f"substr({column}, 1, {size})"
+
+
+def _path_digest_type(table: str, size: int, new_size: int) -> None:
+    """VARBINARY(size) to VARBINARY(new_size) on MySQL/MariaDB; SQLite's BLOB and
+    PostgreSQL's bytea have no length to change (and SQLite would copy the table)."""
+    if op.get_bind().dialect.name in ("mysql", "mariadb"):
+        op.alter_column(
+            table,
+            "path_digest",
+            existing_type=mysql.VARBINARY(size),
+            type_=mysql.VARBINARY(new_size),
+            existing_nullable=False,
+        )
 
 
 def upgrade() -> None:
@@ -75,7 +94,15 @@ def upgrade() -> None:
     op.execute(f"UPDATE node_states SET acl = NULL WHERE {null_acl}")
     with op.batch_alter_table("node_states") as batch:
         batch.drop_index("ix_node_states_path")
-    op.execute(f"UPDATE node_states SET state_digest = {_prefix('state_digest', 8)}")
+    path_prefix = _prefix("path_digest", PATH_KEY_BYTES)
+    op.execute(
+        f"UPDATE node_states SET state_digest = {_prefix('state_digest', 8)},"
+        f" path_digest = {path_prefix}"
+    )
+    for table in PATH_TABLES:
+        if table != "node_states":
+            op.execute(f"UPDATE {table} SET path_digest = {path_prefix}")
+        _path_digest_type(table, SHA1_BYTES, PATH_KEY_BYTES)
     with op.batch_alter_table("node_states") as batch:
         batch.alter_column(
             "state_digest",
@@ -153,6 +180,21 @@ def downgrade() -> None:
     while rows := bind.execute(select, {"last": last}).all():
         bind.execute(update, [{"sd": _state_key(r), "id": r[0]} for r in rows])
         last = int(rows[-1][0])
+    for table in PATH_TABLES:
+        _path_digest_type(table, PATH_KEY_BYTES, SHA1_BYTES)
+        # The whole SHA-1 again, from the path text, in batches.
+        select = sa.text(f"SELECT id, path FROM {table} WHERE id > :last ORDER BY id LIMIT 2000")
+        update = sa.text(f"UPDATE {table} SET path_digest = :pd WHERE id = :id")
+        last = 0
+        while rows := bind.execute(select, {"last": last}).all():
+            bind.execute(
+                update,
+                [
+                    {"pd": sha1(path.encode("utf-8"), usedforsecurity=False).digest(), "id": i}
+                    for i, path in rows
+                ],
+            )
+            last = int(rows[-1][0])
     for table in TABLES:
         with op.batch_alter_table(table) as batch:
             batch.drop_column("data")
