@@ -372,6 +372,10 @@ def test_upgrading_to_inline_values_moves_small_values_into_rows_and_back(
                 ("/app/s", small, True),
             ]
             assert bytes(rows[1][2]) == old_state(small)[:8]
+            # Stat columns the rest of the stat implies are NULL: pzxid = czxid here.
+            assert session.execute(
+                text("SELECT DISTINCT czxid, pzxid, ctime FROM node_states")
+            ).all() == [(7, None, 1)]
             # Path digests keep their SHA-1's first 12 bytes: what the store computes.
             for table in PATH_TABLES:
                 digests = session.execute(text(f"SELECT path, path_digest FROM {table}")).all()
@@ -398,6 +402,9 @@ def test_upgrading_to_inline_values_moves_small_values_into_rows_and_back(
                 digests = conn.execute(text(f"SELECT path, path_digest FROM {table}")).all()
                 assert digests
                 assert all(bytes(d) == _sha1(p) for p, d in digests)
+            assert conn.execute(
+                text("SELECT DISTINCT czxid, pzxid, ctime FROM node_states")
+            ).all() == [(7, 7, 1)]
     finally:
         db.dispose()
 

@@ -185,11 +185,13 @@ class NodeState(Base):
 
     __tablename__ = "node_states"
     __table_args__ = (
-        # Two indexes: a snapshot's rows by range, and one path's rows (its open
-        # row at valid_to NULL, its history in the rest). Every index entry costs
-        # bytes per node per content. The state digest rides in the path index:
-        # a capture compares a million open rows without reading the table.
-        Index("ix_node_states_from", "tree_id", "valid_from"),
+        # One index: one path's rows (its open row at valid_to NULL, its history in
+        # the rest). Every index entry costs bytes per node per content. The state
+        # digest rides in it: a capture compares a million open rows without
+        # reading the table. There is no index by snapshot (valid_from): a snapshot
+        # holds nearly every row of its tree, so rebuilding one reads the tree's
+        # rows either way, and it saved no query a scan of the tree's rows would
+        # not do as fast, against 11 bytes per row.
         Index("ix_node_states_path", "tree_id", "path_digest", "valid_to", "state_digest"),
     )
 
@@ -207,10 +209,15 @@ class NodeState(Base):
     version: Mapped[int] = mapped_column(Integer)
     cversion: Mapped[int] = mapped_column(Integer)
     aversion: Mapped[int] = mapped_column(Integer)
-    czxid: Mapped[int] = mapped_column(BigInteger)
+    # NULL where the rest of the stat implies the value, which takes no bytes instead
+    # of six: czxid equal to mzxid and ctime to mtime (a node never set since it was
+    # created, most of a configuration tree), pzxid equal to czxid (a node whose
+    # children never changed: every leaf). Read them with the stat they imply
+    # (:func:`zkdrift.store.snapshots.load_snapshot` does).
+    czxid: Mapped[int | None] = mapped_column(BigInteger)
     mzxid: Mapped[int] = mapped_column(BigInteger)
-    pzxid: Mapped[int] = mapped_column(BigInteger)
-    ctime: Mapped[int] = mapped_column(BigInteger)
+    pzxid: Mapped[int | None] = mapped_column(BigInteger)
+    ctime: Mapped[int | None] = mapped_column(BigInteger)
     mtime: Mapped[int] = mapped_column(BigInteger)
     ephemeral_owner: Mapped[int] = mapped_column(BigInteger)
     num_children: Mapped[int] = mapped_column(Integer)

@@ -511,10 +511,11 @@ class _CaptureWrite:
                     version,
                     cversion,
                     aversion,
-                    czxid,
+                    # NULL where the stat implies the value (see NodeState.czxid).
+                    None if czxid == mzxid else czxid,
                     mzxid,
-                    pzxid,
-                    ctime,
+                    None if pzxid == czxid else pzxid,
+                    None if ctime == mtime else ctime,
                     mtime,
                     owner,
                     children,
@@ -649,10 +650,13 @@ def _literal_inserts(rows: Sequence[tuple[Any, ...]]) -> Iterator[str]:
     ) in rows:
         value = "NULL" if data is None else f"X'{data.hex()}'"
         acl_sql = "NULL" if acl is None else f"X'{acl.encode().hex()}'"
+        czxid_sql = "NULL" if czxid is None else czxid
+        pzxid_sql = "NULL" if pzxid is None else pzxid
+        ctime_sql = "NULL" if ctime is None else ctime
         part = (
             f"({tree_id},X'{pd.hex()}',X'{path.encode().hex()}',X'{sd.hex()}',X'{dd.hex()}',"
-            f"{value},{length},{version},{cversion},{aversion},{czxid},{mzxid},{pzxid},"
-            f"{ctime},{mtime},{owner},{children},{acl_sql},{sid})"
+            f"{value},{length},{version},{cversion},{aversion},{czxid_sql},{mzxid},{pzxid_sql},"
+            f"{ctime_sql},{mtime},{owner},{children},{acl_sql},{sid})"
         )
         parts.append(part)
         size += len(part)
@@ -747,6 +751,7 @@ def row_value(r: Any, values: dict[str, bytes]) -> bytes:
 
 
 def _znode(r: Any, data: bytes) -> Znode:
+    czxid = r.mzxid if r.czxid is None else r.czxid
     return Znode(
         r.path,
         data,
@@ -754,10 +759,10 @@ def _znode(r: Any, data: bytes) -> Znode:
             version=r.version,
             cversion=r.cversion,
             aversion=r.aversion,
-            czxid=r.czxid,
+            czxid=czxid,
             mzxid=r.mzxid,
-            pzxid=r.pzxid,
-            ctime=r.ctime,
+            pzxid=czxid if r.pzxid is None else r.pzxid,
+            ctime=r.mtime if r.ctime is None else r.ctime,
             mtime=r.mtime,
             ephemeral_owner=r.ephemeral_owner,
             num_children=r.num_children,
