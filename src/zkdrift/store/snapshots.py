@@ -19,7 +19,7 @@ import time
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from hashlib import blake2b, sha256
+from hashlib import blake2b, sha1, sha256
 from typing import Any, Protocol
 
 from sqlalchemy import (
@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 from zkdrift.diff import NodeKey
 from zkdrift.errors import UnknownSnapshotError
 from zkdrift.model import (
+    PATH_KEY_BYTES,
     Acl,
     LiveNode,
     Stat,
@@ -49,7 +50,6 @@ from zkdrift.model import (
     WireStat,
     Znode,
     path_digest,
-    path_key,
     wire_order,
 )
 from zkdrift.store.blobs import load_blobs, store_blob_keys
@@ -328,11 +328,48 @@ _DONE = object()
 
 
 def _prepare(chunk: Sequence[LiveNode]) -> list[_Node]:
+    """The digests of a chunk of nodes: :func:`~zkdrift.model.path_key`,
+    :func:`~zkdrift.model.value_key` and :func:`wire_state_key`, inlined (a million
+    nodes make every call and attribute lookup here count)."""
     prepared: list[_Node] = []
+    append, pack = prepared.append, _STAT.pack
+    size = PATH_KEY_BYTES
     for path, data, stat, acl in chunk:
         value = sha256(data)
-        state = wire_state_key(value.hexdigest(), stat, acl)
-        prepared.append((path, data, stat, path_key(path), value.digest(), state, acl_to_json(acl)))
+        czxid, mzxid, ctime, mtime, version, cversion, aversion, owner, length, children, pzxid = (
+            stat
+        )
+        h = blake2b(value.hexdigest().encode(), digest_size=16)
+        h.update(
+            pack(
+                version,
+                cversion,
+                aversion,
+                czxid,
+                mzxid,
+                pzxid,
+                ctime,
+                mtime,
+                owner,
+                children,
+                length,
+            )
+        )
+        acl_json = None
+        if acl is not None:
+            acl_json = acl_to_json(acl)
+            h.update(repr(acl_json).encode())
+        append(
+            (
+                path,
+                data,
+                stat,
+                sha1(path.encode(), usedforsecurity=False).digest()[:size],
+                value.digest(),
+                h.digest()[:8],
+                acl_json,
+            )
+        )
     return prepared
 
 
@@ -390,8 +427,8 @@ PREFETCH = 4
 CAPTURE_CHUNK = 2000
 # SQLite's page cache while a capture runs, in KiB.
 SQLITE_CACHE_KIB = 8 * 1024
-# Path digests per IN (...) lookup of open rows.
-LOOKUP_CHUNK = 1000
+# Path digests per IN (...) lookup of open rows: a chunk's in one query.
+LOOKUP_CHUNK = CAPTURE_CHUNK
 
 
 class _CaptureWrite:
@@ -441,7 +478,9 @@ class _CaptureWrite:
         if not self.open_before:
             return found
         mark = self.sql.mark
-        for part in chunks(keys, LOOKUP_CHUNK):
+        # In digest order: SQLite builds the IN list's index by appending, and the
+        # seeks walk the path index forwards (about 2.0 us a key instead of 2.3).
+        for part in chunks(sorted(keys), LOOKUP_CHUNK):
             if self.literal:
                 listed = ",".join([f"X'{key.hex()}'" for key in part])
                 params: tuple[Any, ...] = (self.tree_id,)
@@ -453,8 +492,8 @@ class _CaptureWrite:
                 " AND valid_to IS NULL",
                 params,
             )
-            for pd, row_id, sd in rows:
-                found[bytes(pd)] = (row_id, bytes(sd))
+            # Digests come back as bytes from every driver used (sqlite3, pymysql, psycopg).
+            found.update({pd: (row_id, sd) for pd, row_id, sd in rows})
         return found
 
     def _contents(self, ids: list[int]) -> dict[int, tuple[bytes, Any]]:
