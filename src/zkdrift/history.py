@@ -129,18 +129,22 @@ def path_history(
             NodeState.acl,
             NodeState.valid_from,
             NodeState.valid_to,
+            NodeState.data,
         ).where(NodeState.tree_id == tree.id)
         if path is not None and path != "/":
             query = query.where(
                 or_(NodeState.path == path, NodeState.path.like(_like_prefix(path), escape="\\"))
             )
-        rows = [
-            _Row(p, dd, v, acl_from_json(acl), vf, vt)
-            for p, dd, v, acl, vf, vt in session.execute(query)
-        ]
+        rows: list[_Row] = []
+        inline: dict[str, bytes] = {}  # values held in the rows themselves
+        for p, dd, v, acl, vf, vt, data in session.execute(query):
+            rows.append(_Row(p, dd, v, acl_from_json(acl), vf, vt))
+            if data is not None:
+                inline[dd] = bytes(data)
         events = _events(rows, min(taken, default=0), taken, include_initial)
         wanted = {v.digest for e in events for v in (e.before, e.after) if v is not None}
-        values = load_blobs(session, wanted)
+        values = {d: inline[d] for d in wanted if d in inline}
+        values.update(load_blobs(session, wanted - values.keys()))
     return [_with_values(e, values) for e in events]
 
 

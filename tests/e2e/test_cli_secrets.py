@@ -58,14 +58,16 @@ def assert_no_secrets(*texts: str) -> None:
 
 
 def assert_rows_hold_no_secrets(db_url: str) -> None:
-    """Only the value store (blobs) may hold values; every other row holds digests and sizes."""
+    """Only the value stores (blobs, rows' ``data``) hold values; the rest digests and sizes."""
     engine = make_engine(db_url)
     try:
         with engine.connect() as conn:
             for table in Base.metadata.sorted_tables:
                 if table.name == "blobs":
                     continue
-                dump = repr(conn.execute(select(table)).all()).encode()
+                # node_states and configurations hold small values in ``data``.
+                columns = [c for c in table.columns if c.name != "data"]
+                dump = repr(conn.execute(select(*columns)).all()).encode()
                 for secret in SECRETS:
                     assert secret not in dump, table.name
                     assert base64.b64encode(secret) not in dump, table.name

@@ -50,7 +50,8 @@ def test_db_check_passes_a_sound_history_and_names_each_kind_of_damage(
 def test_db_check_names_values_that_are_not_stored(
     app: App, zk: KazooClient, zk_chroot: str, cli_env: dict[str, str]
 ) -> None:
-    create_tree(zk, {"/app": b"", "/app/a": b"lonely value"})
+    lonely = b"lonely value " * 100  # larger than INLINE_MAX: stored in blobs
+    create_tree(zk, {"/app": b"", "/app/a": lonely})
     add_tree(app, TreeSpec(name="app", hosts=zk_chroot, root="/app"))
     take_snapshot(app, "app")
     with app.db.engine.begin() as conn:
@@ -58,7 +59,7 @@ def test_db_check_names_values_that_are_not_stored(
             conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
         else:
             conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS=0")
-        conn.execute(delete(Blob).where(Blob.size == len(b"lonely value")))
+        conn.execute(delete(Blob).where(Blob.size == len(lonely)))
 
     result = run_cli("db", "check", env=cli_env)
 

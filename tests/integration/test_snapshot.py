@@ -8,16 +8,17 @@ import threading
 import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from tests.support.zk import create_tree
 from zkdrift.app import App
+from zkdrift.desired import set_value
 from zkdrift.errors import RootNotFoundError, UnknownTreeError
 from zkdrift.history import EventKind, path_history
-from zkdrift.model import Acl
+from zkdrift.model import Acl, path_key
 from zkdrift.snapshot import load_snapshot, take_snapshot
 from zkdrift.store import trees as tree_store
-from zkdrift.store.models import Blob, NodeState, Snapshot
+from zkdrift.store.models import INLINE_MAX, Blob, NodeState, Snapshot
 from zkdrift.trees import TreeSpec, add_tree
 from zkdrift.zk.reader import _TreeRead, read_tree
 
@@ -81,6 +82,25 @@ def test_resnapshot_of_an_unchanged_tree_writes_no_node_rows(
     assert node_rows(app) == rows_after_first == len(CONFIG)
 
 
+def test_stored_path_digests_are_the_models_path_keys(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    create_tree(zk, CONFIG | {"/app/caf\u00e9 \u2603": b"x"})
+    register(app, zk_chroot)
+    take_snapshot(app, "app")
+    set_value(app, "app", "/app/desired only", b"y")
+
+    with app.db.session() as session:
+        stored = session.execute(
+            text(
+                "SELECT path, path_digest FROM node_states"
+                " UNION ALL SELECT path, path_digest FROM configurations"
+            )
+        ).all()
+    assert len(stored) == len(CONFIG) + 2
+    assert all(bytes(d) == path_key(p) and len(bytes(d)) == 12 for p, d in stored)
+
+
 def test_snapshot_writes_rows_only_for_changed_nodes_and_rebuilds_old_snapshots_exactly(
     app: App, zk: KazooClient, zk_chroot: str
 ) -> None:
@@ -104,16 +124,63 @@ def test_snapshot_writes_rows_only_for_changed_nodes_and_rebuilds_old_snapshots_
     assert new["/app/billing/retries"].data == b"3"
 
 
-def test_values_are_stored_once_however_many_nodes_hold_them(
+def test_large_values_are_stored_once_however_many_nodes_hold_them(
     app: App, zk: KazooClient, zk_chroot: str
 ) -> None:
-    create_tree(zk, {f"/app/n{i}": b"same value" for i in range(50)} | {"/app": b""})
+    large = b"L" * (INLINE_MAX + 1)
+    create_tree(
+        zk,
+        {f"/app/n{i}": large for i in range(50)}
+        | {f"/app/s{i}": b"same value" for i in range(50)}
+        | {"/app": b""},
+    )
     register(app, zk_chroot)
 
     take_snapshot(app, "app")
 
     with app.db.session() as session:
-        assert session.scalar(select(func.count()).select_from(Blob)) == 2  # b"" and b"same value"
+        # Small values are held in their rows; the large one once, in blobs.
+        assert session.scalars(select(Blob.data)).all() == [large]
+        inline = session.scalar(
+            select(func.count()).select_from(NodeState).where(NodeState.data.is_not(None))
+        )
+        assert inline == 51
+
+
+BYTES = {
+    "/app": b"",
+    "/app/empty": b"",
+    "/app/nul": b"\x00",
+    "/app/binary": bytes(range(256)) * 4,  # INLINE_MAX bytes: the largest inline value
+    "/app/over": b"\x00\xff" * (INLINE_MAX // 2) + b"\x00",  # one byte more: a blob
+    "/app/utf8": "caf\u00e9 \u2603 \U0001f600".encode(),
+    "/app/large": bytes(i % 251 for i in range(1000 * 1000)),  # near jute.maxbuffer
+    "/app/quote": b"' \\ \" % %s ?",
+}
+
+
+def test_values_come_back_byte_identical_inline_and_from_blobs(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    create_tree(zk, BYTES)
+    register(app, zk_chroot)
+
+    first = take_snapshot(app, "app")
+    zk.set("/app/nul", b"\x00\x00")
+    zk.set("/app/over", b"now small")
+    second = take_snapshot(app, "app")
+
+    old = load_snapshot(app, "app", first.snapshot_id).state
+    new = load_snapshot(app, "app", second.snapshot_id).state
+    assert {p: n.data for p, n in old.nodes.items()} == BYTES
+    assert {p: n.data for p, n in new.nodes.items()} == BYTES | {
+        "/app/nul": b"\x00\x00",
+        "/app/over": b"now small",
+    }
+    assert (second.modified, second.added, second.removed) == (2, 0, 0)
+    with app.db.session() as session:
+        in_blobs = set(session.scalars(select(Blob.size)))
+    assert in_blobs == {len(BYTES["/app/over"]), len(BYTES["/app/large"])}
 
 
 def test_path_history_lists_each_content_of_a_path_in_order(

@@ -216,10 +216,10 @@ def _values_of(conn: Connection, tree_id: int, check: Any, digests: Sequence[str
             DriftItem.path_digest,
             DriftItem.kind,
             DriftItem.classification,
-            desired_blob.data.label("desired_data"),
+            func.coalesce(cfg.data, desired_blob.data).label("desired_data"),
             cfg.acl.label("desired_acl"),
             cfg.valid_from.label("desired_from"),
-            live_blob.data.label("live_data"),
+            func.coalesce(live.data, live_blob.data).label("live_data"),
             live.acl.label("live_acl"),
         )
         .select_from(DriftItem)

@@ -119,6 +119,8 @@ def _changes(tree_id: int, path_digests: Sequence[str] | None = None) -> Any:
             new.data_length.label("after_size"),
             old.data_digest.label("before_digest"),
             new.data_digest.label("after_digest"),
+            old.data.label("before_data"),
+            new.data.label("after_data"),
         )
         .select_from(new)
         .outerjoin(
@@ -154,6 +156,8 @@ def _changes(tree_id: int, path_digests: Sequence[str] | None = None) -> Any:
         null().label("after_size"),
         old.data_digest.label("before_digest"),
         null().label("after_digest"),
+        old.data.label("before_data"),
+        null().label("after_data"),
     ).where(
         old.tree_id == tree_id,
         old.valid_to.is_not(None),
@@ -194,6 +198,8 @@ def change_log(
                 ch.c.after_size,
                 ch.c.before_digest,
                 ch.c.after_digest,
+                ch.c.before_data,
+                ch.c.after_data,
             )
             .join(Snapshot, Snapshot.id == ch.c.snapshot_id)
             .where(*window_conditions(Snapshot.started_at, since, until))
@@ -201,13 +207,16 @@ def change_log(
         if limit is not None:
             query = query.order_by(ch.c.snapshot_id.desc(), ch.c.path.desc()).limit(limit)
         picked = query.subquery("picked")
-        shown = [c for c in picked.c if not c.name.endswith("_digest")]
+        shown = [c for c in picked.c if not c.name.endswith(("_digest", "_data"))]
         query = select(*shown)
         if values:
             # Values are fetched for the picked changes only, after the limit.
             before, after = aliased(Blob), aliased(Blob)
             query = (
-                query.add_columns(before.data.label("before"), after.data.label("after"))
+                query.add_columns(
+                    func.coalesce(picked.c.before_data, before.data).label("before"),
+                    func.coalesce(picked.c.after_data, after.data).label("after"),
+                )
                 .outerjoin(before, before.digest == picked.c.before_digest)
                 .outerjoin(after, after.digest == picked.c.after_digest)
             )

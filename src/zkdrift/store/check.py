@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from zkdrift.store.models import (
@@ -135,11 +135,23 @@ def _rebuild_counts(session: Session) -> list[Problem]:
 
 def _missing_values(session: Session) -> list[Problem]:
     problems: list[Problem] = []
-    for model, what in ((NodeState, "snapshot"), (Configuration, "desired"), (PlanOp, "plan")):
+    models: tuple[tuple[Any, str], ...] = (
+        (NodeState, "snapshot"),
+        (Configuration, "desired"),
+        (PlanOp, "plan"),
+    )
+    for model, what in models:
         missing = session.execute(
             select(model.data_digest)
             .outerjoin(Blob, Blob.digest == model.data_digest)
-            .where(and_(model.data_digest.is_not(None), Blob.digest.is_(None)))
+            .where(
+                and_(
+                    model.data_digest.is_not(None),
+                    # Values up to INLINE_MAX are held in the row itself.
+                    model.data.is_(None) if model is not PlanOp else true(),
+                    Blob.digest.is_(None),
+                )
+            )
             .distinct()
             .limit(EXAMPLES + 1)
         ).scalars()

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from zkdrift.diff import NodeKey
 from zkdrift.errors import InvalidInputError
 from zkdrift.model import TreeState, Znode, digest, path_digest
-from zkdrift.store.blobs import load_blobs, store_blobs
+from zkdrift.store.blobs import store_blobs
 from zkdrift.store.bulk import (
     bulk_insert,
     by_path_digest,
@@ -26,14 +26,16 @@ from zkdrift.store.bulk import (
     ordered_rows,
     streamed_chunks,
 )
-from zkdrift.store.models import Configuration, DesiredRevision, Tree
+from zkdrift.store.models import INLINE_MAX, Configuration, DesiredRevision, Tree
 from zkdrift.store.snapshots import (
     STREAM_CHUNK,
     acl_from_json,
     acl_key,
     acl_text,
     acl_to_json,
+    blob_values,
     path_order,
+    row_value,
 )
 from zkdrift.store.temporal import UNCHANGED, ConcurrentWriteError, TemporalWrite
 from zkdrift.store.trees import lock_tree
@@ -106,6 +108,21 @@ def _valid_at(revision_id: int) -> Any:
     )
 
 
+# What a desired node is read from: its value in the row, or in blobs by digest.
+_VALUE_COLUMNS = (
+    Configuration.path,
+    Configuration.data_digest,
+    Configuration.data,
+    Configuration.acl,
+)
+
+
+def _znode(r: Any, values: dict[str, bytes]) -> Znode:
+    return Znode(
+        r.path, row_value(r, values), None, None if r.acl is None else acl_from_json(r.acl)
+    )
+
+
 def load_desired(
     session: Session, tree: Tree, revision: DesiredRevision | None = None
 ) -> TreeState:
@@ -118,16 +135,11 @@ def load_desired(
     # the query itself.
     rows = sorted(
         session.execute(
-            select(Configuration.path, Configuration.data_digest, Configuration.acl).where(
-                Configuration.tree_id == tree.id, _valid_at(revision.id)
-            )
+            select(*_VALUE_COLUMNS).where(Configuration.tree_id == tree.id, _valid_at(revision.id))
         ).all()
     )
-    values = load_blobs(session, (dd for _p, dd, _a in rows))
-    nodes = {
-        path: Znode(path, values[dd], None, None if acl is None else acl_from_json(acl))
-        for path, dd, acl in rows
-    }
+    values = blob_values(session, rows)
+    nodes = {r.path: _znode(r, values) for r in rows}
     return TreeState(tree.root, nodes)
 
 
@@ -177,13 +189,11 @@ def iter_desired_nodes(
 ) -> Iterator[Znode]:
     """The desired state at a revision, sorted by path, ``chunk`` nodes at a time:
     :func:`load_desired` for states too large to hold."""
-    query = select(Configuration.path, Configuration.data_digest, Configuration.acl).where(
-        Configuration.tree_id == tree.id, _valid_at(revision_id)
-    )
+    query = select(*_VALUE_COLUMNS).where(Configuration.tree_id == tree.id, _valid_at(revision_id))
     for rows in streamed_chunks(session, query, path_order(session, Configuration.path), chunk):
-        values = load_blobs(session, (dd for _p, dd, _a in rows))
-        for path, dd, acl in rows:
-            yield Znode(path, values[dd], None, None if acl is None else acl_from_json(acl))
+        values = blob_values(session, rows)
+        for r in rows:
+            yield _znode(r, values)
 
 
 def load_desired_nodes(
@@ -191,17 +201,15 @@ def load_desired_nodes(
 ) -> dict[str, Znode]:
     """The desired nodes at ``paths`` in a revision, with their values, by path;
     paths the revision lacks are left out."""
-    query = select(Configuration.path, Configuration.data_digest, Configuration.acl).where(
+    query = select(*_VALUE_COLUMNS).where(
         Configuration.tree_id == tree.id,
         not_indexed(Configuration.valid_from) <= revision_id,
         or_(Configuration.valid_to.is_(None), Configuration.valid_to > revision_id),
     )
-    rows = sorted(by_path_digest(session, query, Configuration.path_digest, paths))
-    values = load_blobs(session, (dd for _p, dd, _a in rows))
-    return {
-        path: Znode(path, values[dd], None, None if acl is None else acl_from_json(acl))
-        for path, dd, acl in rows
-    }
+    rows = by_path_digest(session, query, Configuration.path_digest, paths)
+    rows.sort(key=lambda r: r.path)
+    values = blob_values(session, rows)
+    return {r.path: _znode(r, values) for r in rows}
 
 
 def write_revision(
@@ -392,12 +400,14 @@ class _Pending:
                 "path_digest": path_digest(path),
                 "path": path,
                 "data_digest": data_digest,
+                "data": data if len(data) <= INLINE_MAX else None,
                 "data_length": len(data),
                 "acl": acl,
                 "valid_from": self.revision_id,
             }
         )
-        self._values[data_digest] = data
+        if len(data) > INLINE_MAX:
+            self._values[data_digest] = data
 
     def full(self, chunk: int) -> bool:
         return len(self._rows) + len(self._close) >= chunk

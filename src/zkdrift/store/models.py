@@ -2,9 +2,11 @@
 
 Storage grows with change, not with time: ``node_states`` holds one row per
 (tree, path, content) with the snapshot range it was valid in
-(``valid_from`` inclusive, ``valid_to`` exclusive, NULL while current), and
-values live once in ``blobs`` keyed by their SHA-256. Desired state is stored
-the same way against desired-state revisions.
+(``valid_from`` inclusive, ``valid_to`` exclusive, NULL while current). A value
+of up to :data:`INLINE_MAX` bytes (nearly every configuration value) is held in
+the row itself (``data``); a larger one lives once in ``blobs``, keyed by its
+SHA-256, and the row's ``data`` is NULL. Desired state is stored the same way
+against desired-state revisions.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
+from zkdrift.model import PATH_KEY_BYTES
 from zkdrift.policy import TreePolicy
 from zkdrift.scope import Scope, scope_of
 
@@ -81,8 +84,16 @@ class BinaryDigest(TypeDecorator[str]):
 
 
 Digest = BinaryDigest(32)  # SHA-256 of a value (or a keyed digest of a secret one)
-PathDigest = BinaryDigest(20)  # SHA-1 of a path
-StateDigest = BinaryDigest(16)  # BLAKE2b-128 of everything recorded for a node
+PathDigest = BinaryDigest(PATH_KEY_BYTES)  # a prefix of a path's SHA-1 (model.path_key)
+# The first 8 bytes of a BLAKE2b-128 of everything recorded for a node. It is only
+# ever compared with the state of the same path in the snapshot before: a wrong
+# "unchanged" needs a 64-bit collision between a path's old and new state (about
+# 5e-20 per changed node), not a birthday collision among all the paths.
+StateDigest = BinaryDigest(8)
+# Values up to this many bytes are stored in the node (or configuration) row; larger
+# ones once in ``blobs``. Rows stay within a SQLite page; nearly every znode value
+# is far smaller.
+INLINE_MAX = 1024
 
 
 def utcnow() -> dt.datetime:
@@ -131,7 +142,8 @@ class Tree(Base):
 
 
 class Blob(Base):
-    """A znode value, stored once however many nodes and snapshots hold it."""
+    """A znode value larger than :data:`INLINE_MAX`, stored once however many nodes
+    and snapshots hold it (and every value a plan's operations carry)."""
 
     __tablename__ = "blobs"
 
@@ -173,11 +185,13 @@ class NodeState(Base):
 
     __tablename__ = "node_states"
     __table_args__ = (
-        # Two indexes: a snapshot's rows by range, and one path's rows (its open
-        # row at valid_to NULL, its history in the rest). Every index entry costs
-        # bytes per node per content. The state digest rides in the path index:
-        # a capture compares a million open rows without reading the table.
-        Index("ix_node_states_from", "tree_id", "valid_from"),
+        # One index: one path's rows (its open row at valid_to NULL, its history in
+        # the rest). Every index entry costs bytes per node per content. The state
+        # digest rides in it: a capture compares a million open rows without
+        # reading the table. There is no index by snapshot (valid_from): a snapshot
+        # holds nearly every row of its tree, so rebuilding one reads the tree's
+        # rows either way, and it saved no query a scan of the tree's rows would
+        # not do as fast, against 11 bytes per row.
         Index("ix_node_states_path", "tree_id", "path_digest", "valid_to", "state_digest"),
     )
 
@@ -187,19 +201,28 @@ class NodeState(Base):
     path: Mapped[str] = mapped_column(PathText)
     # Digest of everything recorded for the node; equal digests, equal rows.
     state_digest: Mapped[str] = mapped_column(StateDigest)
-    data_digest: Mapped[str] = mapped_column(Digest, ForeignKey("blobs.digest"))
+    # The value's digest, compared with desired and earlier values; the value itself
+    # in ``data`` (up to INLINE_MAX bytes), or else in ``blobs`` under this digest.
+    data_digest: Mapped[str] = mapped_column(Digest)
+    data: Mapped[bytes | None] = mapped_column(Bytes, default=None)
     data_length: Mapped[int] = mapped_column(Integer)
     version: Mapped[int] = mapped_column(Integer)
     cversion: Mapped[int] = mapped_column(Integer)
     aversion: Mapped[int] = mapped_column(Integer)
-    czxid: Mapped[int] = mapped_column(BigInteger)
+    # NULL where the rest of the stat implies the value, which takes no bytes instead
+    # of six: czxid equal to mzxid and ctime to mtime (a node never set since it was
+    # created, most of a configuration tree), pzxid equal to czxid (a node whose
+    # children never changed: every leaf). Read them with the stat they imply
+    # (:func:`zkdrift.store.snapshots.load_snapshot` does).
+    czxid: Mapped[int | None] = mapped_column(BigInteger)
     mzxid: Mapped[int] = mapped_column(BigInteger)
-    pzxid: Mapped[int] = mapped_column(BigInteger)
-    ctime: Mapped[int] = mapped_column(BigInteger)
+    pzxid: Mapped[int | None] = mapped_column(BigInteger)
+    ctime: Mapped[int | None] = mapped_column(BigInteger)
     mtime: Mapped[int] = mapped_column(BigInteger)
     ephemeral_owner: Mapped[int] = mapped_column(BigInteger)
     num_children: Mapped[int] = mapped_column(Integer)
-    acl: Mapped[list[list[Any]] | None] = mapped_column(JSON, default=None)
+    # NULL (not JSON null) when ACLs were not read.
+    acl: Mapped[list[list[Any]] | None] = mapped_column(JSON(none_as_null=True), default=None)
     valid_from: Mapped[int] = mapped_column(ForeignKey("snapshots.id", ondelete="CASCADE"))
     valid_to: Mapped[int | None] = mapped_column(
         ForeignKey("snapshots.id", ondelete="SET NULL"), default=None
@@ -251,7 +274,9 @@ class Configuration(Base):
     tree_id: Mapped[int] = mapped_column(ForeignKey("trees.id", ondelete="CASCADE"))
     path_digest: Mapped[str] = mapped_column(PathDigest)
     path: Mapped[str] = mapped_column(PathText)
-    data_digest: Mapped[str] = mapped_column(Digest, ForeignKey("blobs.digest"))
+    # As in node_states: the value in ``data`` up to INLINE_MAX bytes, else in blobs.
+    data_digest: Mapped[str] = mapped_column(Digest)
+    data: Mapped[bytes | None] = mapped_column(Bytes, default=None)
     data_length: Mapped[int] = mapped_column(Integer)
     acl: Mapped[list[list[Any]] | None] = mapped_column(JSON, default=None)
     valid_from: Mapped[int] = mapped_column(ForeignKey("desired_revisions.id", ondelete="CASCADE"))

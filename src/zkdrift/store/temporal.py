@@ -19,6 +19,7 @@ from zkdrift.errors import ZkDriftError
 from zkdrift.model import path_digest
 from zkdrift.store.blobs import store_blobs
 from zkdrift.store.bulk import bulk_insert, close_rows
+from zkdrift.store.models import INLINE_MAX
 
 Row = tuple[Any, ...]
 
@@ -83,11 +84,13 @@ class TemporalWrite:
                 "path_digest": pd,
                 "path": path,
                 "data_digest": data_digest,
+                "data": data if len(data) <= INLINE_MAX else None,
                 "data_length": len(data),
                 **columns,
             }
         )
-        self._values[data_digest] = data
+        if len(data) > INLINE_MAX:
+            self._values[data_digest] = data
         return previous
 
     @property
