@@ -52,7 +52,8 @@ from zkdrift.snapshot import list_snapshots, load_snapshot, take_snapshot
 from zkdrift.store.audit import OpRecord
 from zkdrift.store.check import check_database
 from zkdrift.store.engine import make_engine
-from zkdrift.store.models import Blob, NodeState, Snapshot
+from zkdrift.store.models import INLINE_MAX, Blob, NodeState, Snapshot
+from zkdrift.store.snapshots import CAPTURE_CHUNK
 from zkdrift.trees import TreeSpec, add_tree
 from zkdrift.zk.lock import lock_path, lock_status
 from zkdrift.zk.writer import BatchEvent
@@ -373,16 +374,19 @@ def test_database_connection_killed_mid_snapshot_commits_nothing_and_the_next_is
     every = zk_ensemble.hosts(chroot=ensemble_chroot)
     prepare_snapshot_tree(mariadb_app, zk_ensemble, ensemble_chroot, every)
     baseline = take_snapshot(mariadb_app, "t")
-    values = len(set(TREE.values()))  # stored once each
-    changed = {path: f"changed {path}".encode() for path in LEAVES}
+    # Values too large to sit in the node rows: each changed one becomes a blob row.
+    changed = {path: f"changed {path} ".encode().ljust(INLINE_MAX + 100, b"~") for path in LEAVES}
     with connected(every) as admin:
         write_nodes(admin, changed, create=False)
     # The value of the last path is stored last: hold its row lock, so the snapshot's
     # transaction blocks late in its write, with its snapshot row inserted, the rows of
-    # every changed path closed and the other new values stored, none of it committed.
+    # every changed path closed and the values of the chunks before stored, none of it
+    # committed.
     last = changed[LEAVES[-1]]
     engine = make_engine(mariadb_url)
     database = make_url(mariadb_url).database
+    with engine.connect() as conn:
+        values = conn.execute(select(func.count()).select_from(Blob)).scalar_one()
     try:
         with engine.connect() as blocker, engine.connect() as watcher:
             blocker.execute(insert(Blob).values(digest=digest(last), size=len(last), data=last))
@@ -416,8 +420,8 @@ def test_database_connection_killed_mid_snapshot_commits_nothing_and_the_next_is
             ).scalar_one()
             stored = watcher.execute(select(func.count()).select_from(Blob)).scalar_one()
             watcher.commit()
-            # The new values go 500 a statement: five statements done, the sixth waiting.
-            assert half == 1 and closed == len(LEAVES) and stored >= values + 2500
+            # Values go in one statement per chunk of nodes: the first chunk's are stored.
+            assert half == 1 and closed == len(LEAVES) and stored >= values + CAPTURE_CHUNK // 2
             watcher.execute(text(f"KILL CONNECTION {int(waiting[0])}"))
             blocker.rollback()
 
