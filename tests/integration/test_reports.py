@@ -8,6 +8,7 @@ import re
 import pandas as pd
 import pytest
 from kazoo.client import KazooClient
+from kazoo.security import make_acl, make_digest_acl
 from sqlalchemy import select
 
 from tests.support.data import (
@@ -27,6 +28,7 @@ from zkdrift.drift import check_drift
 from zkdrift.errors import InvalidInputError, UnknownTreeError
 from zkdrift.reconcile import adopt
 from zkdrift.snapshot import take_snapshot
+from zkdrift.store import trees as tree_store
 from zkdrift.store.models import DriftRun
 from zkdrift.trees import TreeSpec, add_tree
 
@@ -439,3 +441,30 @@ def test_tables_for_people_have_no_index_nan_or_raw_durations(
     assert re.search(r">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d&nbsp;UTC<", open_html)
     # An empty cell is empty: the apply's error is None.
     assert re.search(r"<td[^>]*></td>", reports.table(frames["audit"])._repr_html_())
+
+
+def test_change_log_shows_acl_changes_and_acls_read_for_the_first_time(
+    app: App, zk: KazooClient, zk_chroot: str
+) -> None:
+    create_tree(zk, {"/app": b"", "/app/a": b"1", "/app/b": b"2"})
+    add_tree(app, TreeSpec(name="app", hosts=zk_chroot, root="/app"))
+    take_snapshot(app, "app")  # ACLs not read: SQL NULL in every row
+    take_snapshot(app, "app")
+    assert reports.change_log(app, "app").empty  # not read twice is no change
+    with app.db.session() as session:
+        tree_store.get_tree(session, "app").capture_acl = True
+    take_snapshot(app, "app")  # read for the first time: a change of every node
+    zk.set_acls(
+        "/app/b", [make_acl("world", "anyone", read=True), make_digest_acl("ops", "s", all=True)]
+    )
+    take_snapshot(app, "app")
+
+    log = reports.change_log(app, "app")
+    ranks = log["snapshot_id"].rank(method="dense")
+    kinds = list(zip(ranks, log["path"], log["kind"], strict=True))
+    assert sorted(kinds) == [
+        (1.0, "/app", "acl_changed"),
+        (1.0, "/app/a", "acl_changed"),
+        (1.0, "/app/b", "acl_changed"),
+        (2.0, "/app/b", "acl_changed"),
+    ]

@@ -104,7 +104,11 @@ def _changes(tree_id: int, path_digests: Sequence[str] | None = None) -> Any:
     """
     new, old = aliased(NodeState), aliased(NodeState)
     baseline = _baseline_id(tree_id)
-    acl_differs = cast(old.acl, Text) != cast(new.acl, Text)
+    # An ACL not read is SQL NULL (JSON null in rows before migration 0007): the
+    # same "not read" on both sides, and different from any ACL that was read.
+    acl_differs = func.coalesce(cast(old.acl, Text), "null") != func.coalesce(
+        cast(new.acl, Text), "null"
+    )
     opened = (
         select(
             new.valid_from.label("snapshot_id"),

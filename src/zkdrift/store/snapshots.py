@@ -37,6 +37,7 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from zkdrift.diff import NodeKey
@@ -282,9 +283,12 @@ def capture_snapshot(
     session.add(snap)
     session.flush()
     write = _CaptureWrite(session, tree.id, snap.id, with_acl)
-    for chunk in _prepared(live):
-        write.put(chunk)
-    write.finish()
+    try:
+        for chunk in _prepared(live):
+            write.put(chunk)
+        write.finish()
+    finally:
+        write.close()
 
     snap.node_count, snap.total_bytes = write.nodes, write.bytes
     snap.added, snap.removed, snap.modified = write.added, write.removed, write.modified
@@ -463,6 +467,7 @@ class _CaptureWrite:
         # MySQL/MariaDB: rows as one statement of hex literals, built here; pymysql
         # would escape every value of every row in Python.
         self.literal = self.connection.dialect.name in ("mysql", "mariadb")
+        self.cache_before: Any = None
         if self.connection.dialect.name == "sqlite":
             # The path index is read and written at random: SQLite's default 2 MB
             # page cache turns that into reads from the file for every node. Room
@@ -474,6 +479,7 @@ class _CaptureWrite:
                 max(SQLITE_CACHE_KIB, self.open_before * INDEX_BYTES_PER_ROW // 1024),
                 SQLITE_CACHE_MAX_KIB,
             )
+            self.cache_before = self.connection.exec_driver_sql("PRAGMA cache_size").scalar()
             self.connection.exec_driver_sql(f"PRAGMA cache_size = -{cache_kib}")
         self.nodes = self.bytes = self.added = self.modified = self.removed = 0
         self.ephemeral = self.max_mzxid = self.max_zxid = 0
@@ -626,15 +632,17 @@ class _CaptureWrite:
 
     def finish(self) -> None:
         """Close the open rows no chunk matched: their paths are gone."""
-        try:
-            self.removed = self.open_before - self.matched
-            if self.removed > 0:
-                self._close_unseen()
-        finally:
-            self.unchanged.close()
-            if self.connection.dialect.name == "sqlite":
-                # The pooled connection goes back with SQLite's default cache.
-                self.connection.exec_driver_sql("PRAGMA cache_size = -2000")
+        self.removed = self.open_before - self.matched
+        if self.removed > 0:
+            self._close_unseen()
+
+    def close(self) -> None:
+        """Drop the spool; the pooled connection goes back with the cache it came with,
+        whether the capture finished or failed."""
+        self.unchanged.close()
+        if self.cache_before is not None:
+            with contextlib.suppress(DBAPIError):  # a connection the failure broke
+                self.connection.exec_driver_sql(f"PRAGMA cache_size = {int(self.cache_before)}")
 
     def _close_unseen(self) -> None:
         connection = self.session.connection()
@@ -684,7 +692,9 @@ LITERAL_STATEMENT_MAX = 4 * 1024 * 1024
 def _literal_inserts(rows: Sequence[tuple[Any, ...]]) -> Iterator[str]:
     """Node rows (in :data:`_NODE_COLUMNS` order) as multi-row INSERT statements of
     literals for MySQL/MariaDB: integers as digits, bytes and text as hex literals
-    (X'..', C-speed ``bytes.hex()``, no escaping to get wrong), NULL as NULL."""
+    (X'..', C-speed ``bytes.hex()``, no escaping to get wrong), NULL as NULL. Text
+    carries the ``_utf8mb4`` introducer: MySQL 8 refuses a JSON value made from a
+    binary string, and a text column then takes the characters, not bytes."""
     head = f"INSERT INTO node_states ({_NODE_COLUMNS}) VALUES "
     parts: list[str] = []
     size = 0
@@ -710,12 +720,13 @@ def _literal_inserts(rows: Sequence[tuple[Any, ...]]) -> Iterator[str]:
         sid,
     ) in rows:
         value = "NULL" if data is None else f"X'{data.hex()}'"
-        acl_sql = "NULL" if acl is None else f"X'{acl.encode().hex()}'"
+        acl_sql = "NULL" if acl is None else f"_utf8mb4 X'{acl.encode().hex()}'"
         czxid_sql = "NULL" if czxid is None else czxid
         pzxid_sql = "NULL" if pzxid is None else pzxid
         ctime_sql = "NULL" if ctime is None else ctime
         part = (
-            f"({tree_id},X'{pd.hex()}',X'{path.encode().hex()}',X'{sd.hex()}',X'{dd.hex()}',"
+            f"({tree_id},X'{pd.hex()}',_utf8mb4 X'{path.encode().hex()}',X'{sd.hex()}',"
+            f"X'{dd.hex()}',"
             f"{value},{length},{version},{cversion},{aversion},{czxid_sql},{mzxid},{pzxid_sql},"
             f"{ctime_sql},{mtime},{owner},{children},{acl_sql},{sid})"
         )

@@ -1,4 +1,4 @@
-"""small values in the row; 12-byte path digests, 8-byte state digests; no JSON null ACLs
+"""small values in the row; 12-byte path digests, 8-byte state digests; SQL NULL ACLs
 
 A value of up to 1,024 bytes (nearly every znode value) moves from ``blobs``
 into the ``data`` column of the ``node_states`` or ``configurations`` row that
@@ -14,7 +14,7 @@ only compared with the same path's state in the snapshot before. Path digests
 (``node_states``, ``configurations``, ``drift_items``, ``watch_events``) keep
 the first 12 bytes of their SHA-1 (see ``zkdrift.model.PATH_KEY_BYTES``): a
 prefix sorts as the whole digest does. An ACL not read is SQL NULL instead of
-the JSON text ``null``.
+the JSON text ``null`` in ``node_states`` (``configurations`` keeps its JSON).
 
 Downgrade puts every inline value back in ``blobs`` and recomputes the 16-byte
 state digests and the 20-byte path digests from the rows.
@@ -26,7 +26,7 @@ all of its tree's, and a scan of them does what it did, without 11 bytes per row
 
 Revision ID: 0007
 Revises: 0006
-Create Date: 2026-12-02 10:00:00
+Create Date: 2026-12-01 10:00:00
 """
 
 import json
@@ -98,7 +98,12 @@ def upgrade() -> None:
         f"DELETE FROM blobs WHERE size <= {INLINE_MAX} AND digest NOT IN"
         " (SELECT data_digest FROM plan_ops WHERE data_digest IS NOT NULL)"
     )
-    null_acl = "acl::text = 'null'" if dialect == "postgresql" else "acl = 'null'"
+    # MySQL 8 compares a JSON column with 'null' as with the JSON string "null".
+    null_acl = {
+        "postgresql": "acl::text = 'null'",
+        "mysql": "JSON_TYPE(acl) = 'NULL'",
+        "mariadb": "JSON_TYPE(acl) = 'NULL'",
+    }.get(dialect, "acl = 'null'")
     op.execute(f"UPDATE node_states SET acl = NULL WHERE {null_acl}")
     with op.batch_alter_table("node_states") as batch:
         batch.drop_index("ix_node_states_path")
