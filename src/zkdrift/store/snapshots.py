@@ -344,11 +344,11 @@ def _prepare(chunk: Sequence[LiveNode]) -> list[_Node]:
     append, pack = prepared.append, _STAT.pack
     size = PATH_KEY_BYTES
     for path, data, stat, acl in chunk:
-        value = sha256(data)
+        value = sha256(data).digest()  # finished once: its hex is value.hex()
         czxid, mzxid, ctime, mtime, version, cversion, aversion, owner, length, children, pzxid = (
             stat
         )
-        h = blake2b(value.hexdigest().encode(), digest_size=16)
+        h = blake2b(value.hex().encode(), digest_size=16)
         h.update(
             pack(
                 version,
@@ -374,7 +374,7 @@ def _prepare(chunk: Sequence[LiveNode]) -> list[_Node]:
                 data,
                 stat,
                 sha1(path.encode(), usedforsecurity=False).digest()[:size],
-                value.digest(),
+                value,
                 h.digest()[:STATE_KEY_BYTES],
                 acl_json,
             )
