@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from kazoo.client import KazooClient
 from kazoo.security import ACL, Id, make_digest_acl
 
@@ -16,6 +17,7 @@ from zkdrift.app import App
 from zkdrift.model import Acl, Stat, TreeState, Znode
 from zkdrift.snapshot import load_snapshot, record_snapshot, take_snapshot
 from zkdrift.store import trees as tree_store
+from zkdrift.store.snapshots import _CaptureWrite
 from zkdrift.trees import TreeSpec, add_tree
 from zkdrift.zk.client import session
 from zkdrift.zk.reader import read_tree
@@ -170,3 +172,30 @@ def test_a_tree_emptied_of_everything_but_its_root_closes_every_other_row(
     assert (emptied.node_count, emptied.removed) == (1, first.node_count - 1)
     assert recorded(app, "t") == reference(zk, "/eq", acl=False)
     assert recorded(app, "t", first.snapshot_id).keys() == TREE.keys()
+
+
+def test_open_rows_looked_up_row_by_row_find_what_the_packed_lookup_finds(
+    app: App, zk: KazooClient, zk_chroot: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite a chunk's open rows come back as one packed row; when a digest is not
+    of the usual size they are read row by row instead. Both find the same rows."""
+    create_tree(zk, TREE)
+    add_tree(app, TreeSpec(name="t", hosts=zk_chroot, root="/eq", excludes=EXCLUDES))
+    first = take_snapshot(app, "t")
+    zk.set("/eq/svc/k1", b"ONE")
+    zk.delete("/eq/svc/deep", recursive=True)
+    zk.create("/eq/svc/k3", b"")
+
+    with monkeypatch.context() as m:
+        m.setattr(_CaptureWrite, "_open_rows_packed", lambda *_args: False)
+        row_by_row = take_snapshot(app, "t")
+        assert recorded(app, "t") == reference(zk, "/eq", acl=False)
+        assert take_snapshot(app, "t").changed == 0
+    zk.set("/eq/svc/k2", b"TWO")
+    packed = take_snapshot(app, "t")
+
+    assert first.added == len(TREE) - 2
+    assert (row_by_row.added, row_by_row.removed, row_by_row.modified) == (1, 2, 1)
+    assert (packed.added, packed.removed, packed.modified) == (0, 0, 1)
+    assert take_snapshot(app, "t").changed == 0
+    assert recorded(app, "t") == reference(zk, "/eq", acl=False)
