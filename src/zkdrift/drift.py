@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +28,7 @@ from zkdrift.errors import InvalidInputError
 from zkdrift.model import Change, ChangeKind, DriftClass, Znode
 from zkdrift.redact import Redactor, node_json
 from zkdrift.scope import PathFilter
-from zkdrift.snapshot import read_live, record_snapshot
+from zkdrift.snapshot import capture_with
 from zkdrift.store import compare
 from zkdrift.store import desired as desired_store
 from zkdrift.store import drift as drift_store
@@ -37,6 +36,7 @@ from zkdrift.store import snapshots as snapshot_store
 from zkdrift.store import trees as tree_store
 from zkdrift.store.compare import Side
 from zkdrift.store.models import DesiredRevision, Tree, utcnow
+from zkdrift.zk import client as zk
 
 log = logging.getLogger(__name__)
 
@@ -172,19 +172,8 @@ def _live_state(app: App, tree: Tree, snapshot_id: int | None, source: str) -> _
     """
     started = utcnow()
     if snapshot_id is None:
-        t0 = time.perf_counter()
-        state = read_live(app, tree)
-        result = record_snapshot(
-            app,
-            tree,
-            state,
-            started_at=started,
-            read_seconds=time.perf_counter() - t0,
-            source=source,
-        )
-        del state
-        # When superseded, a newer snapshot was recorded meanwhile: compare what it holds.
-        snapshot_id = result.snapshot_id
+        with zk.session(app.target(tree)) as client:
+            snapshot_id = capture_with(app, tree, client, source=source).snapshot_id
     with app.db.session() as session:
         snap = snapshot_store.get_snapshot(session, tree, snapshot_id)
         return _Live(snap.id, snap.ephemeral_count, started, source, app.redactor().digest)

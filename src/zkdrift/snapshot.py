@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from kazoo.client import KazooClient
+
 from zkdrift.app import App
 from zkdrift.formats.zkjson import iter_export
 from zkdrift.model import TreeState
@@ -96,8 +98,22 @@ def take_snapshot(
     """
     with app.db.session() as session:
         tree = tree_store.get_tree(session, name)
-    with zk.session(app.target(tree)) as client, app.db.session() as session:
-        tree = tree_store.get_tree(session, name)
+    with zk.session(app.target(tree)) as client:
+        return capture_with(app, tree, client, progress=progress, source=source)
+
+
+def capture_with(
+    app: App,
+    tree: Tree,
+    client: KazooClient,
+    *,
+    progress: Callable[[int], None] | None = None,
+    source: str = "cli",
+) -> snapshot_store.SnapshotResult:
+    """:func:`take_snapshot` on a session the caller holds (a drift check's, or a plan's
+    under the tree's lock). Raises RootNotFoundError when the root does not exist."""
+    with app.db.session() as session:
+        tree = tree_store.get_tree(session, tree.name)
         live = TreeStream(
             client,
             tree.root,

@@ -21,7 +21,7 @@ from zkdrift.paths import ancestors, matches_self_or_ancestor
 from zkdrift.plan import Surroundings, TreeCounts, acl_sources, check_guards, make_plan
 from zkdrift.reconcile.outcomes import PlanResult, PlanStatus
 from zkdrift.scope import PathFilter
-from zkdrift.snapshot import record_snapshot
+from zkdrift.snapshot import capture_with, record_snapshot
 from zkdrift.store import compare
 from zkdrift.store import desired as desired_store
 from zkdrift.store import plans as plan_store
@@ -411,9 +411,10 @@ def plan_with(
     The plan is made from the recorded snapshot and the stored revision, streamed
     (see :func:`compute_recorded`): neither tree is held whole.
     """
-    live = read_live(client, tree)
-    snapshot_id = record_live(app, tree, live, source)
-    del live
+    try:
+        snapshot_id: int | None = capture_with(app, tree, client, source=source).snapshot_id
+    except RootNotFoundError:
+        snapshot_id = None  # a missing root is not recorded as an empty tree
     desired = current_revision(app, tree)
     plan, inputs = compute_recorded(app, tree, desired, snapshot_id, prune=prune, client=client)
     refusals = recorded_guards(app, tree, plan, inputs, force=force)
