@@ -91,3 +91,38 @@ def test_snapshot_memory_does_not_grow_with_the_tree(
     small, large = peaks[25_000], peaks[100_000]
     assert large[0] <= small[0] * 1.2, f"first snapshot: {small[0]} KiB at 25k, {large[0]} at 100k"
     assert large[1] <= small[1] * 1.2, f"unchanged: {small[1]} KiB at 25k, {large[1]} at 100k"
+
+
+def test_a_drift_check_and_a_plan_of_the_live_tree_do_not_grow_with_it(
+    trees: tuple[str, dict[int, str]], tmp_path: Path
+) -> None:
+    # Both record a snapshot of live first: streamed, as `zkdrift snapshot` does,
+    # not read whole into memory and then written.
+    hosts, roots = trees
+    peaks: dict[int, list[int]] = {}
+    for size, root in roots.items():
+        url = f"sqlite:///{tmp_path / f'{size}.db'}"
+        app = make_app(url, tmp_path / f"home{size}")
+        try:
+            add_tree(app, TreeSpec(name="big", hosts=hosts, root=root))
+        finally:
+            app.close()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ZKDRIFT_")}
+        env.update(ZKDRIFT_DATABASE_URL=url, ZKDRIFT_HOME=str(tmp_path / f"home{size}"))
+        adopt = run_measured([sys.executable, "-m", "zkdrift", "desired", "adopt", "big"], env)
+        assert adopt.exit_code == 0, (adopt.stdout, adopt.stderr)
+        peaks[size] = [
+            peak_rss_kib([sys.executable, "-m", "zkdrift", command, "big"], env)
+            for command in ("diff", "plan")
+        ]
+        app = make_app(url, tmp_path / f"home{size}")
+        try:
+            recorded = list_snapshots(app, "big")
+        finally:
+            app.close()
+        # adopt, the drift check and the plan each recorded what they read
+        assert [s.nodes for s in recorded] == [size + size // PER_SERVICE + 1] * 3
+
+    small, large = peaks[25_000], peaks[100_000]
+    assert large[0] <= small[0] * 1.2, f"drift check: {small[0]} KiB at 25k, {large[0]} at 100k"
+    assert large[1] <= small[1] * 1.2, f"plan: {small[1]} KiB at 25k, {large[1]} at 100k"
