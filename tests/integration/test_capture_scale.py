@@ -19,7 +19,7 @@ from kazoo.client import KazooClient
 from tests.support.db import make_app
 from tests.support.rss import run_measured
 from tests.support.zk import load_nodes, start_server
-from zkdrift.snapshot import list_snapshots
+from zkdrift.snapshot import SnapshotInfo, list_snapshots
 from zkdrift.trees import TreeSpec, add_tree
 
 PER_SERVICE = 100
@@ -40,6 +40,30 @@ def peak_rss_kib(argv: list[str], env: dict[str, str]) -> int:
     run = run_measured(argv, env)
     assert run.exit_code == 0, (run.stdout, run.stderr)
     return run.peak_rss_kib
+
+
+def registered(hosts: str, root: str, where: Path) -> dict[str, str]:
+    """Register ``root`` as tree "big" in a fresh SQLite database under ``where``; the
+    environment for ``zkdrift`` processes working on it."""
+    url = f"sqlite:///{where / 'zkdrift.db'}"
+    where.mkdir()
+    app = make_app(url, where / "home")
+    try:
+        add_tree(app, TreeSpec(name="big", hosts=hosts, root=root))
+    finally:
+        app.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZKDRIFT_")}
+    env.update(ZKDRIFT_DATABASE_URL=url, ZKDRIFT_HOME=str(where / "home"))
+    return env
+
+
+def recorded(env: dict[str, str]) -> list[SnapshotInfo]:
+    """The snapshots of tree "big" in the database ``env`` names, newest first."""
+    app = make_app(env["ZKDRIFT_DATABASE_URL"], Path(env["ZKDRIFT_HOME"]))
+    try:
+        return list_snapshots(app, "big")
+    finally:
+        app.close()
 
 
 @pytest.fixture(scope="module")
@@ -70,21 +94,10 @@ def test_snapshot_memory_does_not_grow_with_the_tree(
     hosts, roots = trees
     peaks: dict[int, list[int]] = {}
     for size, root in roots.items():
-        url = f"sqlite:///{tmp_path / f'{size}.db'}"
-        app = make_app(url, tmp_path / f"home{size}")
-        try:
-            add_tree(app, TreeSpec(name="big", hosts=hosts, root=root))
-        finally:
-            app.close()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ZKDRIFT_")}
-        env.update(ZKDRIFT_DATABASE_URL=url, ZKDRIFT_HOME=str(tmp_path / f"home{size}"))
+        env = registered(hosts, root, tmp_path / str(size))
         argv = [sys.executable, "-m", "zkdrift", "snapshot", "big"]
         peaks[size] = [peak_rss_kib(argv, env), peak_rss_kib(argv, env)]
-        app = make_app(url, tmp_path / f"home{size}")
-        try:
-            again, first = list_snapshots(app, "big")
-        finally:
-            app.close()
+        again, first = recorded(env)
         assert (first.nodes, first.added) == (size + size // PER_SERVICE + 1,) * 2
         assert (again.nodes, again.added + again.removed + again.modified) == (first.nodes, 0)
 
@@ -101,27 +114,15 @@ def test_a_drift_check_and_a_plan_of_the_live_tree_do_not_grow_with_it(
     hosts, roots = trees
     peaks: dict[int, list[int]] = {}
     for size, root in roots.items():
-        url = f"sqlite:///{tmp_path / f'{size}.db'}"
-        app = make_app(url, tmp_path / f"home{size}")
-        try:
-            add_tree(app, TreeSpec(name="big", hosts=hosts, root=root))
-        finally:
-            app.close()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ZKDRIFT_")}
-        env.update(ZKDRIFT_DATABASE_URL=url, ZKDRIFT_HOME=str(tmp_path / f"home{size}"))
+        env = registered(hosts, root, tmp_path / str(size))
         adopt = run_measured([sys.executable, "-m", "zkdrift", "desired", "adopt", "big"], env)
         assert adopt.exit_code == 0, (adopt.stdout, adopt.stderr)
         peaks[size] = [
             peak_rss_kib([sys.executable, "-m", "zkdrift", command, "big"], env)
             for command in ("diff", "plan")
         ]
-        app = make_app(url, tmp_path / f"home{size}")
-        try:
-            recorded = list_snapshots(app, "big")
-        finally:
-            app.close()
         # adopt, the drift check and the plan each recorded what they read
-        assert [s.nodes for s in recorded] == [size + size // PER_SERVICE + 1] * 3
+        assert [s.nodes for s in recorded(env)] == [size + size // PER_SERVICE + 1] * 3
 
     small, large = peaks[25_000], peaks[100_000]
     assert large[0] <= small[0] * 1.2, f"drift check: {small[0]} KiB at 25k, {large[0]} at 100k"
