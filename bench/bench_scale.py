@@ -315,26 +315,14 @@ def run_database(
         raise SystemExit("an unchanged re-snapshot recorded changes")
     steps.append(again)
 
-    if capture_only:
-        changes = min(CHANGES, services * ENVIRONMENTS * KEYS // 10)
-        with kazoo_client(hosts) as client:
-            change_leaves(client, root, services, changes, round_)
-        changed = measure(
-            f"{label}: re-snapshot after {changes:,} changes",
-            zkdrift("snapshot", "bench", "--json"),
-            env,
+    if not capture_only:
+        steps.append(
+            measure(
+                f"{label}: desired adopt",
+                zkdrift("desired", "adopt", "bench", "--snapshot", str(captured["snapshot_id"])),
+                env,
+            )
         )
-        if json.loads(changed.stdout)["modified"] != changes:
-            raise SystemExit(f"the re-snapshot did not record {changes} modifications")
-        steps.append(changed)
-        return steps
-    steps.append(
-        measure(
-            f"{label}: desired adopt",
-            zkdrift("desired", "adopt", "bench", "--snapshot", str(captured["snapshot_id"])),
-            env,
-        )
-    )
     changes = min(CHANGES, services * ENVIRONMENTS * KEYS // 10)  # small runs: a tenth
     with kazoo_client(hosts) as client:
         change_leaves(client, root, services, changes, round_)
@@ -346,6 +334,8 @@ def run_database(
     if json.loads(changed.stdout)["modified"] != changes:
         raise SystemExit(f"the re-snapshot did not record {changes} modifications")
     steps.append(changed)
+    if capture_only:
+        return steps
     steps.append(measure(f"{label}: drift check (diff)", zkdrift("diff", "bench"), env, ok=(2,)))
     steps.append(measure(f"{label}: plan", zkdrift("plan", "bench"), env, ok=(2,)))
     report = home / "report.html"
