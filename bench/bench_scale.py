@@ -456,27 +456,13 @@ def main(argv: list[str] | None = None) -> int:
         for n, database in enumerate(databases):
             home = work / f"home-{database}"
             if database == "sqlite":
-                url = f"sqlite:///{work / 'bench.db'}"
-                steps.extend(
-                    run_database(
-                        "SQLite",
-                        url,
-                        home,
-                        hosts,
-                        root,
-                        services,
-                        nodes,
-                        round_ + n,
-                        args.unchanged_runs,
-                        args.capture_only,
-                    )
-                )
-                continue
-            url, name = fresh_mariadb(args.mariadb)
+                label, url, name = "SQLite", f"sqlite:///{work / 'bench.db'}", None
+            else:
+                label, (url, name) = "MariaDB", fresh_mariadb(args.mariadb)
             try:
                 steps.extend(
                     run_database(
-                        "MariaDB",
+                        label,
                         url,
                         home,
                         hosts,
@@ -489,7 +475,8 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 )
             finally:
-                drop_mariadb(args.mariadb, name)
+                if name is not None:
+                    drop_mariadb(args.mariadb, name)
         # Last: verifying its export reads the tree into this process.
         if nodes <= ZKSHELL_MAX_NODES:
             with timed():
