@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prefect import get_client
 from prefect.settings import PREFECT_API_URL
 from prefect.testing.utilities import prefect_test_harness
 
@@ -45,6 +46,16 @@ def _flow_app(
         yield application
     finally:
         application.close()
+
+
+@pytest.fixture
+def no_deployments_left_behind(prefect_api: str) -> Iterator[None]:
+    """Later tests must not find this test's deployments (and route runs to a stopped
+    runner): every deployment on the test server is deleted afterwards."""
+    yield
+    with get_client(sync_client=True) as client:
+        for deployment in client.read_deployments():
+            client.delete_deployment(deployment.id)
 
 
 @pytest.fixture

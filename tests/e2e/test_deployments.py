@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -40,13 +39,7 @@ REPO = Path(__file__).resolve().parents[2]
 PREFECT_YAML = REPO / "prefect.yaml"
 
 
-@pytest.fixture(autouse=True)
-def _no_deployments_left_behind(prefect_api: str) -> Iterator[None]:
-    """Later tests must not find these deployments (and route runs to a stopped runner)."""
-    yield
-    with get_client(sync_client=True) as client:
-        for deployment in client.read_deployments():
-            client.delete_deployment(deployment.id)
+pytestmark = pytest.mark.usefixtures("no_deployments_left_behind")
 
 
 def read_deployment(full_name: str) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,12 +24,7 @@ from zkdrift.trees import TreeSpec, add_tree
 LIVE = {"/app/a": b"1", "/app/db/password": b"s3cret-pw"}
 
 
-@pytest.fixture(autouse=True)
-def _no_deployments_left_behind(prefect_api: str) -> Iterator[None]:
-    yield
-    with get_client(sync_client=True) as client:
-        for deployment in client.read_deployments():
-            client.delete_deployment(deployment.id)
+pytestmark = pytest.mark.usefixtures("no_deployments_left_behind")
 
 
 def tree_events(tree: str, *names: str) -> list[Any]:
