@@ -16,6 +16,7 @@ from tests.support.zk import create_tree
 from zkdrift.app import App
 from zkdrift.model import Acl, Stat, TreeState, Znode
 from zkdrift.snapshot import load_snapshot, record_snapshot, take_snapshot
+from zkdrift.store import snapshots
 from zkdrift.store import trees as tree_store
 from zkdrift.store.snapshots import _CaptureWrite
 from zkdrift.trees import TreeSpec, add_tree
@@ -174,28 +175,41 @@ def test_a_tree_emptied_of_everything_but_its_root_closes_every_other_row(
     assert recorded(app, "t", first.snapshot_id).keys() == TREE.keys()
 
 
-def test_open_rows_looked_up_row_by_row_find_what_the_packed_lookup_finds(
-    app: App, zk: KazooClient, zk_chroot: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("lookup", ["in memory", "packed", "row by row"])
+def test_open_rows_matched_in_memory_or_looked_up_find_the_same_changes(
+    app: App, zk: KazooClient, zk_chroot: str, monkeypatch: pytest.MonkeyPatch, lookup: str
 ) -> None:
-    """On SQLite a chunk's open rows come back as one packed row; when a digest is not
-    of the usual size they are read row by row instead. Both find the same rows."""
+    """Open rows are matched in memory up to OPEN_ROWS_IN_MEMORY_MAX; past it each
+    chunk looks them up, on SQLite as one packed row, and row by row when a digest
+    is not of the usual size. All three record the same changes."""
     create_tree(zk, TREE)
     add_tree(app, TreeSpec(name="t", hosts=zk_chroot, root="/eq", excludes=EXCLUDES))
     first = take_snapshot(app, "t")
     zk.set("/eq/svc/k1", b"ONE")
     zk.delete("/eq/svc/deep", recursive=True)
     zk.create("/eq/svc/k3", b"")
+    looked_up: list[int] = []
 
     with monkeypatch.context() as m:
-        m.setattr(_CaptureWrite, "_open_rows_packed", lambda *_args: False)
-        row_by_row = take_snapshot(app, "t")
+        if lookup != "in memory":
+            m.setattr(snapshots, "OPEN_ROWS_IN_MEMORY_MAX", 0)
+            original = _CaptureWrite._open_rows
+            m.setattr(
+                _CaptureWrite,
+                "_open_rows",
+                lambda self, keys: looked_up.append(len(keys)) or original(self, keys),
+            )
+        if lookup == "row by row":
+            m.setattr(_CaptureWrite, "_open_rows_packed", lambda *_args: False)
+        changed = take_snapshot(app, "t")
         assert recorded(app, "t") == reference(zk, "/eq", acl=False)
         assert take_snapshot(app, "t").changed == 0
     zk.set("/eq/svc/k2", b"TWO")
-    packed = take_snapshot(app, "t")
+    after = take_snapshot(app, "t")
 
     assert first.added == len(TREE) - 2
-    assert (row_by_row.added, row_by_row.removed, row_by_row.modified) == (1, 2, 1)
-    assert (packed.added, packed.removed, packed.modified) == (0, 0, 1)
+    assert bool(looked_up) == (lookup != "in memory")
+    assert (changed.added, changed.removed, changed.modified) == (1, 2, 1)
+    assert (after.added, after.removed, after.modified) == (0, 0, 1)
     assert take_snapshot(app, "t").changed == 0
     assert recorded(app, "t") == reference(zk, "/eq", acl=False)

@@ -15,7 +15,7 @@ def test_prepared_digests_equal_path_value_and_state_keys() -> None:
         ("/", b"", wire_order(Stat()), ()),
     ]
 
-    prepared = snapshots._prepare(nodes)
+    prepared = snapshots._prepare(nodes).nodes
 
     assert [p[:3] for p in prepared] == [n[:3] for n in nodes]
     for (path, data, wire, node_acl), (_p, _d, _s, pd, dd, sd, acl_json) in zip(
@@ -25,3 +25,38 @@ def test_prepared_digests_equal_path_value_and_state_keys() -> None:
         assert dd == value_key(data)
         assert sd == snapshots.wire_state_key(dd.hex(), wire, node_acl)
         assert acl_json == snapshots.acl_to_json(node_acl)
+
+
+def _chunk(keys: list[bytes], states: list[bytes]) -> snapshots._Chunk:
+    return snapshots._Chunk([], b"".join(keys), b"".join(states), 0, 0, 0, 0)
+
+
+def test_open_rows_in_memory_match_by_whole_digest_in_any_order() -> None:
+    """Digests that differ only in a trailing zero byte, or end in zeros, stay apart;
+    rows read out of order are sorted; unmatched rows are the removed ones."""
+    import numpy as np
+
+    base = b"\x07" * 11
+    keys = [base + b"\x01", base + b"\x00", b"\x00" * 12, b"\xff" * 12]
+    states = [b"s1" + b"\x00" * 6, b"s2" + b"\x00" * 6, b"\x00" * 8, b"s4" + b"\x00" * 6]
+    rows = snapshots._OpenRows(b"".join(keys), b"".join(states), np.array([11, 12, 13, 14]))
+
+    positions, previous = rows.match(
+        _chunk(
+            [base + b"\x00", b"\x00" * 12, base + b"\x02", base + b"\x01"],
+            [b"s2" + b"\x00" * 6, b"\x00" * 7 + b"\x01", b"x" * 8, b"s1" + b"\x00" * 6],
+        )
+    )
+
+    # Unchanged: position 0 (row 12) and 3 (row 11). Changed: 1 (row 13). New: 2.
+    assert (positions, previous) == ([1, 2], [13, -1])
+    assert rows.unmatched() == [14]
+
+
+def test_open_rows_in_memory_with_no_rows_find_every_node_new() -> None:
+    import numpy as np
+
+    rows = snapshots._OpenRows(b"", b"", np.zeros(0, dtype=np.int64))
+
+    assert rows.match(_chunk([b"a" * 12, b"b" * 12], [b"s" * 8, b"t" * 8])) == ([0, 1], [-1, -1])
+    assert rows.unmatched() == []

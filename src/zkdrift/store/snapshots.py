@@ -20,6 +20,7 @@ from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from hashlib import blake2b, sha1, sha256
+from itertools import pairwise
 from typing import Any, Protocol
 
 from sqlalchemy import (
@@ -334,19 +335,54 @@ class _Statements:
         return cls(mark, f"INSERT INTO node_states ({_NODE_COLUMNS}) VALUES ({marks})")
 
 
+# SQLite's insert of a node row (:func:`_sqlite_row`). Python's sqlite3 passes a
+# parameter of type int, float, str or bytearray straight through, but looks
+# every other one (bytes, None) up in its adapter registry: a tuple built, a
+# dict and two attributes searched, 8 times a row. So the three digests go as
+# one blob, cut apart here; the value as a bytearray; and NULLs as the values
+# they stand for (see NodeState.czxid) or an empty ACL text: about twice as
+# fast to bind.
+_D1 = PATH_KEY_BYTES
+_D2 = _D1 + STATE_KEY_BYTES
+_SQLITE_INSERT_NODE = (
+    f"INSERT INTO node_states ({_NODE_COLUMNS}) VALUES (?1, substr(?2, 1, {_D1}), ?3,"
+    f" substr(?2, {_D1 + 1}, {STATE_KEY_BYTES}), substr(?2, {_D2 + 1}), ?4, ?5, ?6, ?7,"
+    " ?8, NULLIF(?9, ?10), ?10, NULLIF(?11, ?9), NULLIF(?12, ?13), ?13, ?14, ?15,"
+    " NULLIF(?16, ''), ?17)"
+)
+
+
 # A node ready for the store: (path, data, stat, path digest, value digest,
 # state digest, ACL as JSON), the digests as bytes.
 _Node = tuple[str, bytes, WireStat, bytes, bytes, bytes, Any]
 _DONE = object()
 
 
-def _prepare(chunk: Sequence[LiveNode]) -> list[_Node]:
+@dataclass(frozen=True)
+class _Chunk:
+    """Nodes ready for the store, with what the capture counts of them: their path
+    and state digests end to end (the open-row match takes them as arrays), their
+    value bytes, ephemeral nodes, and the largest modification and any zxid."""
+
+    nodes: list[_Node]
+    path_keys: bytes
+    state_keys: bytes
+    total: int
+    ephemeral: int
+    max_mzxid: int
+    max_zxid: int
+
+
+def _prepare(chunk: Sequence[LiveNode]) -> _Chunk:
     """The digests of a chunk of nodes: :func:`~zkdrift.model.path_key`,
     :func:`~zkdrift.model.value_key` and :func:`wire_state_key`, inlined (a million
     nodes make every call and attribute lookup here count)."""
     prepared: list[_Node] = []
     append, pack = prepared.append, _STAT.pack
+    path_keys: list[bytes] = []
+    state_keys: list[bytes] = []
     size = PATH_KEY_BYTES
+    total = ephemeral = max_mzxid = max_zxid = 0
     for path, data, stat, acl in chunk:
         value = sha256(data).digest()  # finished once: its hex is value.hex()
         czxid, mzxid, ctime, mtime, version, cversion, aversion, owner, length, children, pzxid = (
@@ -372,21 +408,32 @@ def _prepare(chunk: Sequence[LiveNode]) -> list[_Node]:
         if acl is not None:
             acl_json = acl_to_json(acl)
             h.update(repr(acl_json).encode())
-        append(
-            (
-                path,
-                data,
-                stat,
-                sha1(path.encode(), usedforsecurity=False).digest()[:size],
-                value,
-                h.digest()[:STATE_KEY_BYTES],
-                acl_json,
-            )
-        )
-    return prepared
+        path_key = sha1(path.encode(), usedforsecurity=False).digest()[:size]
+        state_key = h.digest()[:STATE_KEY_BYTES]
+        path_keys.append(path_key)
+        state_keys.append(state_key)
+        append((path, data, stat, path_key, value, state_key, acl_json))
+        total += len(data)
+        if owner:
+            ephemeral += 1
+        if mzxid > max_mzxid:
+            max_mzxid = mzxid
+        if pzxid > max_zxid:
+            max_zxid = pzxid
+        if czxid > max_zxid:
+            max_zxid = czxid
+    return _Chunk(
+        prepared,
+        b"".join(path_keys),
+        b"".join(state_keys),
+        total,
+        ephemeral,
+        max_mzxid,
+        max(max_zxid, max_mzxid),
+    )
 
 
-def _prepared(live: LiveBatches) -> Iterator[list[_Node]]:
+def _prepared(live: LiveBatches) -> Iterator[_Chunk]:
     """``live`` in chunks of :data:`CAPTURE_CHUNK` nodes with their digests, read and
     digested by a thread of its own while the caller writes the chunks before:
     the database's work (which releases the GIL) overlaps ZooKeeper's and the
@@ -448,6 +495,110 @@ SQLITE_CACHE_MAX_KIB = 128 * 1024
 LOOKUP_CHUNK = CAPTURE_CHUNK
 
 
+# Open rows matched in memory (:class:`_OpenRows`) up to this many: 29 bytes each.
+# Past it, each chunk looks its open rows up in the database.
+OPEN_ROWS_IN_MEMORY_MAX = 4_000_000
+# The open rows are read in this many ranges of path digests (a range's rows are
+# held twice while it is read).
+OPEN_ROWS_RANGES = 16
+
+
+class _OpenRows:
+    """A tree's open rows in memory, sorted by path digest: each digest as two
+    integers (its first 8 bytes and the last 4), the state digests and the ids as
+    arrays, and which rows a chunk matched: 29 bytes a row.
+
+    A chunk's nodes are matched all at once by binary search over integers
+    (numpy's ``searchsorted``), not looked up in the path index one by one: at a
+    million rows the lookups were the largest cost of an unchanged re-snapshot.
+    The rows are read once, range by range of path digests, before the first
+    chunk; the tree's lock keeps them what they were until the capture ends.
+    """
+
+    def __init__(self, path_keys: bytes, state_keys: bytes, ids: Any) -> None:
+        import numpy as np
+
+        self.high, self.low = _split_keys(path_keys)
+        self.state_keys = np.frombuffer(state_keys, dtype=_STATE_DTYPE)
+        self.ids = ids
+        order = np.lexsort((self.low, self.high))
+        if not bool((order == np.arange(len(order))).all()):
+            self.high, self.low = self.high[order], self.low[order]
+            self.state_keys, self.ids = self.state_keys[order], self.ids[order]
+        self.matched = np.zeros(len(self.high), dtype=bool)
+
+    def __len__(self) -> int:
+        return len(self.high)
+
+    @classmethod
+    def read(cls, capture: _CaptureWrite) -> _OpenRows | None:
+        """The open rows of the capture's tree, or None when a digest is not of the
+        usual size (the capture then looks rows up in the database)."""
+        import numpy as np
+
+        bounds: list[bytes | None] = [None]
+        bounds += [bytes([i * 256 // OPEN_ROWS_RANGES]) for i in range(1, OPEN_ROWS_RANGES)]
+        bounds.append(None)
+        path_keys: list[bytes] = []
+        state_keys: list[bytes] = []
+        ids: list[Any] = []
+        for low, high in pairwise(bounds):
+            part = capture.open_rows_between(low, high)
+            if part is None:
+                return None
+            path_keys.append(part[0])
+            state_keys.append(part[1])
+            ids.append(part[2])
+        return cls(b"".join(path_keys), b"".join(state_keys), np.concatenate(ids))
+
+    def match(self, chunk: _Chunk) -> tuple[list[int], list[int]]:
+        """The positions in ``chunk`` of nodes whose state differs from their open row
+        or that have none, and those open rows' ids (-1 for none). Every open row
+        a node of the chunk has is marked matched."""
+        import numpy as np
+
+        high, low = _split_keys(chunk.path_keys)
+        if not len(self.high):
+            return list(range(len(high))), [-1] * len(high)
+        first = np.searchsorted(self.high, high, side="left")
+        count = np.searchsorted(self.high, high, side="right") - first
+        at = np.minimum(first, len(self.high) - 1)
+        hit = (count == 1) & (self.low[at] == low)
+        # Digests alike in their first 8 bytes (about one pair in 2^64/n): the last 4
+        # tell them apart.
+        for i in np.flatnonzero(count > 1).tolist():
+            start = int(first[i])
+            same = np.flatnonzero(self.low[start : start + int(count[i])] == low[i])
+            if len(same):
+                at[i], hit[i] = start + int(same[0]), True
+        self.matched[at[hit]] = True
+        states = np.frombuffer(chunk.state_keys, dtype=_STATE_DTYPE)
+        changed = np.flatnonzero(~(hit & (self.state_keys[at] == states)))
+        previous = np.where(hit[changed], self.ids[at[changed]], -1)
+        return changed.tolist(), previous.tolist()
+
+    def unmatched(self) -> list[int]:
+        """Ids of the open rows no chunk matched: the removed paths'."""
+        return self.ids[~self.matched].tolist()  # type: ignore[no-any-return]
+
+
+# A state digest as one integer (compared for equality only).
+_STATE_DTYPE = "<u8"
+assert STATE_KEY_BYTES == 8, "_STATE_DTYPE holds 8 bytes"
+assert PATH_KEY_BYTES == 12, "_split_keys splits 8 + 4 bytes"
+
+
+def _split_keys(path_keys: bytes) -> tuple[Any, Any]:
+    """Path digests end to end as two arrays that sort as the digests do: their first
+    8 bytes and their last 4, as unsigned big-endian integers."""
+    import numpy as np
+
+    rows = np.frombuffer(path_keys, dtype=np.uint8).reshape(-1, PATH_KEY_BYTES)
+    high = np.ascontiguousarray(rows[:, :8]).view(">u8").ravel().astype(np.uint64)
+    low = np.ascontiguousarray(rows[:, 8:]).view(">u4").ravel().astype(np.uint32)
+    return high, low
+
+
 class _CaptureWrite:
     """The writes of one capture, chunk by chunk, with the counts it ends with."""
 
@@ -471,25 +622,94 @@ class _CaptureWrite:
         self.literal = self.connection.dialect.name in ("mysql", "mariadb")
         self.cache_before: Any = None
         self.sqlite = self.connection.dialect.name == "sqlite"
-        if self.sqlite:
-            # The path index is read and written at random: SQLite's default 2 MB
-            # page cache turns that into reads from the file for every node. Room
-            # for the open rows' part of it too (about 36 bytes a row): at a million
-            # nodes a lookup of an open row took 4.1 us with 8 MiB, 3.1 us with the
-            # index in the cache. Pages are cached as they are read: memory grows
-            # with the tree only past SQLITE_CACHE_KIB, up to SQLITE_CACHE_MAX_KIB.
-            cache_kib = min(
-                max(SQLITE_CACHE_KIB, self.open_before * INDEX_BYTES_PER_ROW // 1024),
-                SQLITE_CACHE_MAX_KIB,
-            )
-            self.cache_before = self.connection.exec_driver_sql("PRAGMA cache_size").scalar()
-            self.connection.exec_driver_sql(f"PRAGMA cache_size = -{cache_kib}")
         self.nodes = self.bytes = self.added = self.modified = self.removed = 0
         self.ephemeral = self.max_mzxid = self.max_zxid = 0
         self.matched = 0
-        # Ids of the open rows found unchanged, spooled to disk: after the last
-        # chunk they tell the open rows of removed paths from those still live.
-        self.unchanged = tempfile.TemporaryFile()  # noqa: SIM115 - closed by finish()
+        # The open rows in memory, or None: looked up chunk by chunk in the database.
+        self.open_rows: _OpenRows | None = None
+        if 0 < self.open_before <= OPEN_ROWS_IN_MEMORY_MAX:
+            self.open_rows = _OpenRows.read(self)
+        self.cache_kib = 0
+        self.written = 0  # rows inserted
+        if self.sqlite:
+            self.cache_before = self.connection.exec_driver_sql("PRAGMA cache_size").scalar()
+            self._make_room()
+        # Without the open rows in memory, the ids of those found unchanged are
+        # spooled to disk: after the last chunk they tell the open rows of removed
+        # paths from those still live.
+        self.unchanged = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+
+    def _make_room(self) -> None:
+        """Size SQLite's page cache for the path index pages the capture touches.
+
+        The path index is written at random, and read at random when open rows
+        are looked up in it. With SQLite's default 2 MB cache, a dirty page
+        pushed out mid-transaction goes to the write-ahead log, and again each
+        time it is changed after: a first snapshot of a million nodes wrote the
+        log for 11 of its 26 seconds. Looked up, the open rows' part of the index
+        gets room too: at a million nodes a lookup took 4.1 us with 8 MiB, 3.1 us
+        with the index in the cache. The cache grows with the rows looked up and
+        written (about 48 bytes a row in the index), doubling from
+        SQLITE_CACHE_KIB up to SQLITE_CACHE_MAX_KIB: memory follows the tree
+        only within those bounds.
+        """
+        looked_up = 0 if self.open_rows is not None else self.open_before
+        wanted = (looked_up + self.written) * INDEX_BYTES_PER_ROW // 1024
+        if self.cache_kib >= SQLITE_CACHE_MAX_KIB or (self.cache_kib and wanted <= self.cache_kib):
+            return
+        self.cache_kib = min(
+            max(SQLITE_CACHE_KIB, wanted, 2 * self.cache_kib), SQLITE_CACHE_MAX_KIB
+        )
+        self.connection.exec_driver_sql(f"PRAGMA cache_size = -{self.cache_kib}")
+
+    def open_rows_between(
+        self, low: bytes | None, high: bytes | None
+    ) -> tuple[bytes, bytes, Any] | None:
+        """The open rows with path digests from ``low`` up to ``high`` (open ends for
+        None): digests and state digests end to end, and their ids as an array; None
+        when a digest is not of the usual size."""
+        import numpy as np
+
+        mark = self.sql.mark
+        where = f"tree_id = {mark} AND valid_to IS NULL"
+        params: list[Any] = [self.tree_id]
+        if low is not None:
+            where += f" AND path_digest >= {mark}"
+            params.append(low)
+        if high is not None:
+            where += f" AND path_digest < {mark}"
+            params.append(high)
+        if self.sqlite:
+            # One packed row (see _open_rows_packed), the ids as fixed-width hex.
+            packed, ids, count, usual = self._query(
+                "SELECT CAST(group_concat(path_digest || state_digest, '') AS BLOB),"
+                " group_concat(printf('%016x', id), ''), count(*),"
+                f" sum(length(path_digest) = {PATH_KEY_BYTES}"
+                f" AND length(state_digest) = {STATE_KEY_BYTES})"
+                f" FROM node_states WHERE {where}",
+                params,
+            )[0]
+            if not count:
+                return b"", b"", np.zeros(0, dtype=np.int64)
+            width = PATH_KEY_BYTES + STATE_KEY_BYTES
+            if usual != count or len(packed) != count * width:
+                return None
+            rows = np.frombuffer(packed, dtype=np.uint8).reshape(count, width)
+            return (
+                rows[:, :PATH_KEY_BYTES].tobytes(),
+                rows[:, PATH_KEY_BYTES:].tobytes(),
+                np.frombuffer(bytes.fromhex(ids), dtype=">i8").astype(np.int64),
+            )
+        found = self._query(
+            f"SELECT path_digest, state_digest, id FROM node_states WHERE {where}", params
+        )
+        if any(len(pd) != PATH_KEY_BYTES or len(sd) != STATE_KEY_BYTES for pd, sd, _ in found):
+            return None
+        return (
+            b"".join([bytes(pd) for pd, _sd, _id in found]),
+            b"".join([bytes(sd) for _pd, sd, _id in found]),
+            np.array([row_id for _pd, _sd, row_id in found], dtype=np.int64),
+        )
 
     def _query(self, sql: str, params: Sequence[Any]) -> list[Any]:
         """Rows of a lookup straight from the driver's cursor (no row objects)."""
@@ -572,67 +792,105 @@ class _CaptureWrite:
                 found[row_id] = (bytes(dd), acl)
         return found
 
-    def put(self, chunk: Sequence[_Node]) -> None:
-        open_rows = self._open_rows([node[3] for node in chunk])
+    def _changes(self, chunk: _Chunk) -> list[tuple[_Node, int]]:
+        """The chunk's nodes whose state differs from their open row, or that have
+        none, with that row's id (-1 for none). Open rows found unchanged count as
+        matched, and without the open rows in memory their ids are spooled."""
+        nodes = chunk.nodes
+        if self.open_rows is not None:
+            positions, previous = self.open_rows.match(chunk)
+            return [(nodes[i], row_id) for i, row_id in zip(positions, previous, strict=True)]
+        if not self.open_before:
+            return [(node, -1) for node in nodes]
+        open_rows = self._open_rows([node[3] for node in nodes])
+        unchanged = array("q")
+        changes: list[tuple[_Node, int]] = []
+        for node in nodes:
+            row = open_rows.get(node[3])
+            if row is None:
+                changes.append((node, -1))
+            elif row[1] == node[5]:
+                unchanged.append(row[0])
+            else:
+                changes.append((node, row[0]))
+        self.matched += len(open_rows)
+        unchanged.tofile(self.unchanged)
+        return changes
+
+    def put(self, chunk: _Chunk) -> None:
+        self.nodes += len(chunk.nodes)
+        self.bytes += chunk.total
+        self.ephemeral += chunk.ephemeral
+        self.max_mzxid = max(self.max_mzxid, chunk.max_mzxid)
+        self.max_zxid = max(self.max_zxid, chunk.max_zxid)
+        changes = self._changes(chunk)
+        if not changes:
+            return
         rows: list[tuple[Any, ...]] = []
         values: dict[bytes, bytes] = {}
         close: list[int] = []
         replaced: list[tuple[int, bytes, Any]] = []  # (open row id, value digest, acl)
-        unchanged = array("q")
         with_acl, tree_id, sid = self.with_acl, self.tree_id, self.snapshot_id
-        total = ephemeral = max_mzxid = max_zxid = 0
-        for path, data, stat, pd, dd, sd, acl_json in chunk:
+        sqlite = self.sqlite
+        for (path, data, stat, pd, dd, sd, acl_json), previous in changes:
             czxid, mzxid, ctime, mtime, version, cversion, aversion, owner = stat[:8]
             children, pzxid = stat[9], stat[10]
-            total += len(data)
-            if owner:
-                ephemeral += 1
-            if mzxid > max_mzxid:
-                max_mzxid = mzxid
-            max_zxid = max(max_zxid, mzxid, pzxid, czxid)
-            previous = open_rows.get(pd)
-            if previous is not None:
-                if previous[1] == sd:
-                    unchanged.append(previous[0])
-                    continue
-                close.append(previous[0])
-                replaced.append((previous[0], dd, acl_json))
+            if previous >= 0:
+                close.append(previous)
+                replaced.append((previous, dd, acl_json))
             else:
                 self.added += 1
             inline = len(data) <= INLINE_MAX
-            rows.append(
-                (
-                    tree_id,
-                    pd,
-                    path,
-                    sd,
-                    dd,
-                    data if inline else None,
-                    len(data),
-                    version,
-                    cversion,
-                    aversion,
-                    # NULL where the stat implies the value (see NodeState.czxid).
-                    None if czxid == mzxid else czxid,
-                    mzxid,
-                    None if pzxid == czxid else pzxid,
-                    None if ctime == mtime else ctime,
-                    mtime,
-                    owner,
-                    children,
-                    None if acl_json is None else json.dumps(acl_json),
-                    sid,
+            acl_text = None if acl_json is None else json.dumps(acl_json)
+            if sqlite:
+                rows.append(
+                    (
+                        tree_id,
+                        pd + sd + dd,
+                        path,
+                        bytearray(data) if inline else None,
+                        len(data),
+                        version,
+                        cversion,
+                        aversion,
+                        czxid,
+                        mzxid,
+                        pzxid,
+                        ctime,
+                        mtime,
+                        owner,
+                        children,
+                        acl_text or "",
+                        sid,
+                    )
                 )
-            )
+            else:
+                rows.append(
+                    (
+                        tree_id,
+                        pd,
+                        path,
+                        sd,
+                        dd,
+                        data if inline else None,
+                        len(data),
+                        version,
+                        cversion,
+                        aversion,
+                        # NULL where the stat implies the value (see NodeState.czxid).
+                        None if czxid == mzxid else czxid,
+                        mzxid,
+                        None if pzxid == czxid else pzxid,
+                        None if ctime == mtime else ctime,
+                        mtime,
+                        owner,
+                        children,
+                        acl_text,
+                        sid,
+                    )
+                )
             if not inline:
                 values[dd] = data
-        self.nodes += len(chunk)
-        self.bytes += total
-        self.ephemeral += ephemeral
-        self.max_mzxid = max(self.max_mzxid, max_mzxid)
-        self.max_zxid = max(self.max_zxid, max_zxid)
-        self.matched += len(unchanged) + len(close)
-        unchanged.tofile(self.unchanged)
         if replaced:
             before = self._contents([row_id for row_id, _dd, _acl in replaced])
             for row_id, dd, acl_json in replaced:
@@ -642,13 +900,15 @@ class _CaptureWrite:
                     self.modified += 1
         self._close(close, len(close))
         store_blob_keys(self.connection, values)
-        if not rows:
-            return
+        self.written += len(rows)
+        if self.sqlite:
+            self._make_room()
         if self.literal:
             for statement in _literal_inserts(rows):
                 self._run(statement)
         else:
-            self.connection.exec_driver_sql(self.sql.insert_node, rows)
+            insert_node = _SQLITE_INSERT_NODE if sqlite else self.sql.insert_node
+            self.connection.exec_driver_sql(insert_node, rows)
 
     def _run(self, sql: str) -> None:
         """A statement with no parameters, straight to the driver (no % formatting)."""
@@ -669,6 +929,11 @@ class _CaptureWrite:
 
     def finish(self) -> None:
         """Close the open rows no chunk matched: their paths are gone."""
+        if self.open_rows is not None:
+            gone = self.open_rows.unmatched()
+            self.removed = len(gone)
+            self._close(gone, len(gone))
+            return
         self.removed = self.open_before - self.matched
         if self.removed > 0:
             self._close_unseen()
