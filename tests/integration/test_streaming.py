@@ -35,7 +35,7 @@ from zkdrift.reconcile.planning import (
     recorded_guards,
 )
 from zkdrift.scope import Scope
-from zkdrift.store import compare
+from zkdrift.store import bulk, compare
 from zkdrift.store import desired as desired_store
 from zkdrift.store import snapshots as snapshot_store
 from zkdrift.store import trees as tree_store
@@ -209,9 +209,17 @@ def ancestors_by(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
     return str(request.param)
 
 
+@pytest.fixture(params=["index", "sorted scan"])
+def rows_by(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """On SQLite the trees stream in path digest order through the path index, or
+    from a read of the whole table sorted (when the tree is most of it)."""
+    monkeypatch.setattr(bulk, "SCAN_SHARE", 2.0 if request.param == "index" else 0.0)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("case", [c for c in CASES if not c.live_missing], ids=lambda c: c.name)
 def test_a_streamed_drift_check_finds_what_the_whole_trees_give(
-    app: App, case: Case, ancestors_by: str
+    app: App, case: Case, ancestors_by: str, rows_by: str
 ) -> None:
     tree, snapshot_id = record(app, case)
     desired, base, live = whole_trees(app, tree, snapshot_id)
@@ -572,5 +580,50 @@ def test_lookups_by_path_find_rows_through_the_path_digest(sqlite_url: str, tmp_
         assert len(plans) == 2
         for plan in plans:
             assert "path_digest=?" in plan, plan
+    finally:
+        app.close()
+
+
+def test_sqlite_sorts_a_read_of_the_table_only_for_a_tree_that_is_a_large_part_of_it(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Streamed in path digest order, a small tree among large ones follows its index;
+    a tree holding at least SCAN_SHARE of the rows is read whole and sorted, and
+    both give the same rows in the same order."""
+    app = make_app(sqlite_url, tmp_path / "home")
+    try:
+        small, small_snapshot = record(app, CASES[0])
+        big_case = Case("big")
+        big, _ = record(app, big_case)
+        assert small_snapshot is not None
+        with app.db.session() as session:
+            for i in range(40):
+                big_tree = tree_store.get_tree(session, big.name)
+                nodes = {f"/app/n{j}": Znode(f"/app/n{j}", f"{i}".encode()) for j in range(20)}
+                snapshot_store.write_snapshot(
+                    session, big_tree, TreeState("/app", nodes), started_at=T0, read_seconds=0.0
+                )
+        statements: list[str] = []
+        with app.db.session() as session:
+            tree = tree_store.get_tree(session, small.name)
+            node_states = snapshot_store.NodeState.__table__
+            driver = session.connection().connection.driver_connection
+            driver.set_trace_callback(statements.append)  # type: ignore[union-attr]
+            try:
+                assert not bulk._scan_beats_index(session, node_states, tree.id)
+                assert bulk._scan_beats_index(
+                    session, node_states, tree_store.get_tree(session, big.name).id
+                )
+                by_index = list(snapshot_store.iter_node_keys(session, tree, small_snapshot))
+                with pytest.MonkeyPatch.context() as m:
+                    m.setattr(bulk, "SCAN_SHARE", 0.0)
+                    by_scan = list(snapshot_store.iter_node_keys(session, tree, small_snapshot))
+            finally:
+                driver.set_trace_callback(None)  # type: ignore[union-attr]
+        streams = [s for s in statements if "ORDER BY node_states.path_digest" in s]
+        assert ["NOT INDEXED" in s for s in streams] == [False, True]
+        assert by_scan == by_index
+        assert [key[0] for key in by_index] == sorted(key[0] for key in by_index)
+        assert len(by_index) == len(live_nodes(False))
     finally:
         app.close()

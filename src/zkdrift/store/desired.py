@@ -162,7 +162,7 @@ def iter_desired_keys(
         false(),
     )
     query = select(*columns).where(Configuration.tree_id == tree.id, _valid_at(revision_id))
-    rows = ordered_rows(session, query, Configuration.path_digest, chunk)
+    rows = ordered_rows(session, query, Configuration.path_digest, chunk, tree_id=tree.id)
     if not with_acl:
         # The rows are the keys already: no tuple, nor frame, of our own per entry.
         return rows

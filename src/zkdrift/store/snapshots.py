@@ -1193,7 +1193,7 @@ def iter_node_keys(
         NodeState.ephemeral_owner != 0,
     )
     query = select(*columns).where(NodeState.tree_id == tree.id, valid_at(snapshot_id))
-    rows = ordered_rows(session, query, NodeState.path_digest, chunk)
+    rows = ordered_rows(session, query, NodeState.path_digest, chunk, tree_id=tree.id)
     if not with_acl:
         # The rows are the keys already: no tuple, nor frame, of our own per node.
         return rows
