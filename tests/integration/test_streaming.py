@@ -10,6 +10,7 @@ functions fed whole :class:`TreeState`s, as the use cases did before they stream
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -627,3 +628,48 @@ def test_sqlite_sorts_a_read_of_the_table_only_for_a_tree_that_is_a_large_part_o
         assert len(by_index) == len(live_nodes(False))
     finally:
         app.close()
+
+
+def test_an_adopt_of_many_changes_audits_every_one_a_chunk_at_a_time(
+    app: App, zk: KazooClient, zk_chroot: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The changes of a streamed adopt are worked out and audited chunk by chunk; its
+    result names the first PATHS_SHOWN changed paths in path order and counts them all."""
+    from tests.support.zk import create_tree
+    from zkdrift.store import audit as audit_store
+    from zkdrift.trees import TreeSpec, add_tree
+
+    # The package exports the function under the module's name.
+    adopt_module = importlib.import_module("zkdrift.reconcile.adopt")
+    monkeypatch.setattr(adopt_module, "CHANGES_CHUNK", 3)
+    monkeypatch.setattr(adopt_module, "PATHS_SHOWN", 4)
+    create_tree(zk, {f"/m/k{i:02d}": f"v{i}".encode() for i in range(12)})
+    add_tree(app, TreeSpec(name="many", hosts=zk_chroot, root="/m"), check=False)
+    with app.db.session() as session:
+        tree = tree_store.get_tree(session, "many")
+        old = {f"/m/k{i:02d}": Znode(f"/m/k{i:02d}", b"old") for i in range(0, 12, 2)}
+        old["/m/gone"] = Znode("/m/gone", b"g")
+        desired_store.write_revision(
+            session, tree, TreeState("/m", old), author="t", message="", source="set"
+        )
+
+    result = adopt_module.adopt(app, "many")
+
+    # /m and the six odd keys are added, the six even keys changed, /m/gone removed
+    changed = sorted({"/m", "/m/gone", *(f"/m/k{i:02d}" for i in range(12))})
+    assert (result.added, result.removed, result.modified) == (7, 1, 6)
+    assert result.paths_total == len(changed) == 14
+    assert result.paths == tuple(changed[:4])
+    assert result.applied_revision == 2
+    with app.db.session() as session:
+        tree = tree_store.get_tree(session, "many")
+        entry = audit_store.get_entry(session, tree, result.apply_id)
+        ops = audit_store.entry_ops(session, result.apply_id)
+        desired = desired_store.load_desired(session, tree).nodes
+    assert entry is not None and (entry.ops_total, entry.ops_applied) == (14, 14)
+    assert sorted(op.path for op in ops) == changed
+    assert {op.outcome for op in ops} == {"adopted"}
+    assert {p: n.data for p, n in desired.items()} == {
+        "/m": b"",
+        **{f"/m/k{i:02d}": f"v{i}".encode() for i in range(12)},
+    }

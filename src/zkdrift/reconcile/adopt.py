@@ -9,14 +9,16 @@ applied only when live, read under the lock, equals it.
 
 from __future__ import annotations
 
+import pickle
+import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from zkdrift.app import App
 from zkdrift.desired import RevisionResult, refuse_hand_change, write_state, write_streamed
-from zkdrift.diff import diff
+from zkdrift.diff import NodeKey, diff, differing
 from zkdrift.errors import InvalidInputError, RootNotFoundError
 from zkdrift.model import Change, OpStatus, TreeState, Znode
 from zkdrift.paths import matches_self_or_ancestor
@@ -24,14 +26,15 @@ from zkdrift.plan import make_plan
 from zkdrift.reconcile.apply import DEFAULT_LOCK_WAIT
 from zkdrift.reconcile.audit import AuditedRun, audited_run
 from zkdrift.reconcile.outcomes import Direction, Outcome
-from zkdrift.reconcile.planning import load_tree, read_live, record_live
-from zkdrift.scope import scope_of
+from zkdrift.reconcile.planning import load_tree
+from zkdrift.scope import PathFilter, scope_of
+from zkdrift.snapshot import capture_with
 from zkdrift.store import audit as audit_store
 from zkdrift.store import compare
 from zkdrift.store import desired as desired_store
 from zkdrift.store import snapshots as snapshot_store
 from zkdrift.store import trees as tree_store
-from zkdrift.store.compare import Side
+from zkdrift.store.compare import Counts, Side
 from zkdrift.store.models import Tree
 from zkdrift.zk import client as zk
 from zkdrift.zk.lock import held_lock, make_identifier
@@ -41,7 +44,9 @@ from zkdrift.zk.lock import held_lock, make_identifier
 class AdoptResult:
     """An adopt: what it took as desired, the revision it wrote (None when desired
     already equalled it) and the revision now recorded as applied (None when live
-    differs from the new desired state, e.g. after adopting an older snapshot)."""
+    differs from the new desired state, e.g. after adopting an older snapshot).
+    ``paths`` names the first :data:`PATHS_SHOWN` changed paths in path order,
+    ``paths_total`` counts them all (every one is audited)."""
 
     apply_id: int
     tree: str
@@ -52,6 +57,7 @@ class AdoptResult:
     removed: int
     modified: int
     paths: tuple[str, ...]
+    paths_total: int
 
     @property
     def changed(self) -> bool:
@@ -69,7 +75,72 @@ class AdoptResult:
             "removed": self.removed,
             "modified": self.modified,
             "paths": list(self.paths),
+            "paths_total": self.paths_total,
         }
+
+
+# Changed paths an adopt's result names (all of them are audited).
+PATHS_SHOWN = 1000
+# Differing paths whose changes are worked out at a time.
+CHANGES_CHUNK = 2000
+
+
+class _Changes:
+    """An adopt's changes as audit records, spooled to a temporary file while the
+    tree's store lock is held (the audit writes in transactions of its own) and
+    written a chunk at a time afterwards: memory holds one chunk, whatever the
+    number of changes."""
+
+    def __init__(self, shown: Callable[[str, bytes], str]) -> None:
+        self.shown = shown
+        self.spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by write()
+        self.count = 0
+        self.paths_total = 0
+        self.first_paths: list[str] = []
+
+    def add(self, changes: Sequence[Change]) -> None:
+        shown = self.shown
+        records = [
+            audit_store.OpRecord(
+                kind=str(c.kind),
+                path=c.path,
+                expected_version=None,
+                before_digest=None if c.before is None else shown(c.path, c.before.data),
+                after_digest=None if c.after is None else shown(c.path, c.after.data),
+                outcome=str(OpStatus.ADOPTED),
+            )
+            for c in changes
+        ]
+        if records:
+            pickle.dump(records, self.spool)
+        self.count += len(records)
+        paths = {c.path for c in changes}
+        self.paths_total += len(paths)
+        self.first_paths.extend(paths)
+        if len(self.first_paths) > 2 * PATHS_SHOWN:
+            self.first_paths = sorted(self.first_paths)[:PATHS_SHOWN]
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return tuple(sorted(self.first_paths)[:PATHS_SHOWN])
+
+    def write(self, run: AuditedRun) -> None:
+        """Audit every change, in the order they were found."""
+        run.ops_total = self.count
+        self.spool.seek(0)
+        first = 0
+        try:
+            while True:
+                try:
+                    records: list[audit_store.OpRecord] = pickle.load(self.spool)
+                except EOFError:
+                    break
+                run.record(first, records, remember=False)
+                first += len(records)
+            if not first:
+                run.record(0, [])
+        finally:
+            self.spool.close()
 
 
 def _selected(
@@ -112,13 +183,18 @@ def adopt(
 ) -> AdoptResult:
     """Desired := live for the paths matching ``paths`` (all managed paths when empty).
 
-    Live is read under the tree's lock and recorded as a snapshot. With
-    ``snapshot_id``, that recorded snapshot is adopted instead of live. Only
-    what the tree manages is adopted: no ephemeral, excluded, not-included
-    or zkdrift-owned nodes; ACLs when the tree captures them.
+    Live is read under the tree's lock and recorded as a snapshot, streamed as
+    ``zkdrift snapshot`` records it. With ``snapshot_id``, that recorded
+    snapshot is adopted instead of live. Only what the tree manages is adopted:
+    no ephemeral, excluded, not-included or zkdrift-owned nodes; ACLs when the
+    tree captures them. Without ``paths`` the adopt streams out of the store
+    and back in: memory does not grow with the tree.
     """
     tree = load_tree(app, name)
     refuse_hand_change(tree, "adopt", override=override)
+    if snapshot_id is not None:
+        with app.db.session() as session:
+            snapshot_store.get_snapshot(session, tree, snapshot_id)  # known, before any read
     who = app.actor(actor)
     what = f"snapshot {snapshot_id}" if snapshot_id is not None else "live state"
     reason = message or f"adopt {what}"
@@ -129,20 +205,29 @@ def adopt(
             zk.session(app.target(tree)) as client,
             held_lock(client, app.lock_path(tree), identifier, wait=wait),
         ):
-            live = read_live(client, tree)
-        if live is None:
-            raise RootNotFoundError(
-                f"the root {tree.root} of tree {tree.name!r} does not exist live: nothing to adopt"
+            try:
+                live_id = capture_with(app, tree, client, source=source).snapshot_id
+            except RootNotFoundError as exc:
+                raise RootNotFoundError(
+                    f"the root {tree.root} of tree {tree.name!r} does not exist live:"
+                    " nothing to adopt"
+                ) from exc
+        taken_id = live_id if snapshot_id is None else snapshot_id
+        changes = _Changes(run.app.redactor().digest)
+        if not paths:
+            revision, applied, run.revision_id = _adopt_recorded(
+                app,
+                tree,
+                taken_id,
+                live_id,
+                changes,
+                who=who,
+                reason=reason,
+                source=source,
+                override=override,
             )
-        live_id = record_live(app, tree, live, source)
-        assert live_id is not None  # live exists
-        if not paths and snapshot_id is None:
-            # All of live, as recorded: streamed out of the store, never held whole.
-            del live
-            changes, revision, applied, run.revision_id = _adopt_recorded(
-                app, tree, live_id, who=who, reason=reason, source=source, override=override
-            )
-            return _finish(run, tree, what, live_id, changes, revision, applied)
+            return _finish(run, tree, what, taken_id, changes, revision, applied)
+        live = _recorded(app, tree, live_id)
         taken_state = live if snapshot_id is None else _recorded(app, tree, snapshot_id)
         scope = app.scope(tree)
         taken = {
@@ -155,8 +240,8 @@ def adopt(
             # desired state as it is now, not as it was a moment ago.
             tree_store.lock_tree(session, attached)
             current = desired_store.load_desired(session, attached)
-            new = _selected(tree, dict(current.nodes), taken, paths) if paths else taken
-            changes = diff(current, new, compare_acl=tree.capture_acl)
+            new = _selected(tree, dict(current.nodes), taken, paths)
+            changes.add(diff(current, new, compare_acl=tree.capture_acl))
             revision = write_state(
                 app,
                 session,
@@ -183,15 +268,7 @@ def adopt(
                 desired_store.mark_applied(session, attached, latest)
                 applied = latest.number
             run.revision_id = None if latest is None else latest.id
-        return _finish(
-            run,
-            tree,
-            what,
-            live_id if snapshot_id is None else snapshot_id,
-            changes,
-            revision,
-            applied,
-        )
+        return _finish(run, tree, what, taken_id, changes, revision, applied)
 
 
 def _finish(
@@ -199,25 +276,12 @@ def _finish(
     tree: Tree,
     what: str,
     snapshot_id: int,
-    changes: Sequence[Change],
+    changes: _Changes,
     revision: RevisionResult | None,
     applied: int | None,
 ) -> AdoptResult:
     """Audit what an adopt changed and describe it."""
-    shown = run.app.redactor().digest
-    records = [
-        audit_store.OpRecord(
-            kind=str(c.kind),
-            path=c.path,
-            expected_version=None,
-            before_digest=None if c.before is None else shown(c.path, c.before.data),
-            after_digest=None if c.after is None else shown(c.path, c.after.data),
-            outcome=str(OpStatus.ADOPTED),
-        )
-        for c in changes
-    ]
-    run.ops_total = len(records)
-    run.record(0, records)
+    changes.write(run)
     if revision is None:
         run.close(Outcome.NO_OP, "desired already equals " + what)
     else:
@@ -231,7 +295,8 @@ def _finish(
         added=0 if revision is None else revision.added,
         removed=0 if revision is None else revision.removed,
         modified=0 if revision is None else revision.modified,
-        paths=tuple(sorted({c.path for c in changes})),
+        paths=changes.paths,
+        paths_total=changes.paths_total,
     )
 
 
@@ -240,40 +305,70 @@ def _taken(node: Znode, with_acl: bool) -> Znode:
     return Znode(node.path, node.data, None, node.acl if with_acl else None)
 
 
+def _kept(session: Any, tree: Tree, side: Side | None, view: PathFilter) -> Iterator[NodeKey]:
+    """The comparison keys of ``side`` that ``view`` keeps, in path digest order."""
+    keys = compare.keys(session, tree, side, with_acl=tree.capture_acl)
+    return Counts(tree.root).counted(keys, view)
+
+
 def _adopt_recorded(
-    app: App, tree: Tree, snapshot_id: int, *, who: str, reason: str, source: str, override: bool
-) -> tuple[list[Change], RevisionResult | None, int | None, int | None]:
+    app: App,
+    tree: Tree,
+    taken_id: int,
+    live_id: int,
+    changes: _Changes,
+    *,
+    who: str,
+    reason: str,
+    source: str,
+    override: bool,
+) -> tuple[RevisionResult | None, int | None, int | None]:
     """Desired := everything the tree manages of a recorded snapshot, streamed.
 
-    Live was recorded under the lock just now, so it equals the new desired
-    state: the new revision is recorded as applied (a plan of it against live
-    would create, change and delete nothing). Returns what changed, the
-    revision written (None: desired already held it), the applied revision
-    number and id.
+    The changes come from a merge of the current revision's keys with the
+    snapshot's, the nodes of a chunk of differing paths loaded at a time, and
+    go to ``changes``. The new revision is recorded as applied when live,
+    recorded under the lock just now (``live_id``), is that snapshot, or
+    manages the same nodes. Returns the revision written (None: desired already
+    held it), the applied revision number and id.
     """
     capture = tree.capture_acl
     managed = app.scope(tree).path_filter(keep_ephemeral=False)
     everything = scope_of("/", (), ()).path_filter(keep_ephemeral=True)
-    live_side = Side("snapshot", snapshot_id)
+    taken_side = Side("snapshot", taken_id)
     with app.db.session() as session:
         attached = tree_store.get_tree(session, tree.name)
         # Under the tree's write lock: the revision compared with is the one replaced.
         tree_store.lock_tree(session, attached)
         current = desired_store.latest_revision(session, attached)
-        found = compare.differences(
-            session,
-            attached,
-            None if current is None else Side("desired", current.id),
-            live_side,
-            left_view=everything,
-            right_view=managed,
+        current_side = None if current is None else Side("desired", current.id)
+
+        def add(paths: list[str]) -> None:
+            before = compare.load(session, attached, current_side, paths)
+            taken = {
+                p: _taken(n, capture)
+                for p, n in compare.load(session, attached, taken_side, paths).items()
+                if managed(p, n.ephemeral)
+            }
+            changes.add(diff(before, taken, compare_acl=capture))
+
+        pending: list[str] = []
+        for lrow, rrow in differing(
+            _kept(session, attached, current_side, everything),
+            _kept(session, attached, taken_side, managed),
             compare_acl=capture,
-        )
-        taken = {p: _taken(n, capture) for p, n in found.right.items() if managed(p, n.ephemeral)}
-        changes = diff(found.left, taken, compare_acl=capture)
+        ):
+            row = rrow if rrow is not None else lrow
+            assert row is not None  # a pair has a row on one side at least
+            pending.append(row[1])
+            if len(pending) >= CHANGES_CHUNK:
+                add(pending)
+                pending = []
+        if pending:
+            add(pending)
         nodes = (
             _taken(n, capture)
-            for n in snapshot_store.iter_snapshot_nodes(session, attached, snapshot_id)
+            for n in snapshot_store.iter_snapshot_nodes(session, attached, taken_id)
             if managed(n.path, n.ephemeral)
         )
         revision = write_streamed(
@@ -288,9 +383,24 @@ def _adopt_recorded(
         )
         latest = desired_store.latest_revision(session, attached)
         if latest is None:
-            return changes, revision, None, None
+            return revision, None, None
+        if taken_id != live_id and not _same(session, attached, taken_side, live_id, managed):
+            return revision, None, latest.id
         desired_store.mark_applied(session, attached, latest)
-        return changes, revision, latest.number, latest.id
+        return revision, latest.number, latest.id
+
+
+def _same(session: Any, tree: Tree, taken: Side, live_id: int, managed: PathFilter) -> bool:
+    """Whether live (snapshot ``live_id``) manages exactly the nodes ``taken`` does:
+    the same paths, values and, when the tree captures them, ACLs."""
+    live = Side("snapshot", live_id)
+    capture = tree.capture_acl
+    pairs = differing(
+        _kept(session, tree, taken, managed),
+        _kept(session, tree, live, managed),
+        compare_acl=capture,
+    )
+    return next(iter(pairs), None) is None
 
 
 def _recorded(app: App, tree: Tree, snapshot_id: int) -> TreeState:

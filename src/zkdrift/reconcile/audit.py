@@ -37,6 +37,8 @@ from zkdrift.zk.writer import OpOutcome
 
 log = logging.getLogger(__name__)
 
+_APPLIED = (str(OpStatus.APPLIED), str(OpStatus.ADOPTED))
+
 
 class AuditedRun:
     """One audited apply or adopt: records its ops as they happen and its outcome once."""
@@ -49,6 +51,7 @@ class AuditedRun:
         self.revision_id: int | None = None
         self.lock_identifier: str | None = None
         self.ops: dict[int, audit_store.OpRecord] = {}
+        self.forgotten_applied = 0  # applied ops recorded without being kept
         self.ops_total = 0
         self.closed = False
         self.redactor = app.redactor()
@@ -57,12 +60,18 @@ class AuditedRun:
 
     @property
     def ops_applied(self) -> int:
-        applied = (str(OpStatus.APPLIED), str(OpStatus.ADOPTED))
-        return sum(1 for r in self.ops.values() if r.outcome in applied)
+        return self.forgotten_applied + sum(1 for r in self.ops.values() if r.outcome in _APPLIED)
 
-    def record(self, first: int, records: Sequence[audit_store.OpRecord]) -> None:
-        """Record ops ``first``, ``first + 1``, ... now, in a transaction of their own."""
-        self.ops.update(enumerate(records, start=first))
+    def record(
+        self, first: int, records: Sequence[audit_store.OpRecord], *, remember: bool = True
+    ) -> None:
+        """Record ops ``first``, ``first + 1``, ... now, in a transaction of their own.
+        Without ``remember`` they are not kept for :meth:`record_outcomes` (an adopt
+        of a million paths audits them a chunk at a time and is done with them)."""
+        if remember:
+            self.ops.update(enumerate(records, start=first))
+        else:
+            self.forgotten_applied += sum(1 for r in records if r.outcome in _APPLIED)
         with self.app.db.session() as session:
             audit_store.put_ops(session, self.apply_id, first, records)
             audit_store.progress(
