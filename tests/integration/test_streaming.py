@@ -24,7 +24,7 @@ from tests.support.db import make_app
 from zkdrift.app import App
 from zkdrift.diff import DriftItem, classify, diff, without_required_parents
 from zkdrift.drift import check_against_snapshot, check_drift, compare_snapshots
-from zkdrift.model import Acl, Stat, TreeState, Znode
+from zkdrift.model import Acl, Stat, TreeState, Znode, digest
 from zkdrift.plan import check_guards
 from zkdrift.policy import TreePolicy
 from zkdrift.reconcile.planning import (
@@ -495,7 +495,16 @@ def test_adopting_all_of_live_streamed_writes_what_adopting_every_path_writes(
             desired_store.write_revision(
                 session,
                 tree,
-                TreeState("/t", {"/t/a": Znode("/t/a", b"0"), "/t/old": Znode("/t/old", b"o")}),
+                TreeState(
+                    "/t",
+                    {
+                        "/t/a": Znode("/t/a", b"0"),
+                        "/t/bin": Znode(
+                            "/t/bin", b"\x00\xff\xfe", None, (Acl(1, "world", "anyone"),)
+                        ),
+                        "/t/old": Znode("/t/old", b"o"),
+                    },
+                ),
                 author="t",
                 message="",
                 source="set",
@@ -518,6 +527,21 @@ def test_adopting_all_of_live_streamed_writes_what_adopting_every_path_writes(
     assert states[0] == states[1]
     assert "/t/leader" not in states[0] and "/t/runtime/x" not in states[0]
     assert states[0]["/t/a"].acl == (Acl(3, "world", "anyone"),)
+    # The audits agree op for op: kinds, paths and digests (keyed for the secret).
+    from zkdrift.store import audit as audit_store
+
+    with app.db.session() as session:
+        audits = [
+            sorted(audit_store.entry_ops(session, r.apply_id), key=lambda op: (op.path, op.kind))
+            for r in results
+        ]
+    assert audits[0] == audits[1]
+    kinds = {(op.path, op.kind) for op in audits[0]}
+    assert {("/t/a", "data_changed"), ("/t/bin", "acl_changed"), ("/t/old", "removed")} <= kinds
+    assert ("/t/bin", "data_changed") not in kinds
+    assert ("/t/secrets/password", "added") in kinds
+    secret = next(op for op in audits[0] if op.path == "/t/secrets/password")
+    assert secret.after_digest != digest(b"hunter2")
 
 
 def test_a_streamed_desired_export_is_byte_for_byte_the_whole_export(app: App) -> None:

@@ -20,13 +20,14 @@ from zkdrift.app import App
 from zkdrift.desired import RevisionResult, refuse_hand_change, write_state, write_streamed
 from zkdrift.diff import NodeKey, diff, differing
 from zkdrift.errors import InvalidInputError, RootNotFoundError
-from zkdrift.model import Change, OpStatus, TreeState, Znode
+from zkdrift.model import Change, ChangeKind, OpStatus, TreeState, Znode
 from zkdrift.paths import matches_self_or_ancestor
 from zkdrift.plan import make_plan
 from zkdrift.reconcile.apply import DEFAULT_LOCK_WAIT
 from zkdrift.reconcile.audit import AuditedRun, audited_run
 from zkdrift.reconcile.outcomes import Direction, Outcome
 from zkdrift.reconcile.planning import load_tree
+from zkdrift.redact import Redactor
 from zkdrift.scope import PathFilter, scope_of
 from zkdrift.snapshot import capture_with
 from zkdrift.store import audit as audit_store
@@ -79,6 +80,8 @@ class AdoptResult:
         }
 
 
+# The order diff() gives the changes of one path.
+_KIND_ORDER = {kind: i for i, kind in enumerate(ChangeKind)}
 # Changed paths an adopt's result names (all of them are audited).
 PATHS_SHOWN = 1000
 # Differing paths whose changes are worked out at a time.
@@ -91,30 +94,76 @@ class _Changes:
     written a chunk at a time afterwards: memory holds one chunk, whatever the
     number of changes."""
 
-    def __init__(self, shown: Callable[[str, bytes], str]) -> None:
-        self.shown = shown
+    def __init__(self, redactor: Redactor) -> None:
+        self.redactor = redactor
         self.spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by write()
         self.count = 0
         self.paths_total = 0
         self.first_paths: list[str] = []
 
     def add(self, changes: Sequence[Change]) -> None:
-        shown = self.shown
-        records = [
-            audit_store.OpRecord(
-                kind=str(c.kind),
-                path=c.path,
-                expected_version=None,
-                before_digest=None if c.before is None else shown(c.path, c.before.data),
-                after_digest=None if c.after is None else shown(c.path, c.after.data),
-                outcome=str(OpStatus.ADOPTED),
+        shown = self.redactor.digest
+        self._add(
+            [
+                audit_store.OpRecord(
+                    kind=str(c.kind),
+                    path=c.path,
+                    expected_version=None,
+                    before_digest=None if c.before is None else shown(c.path, c.before.data),
+                    after_digest=None if c.after is None else shown(c.path, c.after.data),
+                    outcome=str(OpStatus.ADOPTED),
+                )
+                for c in changes
+            ]
+        )
+
+    def add_pairs(
+        self,
+        pairs: Sequence[tuple[NodeKey | None, NodeKey | None]],
+        load: Callable[[list[str]], tuple[dict[str, Znode], dict[str, Znode]]],
+        *,
+        compare_acl: bool,
+    ) -> None:
+        """The changes of ``pairs`` from :func:`~zkdrift.diff.differing` (before,
+        after), as :func:`~zkdrift.diff.diff` finds them in the nodes: the digests
+        of values come from the keys, except for secret paths, whose values
+        ``load`` reads for their keyed digests."""
+        is_secret = self.redactor.is_secret
+        secret = [path for path in map(_path_of, pairs) if is_secret(path)]
+        before_nodes, after_nodes = load(secret) if secret else ({}, {})
+        keyed = self.redactor.digest
+        adopted = str(OpStatus.ADOPTED)
+        found: list[tuple[str, int, audit_store.OpRecord]] = []
+        for lrow, rrow in pairs:
+            path = _path_of((lrow, rrow))
+            if path in before_nodes or path in after_nodes:
+                before = None if lrow is None else keyed(path, before_nodes[path].data)
+                after = None if rrow is None else keyed(path, after_nodes[path].data)
+            else:
+                before = None if lrow is None else _hex(lrow[2])
+                after = None if rrow is None else _hex(rrow[2])
+
+            if lrow is None:
+                kinds = [ChangeKind.ADDED]
+            elif rrow is None:
+                kinds = [ChangeKind.REMOVED]
+            else:
+                kinds = [ChangeKind.DATA_CHANGED] if lrow[2] != rrow[2] else []
+                lacl, racl = lrow[3], rrow[3]
+                if compare_acl and lacl is not None and racl is not None and lacl != racl:
+                    kinds.append(ChangeKind.ACL_CHANGED)
+            found.extend(
+                (path, _KIND_ORDER[kind], _record(kind, path, before, after, adopted))
+                for kind in kinds
             )
-            for c in changes
-        ]
+        found.sort(key=lambda f: (f[0], f[1]))
+        self._add([record for _path, _order, record in found])
+
+    def _add(self, records: list[audit_store.OpRecord]) -> None:
         if records:
             pickle.dump(records, self.spool)
         self.count += len(records)
-        paths = {c.path for c in changes}
+        paths = {r.path for r in records}
         self.paths_total += len(paths)
         self.first_paths.extend(paths)
         if len(self.first_paths) > 2 * PATHS_SHOWN:
@@ -213,7 +262,7 @@ def adopt(
                     " nothing to adopt"
                 ) from exc
         taken_id = live_id if snapshot_id is None else snapshot_id
-        changes = _Changes(run.app.redactor().digest)
+        changes = _Changes(run.app.redactor())
         if not paths:
             revision, applied, run.revision_id = _adopt_recorded(
                 app,
@@ -300,6 +349,30 @@ def _finish(
     )
 
 
+def _path_of(pair: tuple[NodeKey | None, NodeKey | None]) -> str:
+    row = pair[1] if pair[1] is not None else pair[0]
+    assert row is not None  # a pair has a row on one side at least
+    return row[1]
+
+
+def _hex(value: Any) -> str:
+    """A stored data digest (bytes from the driver) as the hex text of :func:`digest`."""
+    return value if isinstance(value, str) else bytes(value).hex()
+
+
+def _record(
+    kind: ChangeKind, path: str, before: str | None, after: str | None, outcome: str
+) -> audit_store.OpRecord:
+    return audit_store.OpRecord(
+        kind=str(kind),
+        path=path,
+        expected_version=None,
+        before_digest=before,
+        after_digest=after,
+        outcome=outcome,
+    )
+
+
 def _taken(node: Znode, with_acl: bool) -> Znode:
     """A live node as desired state: its data, and its ACL when the tree captures them."""
     return Znode(node.path, node.data, None, node.acl if with_acl else None)
@@ -343,29 +416,24 @@ def _adopt_recorded(
         current = desired_store.latest_revision(session, attached)
         current_side = None if current is None else Side("desired", current.id)
 
-        def add(paths: list[str]) -> None:
-            before = compare.load(session, attached, current_side, paths)
-            taken = {
-                p: _taken(n, capture)
-                for p, n in compare.load(session, attached, taken_side, paths).items()
-                if managed(p, n.ephemeral)
-            }
-            changes.add(diff(before, taken, compare_acl=capture))
+        def load(paths: list[str]) -> tuple[dict[str, Znode], dict[str, Znode]]:
+            return (
+                compare.load(session, attached, current_side, paths),
+                compare.load(session, attached, taken_side, paths),
+            )
 
-        pending: list[str] = []
-        for lrow, rrow in differing(
+        pending: list[tuple[NodeKey | None, NodeKey | None]] = []
+        for pair in differing(
             _kept(session, attached, current_side, everything),
             _kept(session, attached, taken_side, managed),
             compare_acl=capture,
         ):
-            row = rrow if rrow is not None else lrow
-            assert row is not None  # a pair has a row on one side at least
-            pending.append(row[1])
+            pending.append(pair)
             if len(pending) >= CHANGES_CHUNK:
-                add(pending)
+                changes.add_pairs(pending, load, compare_acl=capture)
                 pending = []
         if pending:
-            add(pending)
+            changes.add_pairs(pending, load, compare_acl=capture)
         nodes = (
             _taken(n, capture)
             for n in snapshot_store.iter_snapshot_nodes(session, attached, taken_id)

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from zkdrift.store.bulk import bulk_insert
+from zkdrift.store.bulk import insert_plain
 from zkdrift.store.models import Apply, ApplyOp, Tree, utcnow
 from zkdrift.vocabulary import iso
 
@@ -169,21 +169,33 @@ def put_ops(session: Session, apply_id: int, first: int, ops: Sequence[OpRecord]
         )
     )
     rows = [
-        {
-            "apply_id": apply_id,
-            "seq": seq,
-            "kind": op.kind,
-            "path": op.path,
-            "expected_version": op.expected_version,
-            "before_digest": op.before_digest,
-            "after_digest": op.after_digest,
-            "outcome": op.outcome,
-            "error": op.error,
-        }
+        (
+            apply_id,
+            seq,
+            op.kind,
+            op.path,
+            op.expected_version,
+            None if op.before_digest is None else bytes.fromhex(op.before_digest),
+            None if op.after_digest is None else bytes.fromhex(op.after_digest),
+            op.outcome,
+            op.error,
+        )
         for seq, op in enumerate(ops, start=first)
     ]
-    bulk_insert(session, ApplyOp, rows)
-    session.flush()
+    insert_plain(session, "apply_ops", _OP_COLUMNS, rows)
+
+
+_OP_COLUMNS = (
+    "apply_id",
+    "seq",
+    "kind",
+    "path",
+    "expected_version",
+    "before_digest",
+    "after_digest",
+    "outcome",
+    "error",
+)
 
 
 def unsettled(session: Session, tree: Tree, before: int) -> list[Apply]:

@@ -7,6 +7,7 @@ new revision with author, message and source; any revision can be rebuilt.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,12 +17,12 @@ from sqlalchemy.orm import Session
 
 from zkdrift.diff import NodeKey
 from zkdrift.errors import InvalidInputError
-from zkdrift.model import TreeState, Znode, digest, path_digest
+from zkdrift.model import TreeState, Znode, digest, path_key
 from zkdrift.store.blobs import store_blobs
 from zkdrift.store.bulk import (
-    bulk_insert,
     by_path_digest,
     close_rows,
+    insert_plain,
     not_indexed,
     ordered_rows,
     streamed_chunks,
@@ -387,26 +388,29 @@ class _Pending:
         self.tree_id = tree_id
         self.revision_id = revision_id
         self._close: list[int] = []
-        self._rows: list[dict[str, Any]] = []
+        self._rows: list[tuple[Any, ...]] = []
         self._values: dict[str, bytes] = {}
 
     def close(self, row_id: int) -> None:
         self._close.append(row_id)
 
     def open(self, path: str, data: bytes, data_digest: str, acl: Any) -> None:
+        inline = len(data) <= INLINE_MAX
+        # As the driver takes them (see insert_plain): digests as bytes, the ACL as
+        # the JSON text the JSON column type writes ('null' for none).
         self._rows.append(
-            {
-                "tree_id": self.tree_id,
-                "path_digest": path_digest(path),
-                "path": path,
-                "data_digest": data_digest,
-                "data": data if len(data) <= INLINE_MAX else None,
-                "data_length": len(data),
-                "acl": acl,
-                "valid_from": self.revision_id,
-            }
+            (
+                self.tree_id,
+                path_key(path),
+                path,
+                bytes.fromhex(data_digest),
+                data if inline else None,
+                len(data),
+                json.dumps(acl),
+                self.revision_id,
+            )
         )
-        if len(data) > INLINE_MAX:
+        if not inline:
             self._values[data_digest] = data
 
     def full(self, chunk: int) -> bool:
@@ -421,10 +425,22 @@ class _Pending:
                 " written, run it again"
             )
         store_blobs(self.session, self._values)
-        bulk_insert(self.session, Configuration, self._rows)
+        insert_plain(self.session, "configurations", _CONFIGURATION_COLUMNS, self._rows)
         self._close.clear()
         self._rows.clear()
         self._values.clear()
+
+
+_CONFIGURATION_COLUMNS = (
+    "tree_id",
+    "path_digest",
+    "path",
+    "data_digest",
+    "data",
+    "data_length",
+    "acl",
+    "valid_from",
+)
 
 
 def latest_synced(session: Session, tree: Tree) -> DesiredRevision | None:
