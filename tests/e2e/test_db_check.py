@@ -35,6 +35,12 @@ def test_db_check_passes_a_sound_history_and_names_each_kind_of_damage(
         copy = {c.name: getattr(row, c.name) for c in NodeState.__table__.columns if c.name != "id"}
         session.execute(insert(NodeState), [copy])  # a second open row for /app/b
         session.execute(update(Snapshot).where(Snapshot.id == row.valid_from).values(node_count=99))
+        # /app/a's value in its row, cut short of the length recorded with it
+        session.execute(
+            update(NodeState)
+            .where(NodeState.path == "/app/a", NodeState.valid_to.is_(None))
+            .values(data=b"on")
+        )
     damaged = run_cli("db", "check", "--json", env=cli_env)
 
     assert damaged.exit_code == 1
@@ -44,6 +50,7 @@ def test_db_check_passes_a_sound_history_and_names_each_kind_of_damage(
     }
     assert any("/app/b" in m for m in messages["open rows"])
     assert any("recorded 99 nodes" in m for m in messages["rebuild"])
+    assert any("1 snapshot rows" in m and "/app/a" in m for m in messages["values"])
     assert {p["tree"] for p in problems} == {"app"}
 
 

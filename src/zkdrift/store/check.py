@@ -5,7 +5,8 @@
 - every row's range is well formed (``valid_to`` after ``valid_from``);
 - every snapshot rebuilds to the node count it recorded, and every desired
   revision to its entry count;
-- every value a row refers to is stored.
+- every value a row refers to is stored, and every value held in a row is as
+  long as the row says and no longer than :data:`INLINE_MAX`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy import and_, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from zkdrift.store.models import (
+    INLINE_MAX,
     Blob,
     Configuration,
     DesiredRevision,
@@ -168,6 +170,35 @@ def _missing_values(session: Session) -> list[Problem]:
     return problems
 
 
+def _inline_values(session: Session) -> list[Problem]:
+    """Values held in the row (up to INLINE_MAX bytes) whose length is not the
+    recorded ``data_length``, or that are too long to be held there."""
+    names = _names(session)
+    problems: list[Problem] = []
+    for model, what in ((NodeState, "snapshot"), (Configuration, "desired-state")):
+        rows = session.execute(
+            select(model.tree_id, func.count(), func.min(model.path))
+            .where(
+                model.data.is_not(None),
+                or_(
+                    func.length(model.data) != model.data_length,
+                    model.data_length > INLINE_MAX,
+                ),
+            )
+            .group_by(model.tree_id)
+        ).all()
+        problems.extend(
+            Problem(
+                names.get(tree_id),
+                "values",
+                f"{count} {what} rows hold a value whose length is not the length recorded"
+                f" with it, or is over {INLINE_MAX} bytes, e.g. {path}",
+            )
+            for tree_id, count, path in rows
+        )
+    return problems
+
+
 def check_database(session: Session) -> list[Problem]:
     """Every integrity problem of the stored history; empty when it is sound."""
     return [
@@ -177,4 +208,5 @@ def check_database(session: Session) -> list[Problem]:
         *_bad_ranges(session, Configuration, "desired-state"),
         *_rebuild_counts(session),
         *_missing_values(session),
+        *_inline_values(session),
     ]
