@@ -335,20 +335,23 @@ class _Statements:
         return cls(mark, f"INSERT INTO node_states ({_NODE_COLUMNS}) VALUES ({marks})")
 
 
-# SQLite's insert of a node row (:func:`_sqlite_row`). Python's sqlite3 passes a
-# parameter of type int, float, str or bytearray straight through, but looks
-# every other one (bytes, None) up in its adapter registry: a tuple built, a
-# dict and two attributes searched, 8 times a row. So the three digests go as
-# one blob, cut apart here; the value as a bytearray; and NULLs as the values
-# they stand for (see NodeState.czxid) or an empty ACL text: about twice as
-# fast to bind.
+# SQLite's insert of a node row. Python's sqlite3 passes a parameter of type int,
+# float, str or bytearray straight through, but looks every other one (bytes,
+# None) up in its adapter registry: a tuple built, a dict and two attributes
+# searched, 8 times a row. So the three digests go as one blob, cut apart here;
+# the value as a bytearray; NULLs as the values they stand for (see
+# NodeState.czxid) or an empty ACL text; and the stat as the reader gave it, in
+# ZooKeeper's order from ?8 (czxid, mzxid, ctime, mtime, version, cversion,
+# aversion, ephemeralOwner, dataLength, numChildren, pzxid): about twice as
+# fast to bind. ?16, the stat's dataLength, goes unused: the row keeps the
+# length of the value it holds.
 _D1 = PATH_KEY_BYTES
 _D2 = _D1 + STATE_KEY_BYTES
 _SQLITE_INSERT_NODE = (
     f"INSERT INTO node_states ({_NODE_COLUMNS}) VALUES (?1, substr(?2, 1, {_D1}), ?3,"
-    f" substr(?2, {_D1 + 1}, {STATE_KEY_BYTES}), substr(?2, {_D2 + 1}), ?4, ?5, ?6, ?7,"
-    " ?8, NULLIF(?9, ?10), ?10, NULLIF(?11, ?9), NULLIF(?12, ?13), ?13, ?14, ?15,"
-    " NULLIF(?16, ''), ?17)"
+    f" substr(?2, {_D1 + 1}, {STATE_KEY_BYTES}), substr(?2, {_D2 + 1}), ?4, ?5, ?12, ?13,"
+    " ?14, NULLIF(?8, ?9), ?9, NULLIF(?18, ?8), NULLIF(?10, ?11), ?11, ?15, ?17,"
+    " NULLIF(?6, ''), ?7)"
 )
 
 
@@ -843,26 +846,9 @@ class _CaptureWrite:
             inline = len(data) <= INLINE_MAX
             acl_text = None if acl_json is None else json.dumps(acl_json)
             if sqlite:
+                value = bytearray(data) if inline else None
                 rows.append(
-                    (
-                        tree_id,
-                        pd + sd + dd,
-                        path,
-                        bytearray(data) if inline else None,
-                        len(data),
-                        version,
-                        cversion,
-                        aversion,
-                        czxid,
-                        mzxid,
-                        pzxid,
-                        ctime,
-                        mtime,
-                        owner,
-                        children,
-                        acl_text or "",
-                        sid,
-                    )
+                    (tree_id, pd + sd + dd, path, value, len(data), acl_text or "", sid, *stat)
                 )
             else:
                 rows.append(
