@@ -103,15 +103,15 @@ class _Changes:
 
     def add(self, changes: Sequence[Change]) -> None:
         shown = self.redactor.digest
+        adopted = str(OpStatus.ADOPTED)
         self._add(
             [
-                audit_store.OpRecord(
-                    kind=str(c.kind),
-                    path=c.path,
-                    expected_version=None,
-                    before_digest=None if c.before is None else shown(c.path, c.before.data),
-                    after_digest=None if c.after is None else shown(c.path, c.after.data),
-                    outcome=str(OpStatus.ADOPTED),
+                _record(
+                    c.kind,
+                    c.path,
+                    None if c.before is None else shown(c.path, c.before.data),
+                    None if c.after is None else shown(c.path, c.after.data),
+                    adopted,
                 )
                 for c in changes
             ]

@@ -524,9 +524,12 @@ class _OpenRows:
         self.high, self.low = _split_keys(path_keys)
         self.state_keys = np.frombuffer(state_keys, dtype=_STATE_DTYPE)
         self.ids = ids
-        order = np.lexsort((self.low, self.high))
-        if not bool((order == np.arange(len(order))).all()):
-            self.high, self.low = self.high[order], self.low[order]
+        high, low = self.high, self.low
+        # Read in digest order already, as a rule: sorted only when they are not.
+        ascending = (high[1:] > high[:-1]) | ((high[1:] == high[:-1]) & (low[1:] >= low[:-1]))
+        if not bool(ascending.all()):
+            order = np.lexsort((low, high))
+            self.high, self.low = high[order], low[order]
             self.state_keys, self.ids = self.state_keys[order], self.ids[order]
         self.matched = np.zeros(len(self.high), dtype=bool)
 
