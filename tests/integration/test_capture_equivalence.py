@@ -1,7 +1,8 @@
 """The streaming capture records exactly what the live tree held, node for node, as the
 whole-tree path (``read_tree`` then ``record_snapshot``) does: additions, removals and
 modifications counted alike, ACLs, ephemeral owners, excludes, and values byte for
-byte (empty, not UTF-8, 1 MB). Checked against kazoo's own per-node reads."""
+byte (empty, not UTF-8, 1 MB), whether the digests are worked out in the capture's
+process or by a digest worker. Checked against kazoo's own per-node reads."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from zkdrift.model import Acl, Stat, TreeState, Znode
 from zkdrift.snapshot import load_snapshot, record_snapshot, take_snapshot
 from zkdrift.store import snapshots
 from zkdrift.store import trees as tree_store
+from zkdrift.store.digests import DigestWorker
 from zkdrift.store.snapshots import _CaptureWrite
 from zkdrift.trees import TreeSpec, add_tree
 from zkdrift.zk.client import session
@@ -39,6 +41,25 @@ TREE = {
     "/eq/skip/child": b"excluded too",
 }
 EXCLUDES = ("/eq/skip",)
+
+
+@pytest.fixture(autouse=True, params=["digested here", "digest worker"])
+def workers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every capture here twice: digested in the capture's own process, and (past
+    DIGEST_WORKER_AFTER nodes, here from the first batch) by a digest worker. The
+    pids of the workers started."""
+    started: list[int] = []
+    request.node.digest_mode = request.param
+    if request.param == "digest worker":
+        monkeypatch.setattr(snapshots, "DIGEST_WORKER_AFTER", 0)
+
+        class Counted(DigestWorker):
+            def __init__(self) -> None:
+                super().__init__()
+                started.append(self.process.pid)
+
+        monkeypatch.setattr(snapshots, "DigestWorker", Counted)
+    return started
 
 
 def reference(zk: KazooClient, root: str, *, acl: bool) -> TreeState:
@@ -145,7 +166,7 @@ def test_streamed_and_whole_tree_captures_record_the_same_history(
 
 
 def test_a_capture_without_acls_records_none_and_finds_nothing_changed_again(
-    app: App, zk: KazooClient, zk_chroot: str
+    app: App, zk: KazooClient, zk_chroot: str, workers: list[int], request: pytest.FixtureRequest
 ) -> None:
     create_tree(zk, TREE)
     add_tree(app, TreeSpec(name="t", hosts=zk_chroot, root="/eq", excludes=EXCLUDES))
@@ -157,6 +178,8 @@ def test_a_capture_without_acls_records_none_and_finds_nothing_changed_again(
     assert recorded(app, "t") == expected
     assert all(node.acl is None for node in expected.nodes.values())
     assert (first.added, again.changed) == (len(expected), 0)
+    # One digest worker per capture, or none.
+    assert len(workers) == (2 if request.node.digest_mode == "digest worker" else 0)
 
 
 def test_a_tree_emptied_of_everything_but_its_root_closes_every_other_row(

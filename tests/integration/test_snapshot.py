@@ -17,9 +17,13 @@ from zkdrift.errors import RootNotFoundError, UnknownTreeError
 from zkdrift.history import EventKind, path_history
 from zkdrift.model import Acl, path_key
 from zkdrift.snapshot import load_snapshot, take_snapshot
+from zkdrift.store import snapshots
 from zkdrift.store import trees as tree_store
+from zkdrift.store.digests import DigestWorker, DigestWorkerError
 from zkdrift.store.models import INLINE_MAX, Blob, NodeState, Snapshot
 from zkdrift.trees import TreeSpec, add_tree
+from zkdrift.wire import WireNodes
+from zkdrift.zk import reader
 from zkdrift.zk.reader import _TreeRead, read_tree
 
 CONFIG = {
@@ -275,6 +279,76 @@ def test_a_failed_write_leaves_no_partial_snapshot(
         )
     assert node_rows(app) == rows_before
     assert open_rows == len(CONFIG)
+
+
+class _Workers:
+    """Digest workers started by captures, from the first batch of two nodes; the
+    worker of ``kill_after`` sends is killed right after it."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, kill_after: int = 0) -> None:
+        self.started: list[DigestWorker] = []
+        monkeypatch.setattr(snapshots, "DIGEST_WORKER_AFTER", 0)
+        monkeypatch.setattr(reader, "BATCH", 2)
+        workers = self
+
+        class Watched(DigestWorker):
+            sent = 0
+
+            def __init__(self) -> None:
+                super().__init__()
+                workers.started.append(self)
+
+            def send(self, nodes: WireNodes) -> None:
+                super().send(nodes)
+                self.sent += 1
+                if self.sent == kill_after:
+                    self.process.kill()
+
+        monkeypatch.setattr(snapshots, "DigestWorker", Watched)
+
+
+def test_a_digest_worker_killed_mid_capture_fails_it_and_nothing_is_written(
+    app: App, zk: KazooClient, zk_chroot: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create_tree(zk, CONFIG)
+    register(app, zk_chroot)
+    take_snapshot(app, "app")
+    zk.set("/app/billing/timeout", b"99")
+    rows_before = node_rows(app)
+    workers = _Workers(monkeypatch, kill_after=2)
+
+    with pytest.raises(DigestWorkerError, match="the digest worker went away: it exited with"):
+        take_snapshot(app, "app")
+
+    assert len(workers.started) == 1
+    assert workers.started[0].process.returncode == -9
+    with app.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Snapshot)) == 1
+    assert node_rows(app) == rows_before
+    monkeypatch.undo()
+    assert take_snapshot(app, "app").modified == 1
+
+
+def test_a_capture_that_fails_stops_its_digest_worker_and_one_that_ends_lets_it_exit(
+    app: App, zk: KazooClient, zk_chroot: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create_tree(zk, CONFIG)
+    register(app, zk_chroot)
+    workers = _Workers(monkeypatch)
+    first = take_snapshot(app, "app")
+    zk.set("/app/billing/timeout", b"99")
+
+    def explode(*_a: object, **_k: object) -> int:
+        raise RuntimeError("disk full")
+
+    with monkeypatch.context() as m:
+        m.setattr("zkdrift.store.snapshots.store_blob_keys", explode)
+        with pytest.raises(RuntimeError, match="disk full"):
+            take_snapshot(app, "app")
+
+    assert first.added == len(CONFIG)
+    assert [w.process.returncode for w in workers.started] == [0, -9]
+    assert load_snapshot(app, "app").state["/app/billing/timeout"].data == b"30"
 
 
 def test_unknown_tree_error_lists_the_known_ones(app: App, zk_chroot: str) -> None:

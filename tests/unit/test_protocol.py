@@ -135,7 +135,8 @@ def test_data_reads_decode_values_and_stats_in_wire_order_from_the_bytes() -> No
         + header(-1, done=True, err=-1)
     )
 
-    results = DataReads.deserialize(b"junk" + body, 4)
+    answer = DataReads.deserialize(b"junk" + body, 4)
+    results = answer.results()
 
     assert results[0] == (b"\x00\xffx", (10, 11, 1000, 2000, 7, 3, 0, 0, 3, 2, 12))
     assert type(results[0][0]) is bytes
@@ -144,6 +145,10 @@ def test_data_reads_decode_values_and_stats_in_wire_order_from_the_bytes() -> No
     assert results[3] == (b"", (10, 11, 1000, 2000, 0, 3, 0, 0, 0, 0, 12))
     assert results[4] == (b"", (10, 11, 1000, 2000, 1, 3, 0, 0, 0, 0, 12))
     assert len(results) == 5
+    # Scanned, not decoded: where each answer starts and how many children it has.
+    assert answer.children == [2, 0, 0, 0, 0]
+    assert answer.starts[1:3] == [-1, -1] and answer.starts[0] == 4 + 9
+    assert list(answer.failures) == [1, 2]
 
 
 def test_child_reads_decode_names_and_errors_per_path() -> None:

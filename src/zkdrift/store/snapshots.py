@@ -11,17 +11,18 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import logging
 import queue
-import struct
 import tempfile
 import threading
 import time
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from bisect import bisect_right
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from hashlib import blake2b, sha1, sha256
-from itertools import pairwise
-from typing import Any, Protocol
+from itertools import accumulate, chain, pairwise
+from typing import Any, Protocol, overload
 
 from sqlalchemy import (
     BigInteger,
@@ -63,13 +64,20 @@ from zkdrift.store.bulk import (
     ordered_rows,
     streamed_chunks,
 )
+from zkdrift.store.digests import (
+    STATE_KEY_BYTES,
+    STATE_STAT,
+    VALUE_KEY_BYTES,
+    Digests,
+    DigestWorker,
+)
 from zkdrift.store.models import INLINE_MAX, NodeState, Snapshot, Tree, utcnow
 from zkdrift.store.temporal import ConcurrentWriteError
 from zkdrift.store.trees import lock_tree
+from zkdrift.wire import WireNodes
 
-_STAT = struct.Struct(">iiiqqqqqqii")
-# Bytes kept of a state digest (see :data:`~zkdrift.store.models.StateDigest`).
-STATE_KEY_BYTES = 8
+_STAT = STATE_STAT
+log = logging.getLogger(__name__)
 
 
 def acl_to_json(acl: tuple[Acl, ...] | None) -> list[list[Any]] | None:
@@ -287,8 +295,14 @@ def capture_snapshot(
     session.flush()
     write = _CaptureWrite(session, tree.id, snap.id, with_acl)
     try:
-        for chunk in _prepared(live):
-            write.put(chunk)
+        # The read is under way while the open rows are read: the reader thread goes
+        # on until its chunks fill the room it has, more room while the rows are read.
+        reading = 0 < write.open_before <= OPEN_ROWS_IN_MEMORY_MAX
+        with contextlib.closing(_prepared(live, 2 * PREFETCH if reading else PREFETCH)) as chunks:
+            first = next(chunks, None)
+            write.read_open_rows()
+            for chunk in chunks if first is None else chain([first], chunks):
+                write.put(chunk)
         write.finish()
     finally:
         write.close()
@@ -367,7 +381,7 @@ class _Chunk:
     and state digests end to end (the open-row match takes them as arrays), their
     value bytes, ephemeral nodes, and the largest modification and any zxid."""
 
-    nodes: list[_Node]
+    nodes: Sequence[_Node]
     path_keys: bytes
     state_keys: bytes
     total: int
@@ -436,14 +450,148 @@ def _prepare(chunk: Sequence[LiveNode]) -> _Chunk:
     )
 
 
-def _prepared(live: LiveBatches) -> Iterator[_Chunk]:
+class _WireChunkNodes(Sequence[_Node]):
+    """The nodes of a chunk digested by the worker: batches still as ZooKeeper sent
+    them and the digests end to end. A node is decoded when it is asked for, that
+    is when it is written."""
+
+    def __init__(self, parts: Sequence[WireNodes], done: Sequence[Digests]) -> None:
+        self.parts = parts
+        self.ends = list(accumulate(len(part) for part in parts))
+        self.path_keys = b"".join(d.path_keys for d in done)
+        self.state_keys = b"".join(d.state_keys for d in done)
+        self.value_keys = b"".join(d.value_keys for d in done)
+
+    def __len__(self) -> int:
+        return self.ends[-1] if self.ends else 0
+
+    @overload
+    def __getitem__(self, index: int) -> _Node: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[_Node]: ...
+
+    def __getitem__(self, index: int | slice) -> _Node | Sequence[_Node]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        part = bisect_right(self.ends, index)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        path, data, stat, _acl = self.parts[part][index - (self.ends[part - 1] if part else 0)]
+        p, s, v = index * PATH_KEY_BYTES, index * STATE_KEY_BYTES, index * VALUE_KEY_BYTES
+        return (
+            path,
+            data,
+            stat,
+            self.path_keys[p : p + PATH_KEY_BYTES],
+            self.value_keys[v : v + VALUE_KEY_BYTES],
+            self.state_keys[s : s + STATE_KEY_BYTES],
+            None,
+        )
+
+
+def _wire_chunk(parts: Sequence[WireNodes], done: Sequence[Digests]) -> _Chunk:
+    nodes = _WireChunkNodes(parts, done)
+    return _Chunk(
+        nodes,
+        nodes.path_keys,
+        nodes.state_keys,
+        sum(d.total for d in done),
+        sum(d.ephemeral for d in done),
+        max(d.max_mzxid for d in done),
+        max(d.max_zxid for d in done),
+    )
+
+
+@dataclass(frozen=True)
+class _End:
+    """The read is over: how it ended, None when it ended well."""
+
+    error: BaseException | None
+
+
+class _Digesting:
+    """Batches digested by a :class:`DigestWorker`: the reader thread sends them, a
+    collector thread of this one receives the digests in the same order and offers
+    the chunks they make. Batches that are not :class:`WireNodes` are digested here
+    and take their turn among the others."""
+
+    def __init__(self, offer: Callable[[Any], bool]) -> None:
+        self.worker = DigestWorker()
+        self.inflight: queue.Queue[Any] = queue.Queue()
+        # Batches sent and not yet answered: what memory holds of them is bounded by
+        # this, not by how much the pipes hold.
+        self.room = threading.BoundedSemaphore(WORKER_IN_FLIGHT)
+        self.stopped = False
+        self.collector = threading.Thread(
+            target=self._collect, args=(offer,), name="zkdrift-capture-digests", daemon=True
+        )
+        self.collector.start()
+
+    def submit(self, batch: Sequence[LiveNode]) -> bool:
+        """Send ``batch`` to be digested; False once the capture stopped."""
+        if isinstance(batch, WireNodes):
+            while not self.room.acquire(timeout=0.1):
+                if self.stopped:
+                    return False
+            self.inflight.put(batch)
+            self.worker.send(batch)
+        else:
+            self.inflight.put(_prepare(batch))
+        return True
+
+    def finish(self, error: BaseException | None) -> None:
+        self.inflight.put(_End(error))
+        self.worker.end_input()
+
+    def _collect(self, offer: Callable[[Any], bool]) -> None:
+        parts: list[WireNodes] = []
+        done: list[Digests] = []
+        count = 0
+        try:
+            while True:
+                item = self.inflight.get()
+                if isinstance(item, WireNodes):
+                    parts.append(item)
+                    done.append(self.worker.receive())
+                    self.room.release()
+                    count += len(item)
+                    if count < CAPTURE_CHUNK:
+                        continue
+                if parts:
+                    if not offer(_wire_chunk(parts, done)):
+                        return
+                    parts, done, count = [], [], 0
+                if isinstance(item, _Chunk) and not offer(item):
+                    return
+                if isinstance(item, _End):
+                    offer(_DONE if item.error is None else item.error)
+                    return
+        except BaseException as exc:
+            offer(exc)
+
+    def stop(self, grace: float) -> None:
+        """Stop the worker; when ``grace`` is 0 at once, so that a send or a receive
+        waiting on it returns."""
+        self.stopped = True
+        self.worker.close(grace)
+
+
+def _prepared(live: LiveBatches, prefetch: int = 0) -> Generator[_Chunk, None, None]:
     """``live`` in chunks of :data:`CAPTURE_CHUNK` nodes with their digests, read and
     digested by a thread of its own while the caller writes the chunks before:
     the database's work (which releases the GIL) overlaps ZooKeeper's and the
-    hashing. At most :data:`PREFETCH` chunks wait, so memory stays bounded; an
-    error in the read is raised here, and a caller that stops early stops it."""
-    chunks: queue.Queue[Any] = queue.Queue(maxsize=PREFETCH)
+    hashing. Past :data:`DIGEST_WORKER_AFTER` nodes, the digests are worked out
+    by a digest worker, a process on another core (:mod:`zkdrift.store.digests`).
+    At most ``prefetch`` chunks (:data:`PREFETCH` by default) wait, so memory
+    stays bounded; an error in the read is raised here, and a caller that stops
+    early stops it."""
+    chunks: queue.Queue[Any] = queue.Queue(maxsize=prefetch or PREFETCH)
     stop = threading.Event()
+    guard = threading.Lock()
+    started: list[_Digesting] = []
 
     def offer(item: Any) -> bool:
         while not stop.is_set():
@@ -454,38 +602,90 @@ def _prepared(live: LiveBatches) -> Iterator[_Chunk]:
                 continue
         return False
 
+    def digesting() -> _Digesting | None:
+        with guard:
+            if stop.is_set():
+                return None
+            try:
+                started.append(_Digesting(offer))
+            except OSError as exc:  # no process to be had: digested here, as before
+                log.warning("digests worked out in this process: no digest worker (%s)", exc)
+                return None
+            return started[0]
+
     def produce() -> None:
+        worker: _Digesting | None = None
+        error: BaseException | None = None
         try:
             pending: list[LiveNode] = []
+            read = 0
+            tried = False  # to start a worker
             for batch in live:
+                if stop.is_set():
+                    return
+                if not tried and isinstance(batch, WireNodes):
+                    read += len(batch)
+                    if read > DIGEST_WORKER_AFTER:
+                        tried = True
+                        if pending and not offer(_prepare(pending)):
+                            return
+                        pending = []
+                        worker = digesting()
+                        if worker is None and stop.is_set():
+                            return
+                if worker is not None:
+                    if not worker.submit(batch):
+                        return
+                    continue
                 pending.extend(batch)
                 if len(pending) >= CAPTURE_CHUNK:
                     if not offer(_prepare(pending)):
                         return
                     pending = []
-            if pending and not offer(_prepare(pending)):
-                return
-            offer(_DONE)
+            if worker is None:
+                if pending and not offer(_prepare(pending)):
+                    return
+                offer(_DONE)
         except BaseException as exc:
-            offer(exc)
+            error = exc
+            if worker is None:
+                offer(exc)
+        finally:
+            if worker is not None:
+                worker.finish(error)
 
     reader = threading.Thread(target=produce, name="zkdrift-capture-read", daemon=True)
     reader.start()
+    grace = 0.0
     try:
         while True:
             item = chunks.get()
             if item is _DONE:
+                grace = 5.0  # every answer is in: the worker is on its way out
                 return
             if isinstance(item, BaseException):
                 raise item
             yield item
     finally:
-        stop.set()
+        with guard:
+            stop.set()
+        for worker in started:
+            worker.stop(grace)
         reader.join()
+        for worker in started:
+            worker.collector.join()
 
 
-# Chunks read ahead of the one being written.
+# Chunks read ahead of the one being written (twice as many when the open rows are
+# read first: the read goes on meanwhile).
 PREFETCH = 4
+# Bytes of the unchanged-ids spool held in memory before it goes to a file.
+UNCHANGED_IN_MEMORY = 1 << 20
+# Nodes digested in the capture's own process before a digest worker takes over: a
+# process of its own costs about as much to start as this many nodes to digest.
+DIGEST_WORKER_AFTER = 20_000
+# Batches sent to the digest worker and not yet answered.
+WORKER_IN_FLIGHT = 8
 # Nodes compared with the open rows and written per round trip.
 CAPTURE_CHUNK = 2000
 # SQLite's page cache while a capture runs, in KiB.
@@ -508,29 +708,30 @@ OPEN_ROWS_RANGES = 16
 
 class _OpenRows:
     """A tree's open rows in memory, sorted by path digest: each digest as two
-    integers (its first 8 bytes and the last 4), the state digests and the ids as
-    arrays, and which rows a chunk matched: 29 bytes a row.
+    integers (its first 8 bytes and the last 4), the state digests as an array,
+    and which rows a chunk matched: 21 bytes a row.
 
     A chunk's nodes are matched all at once by binary search over integers
     (numpy's ``searchsorted``), not looked up in the path index one by one: at a
     million rows the lookups were the largest cost of an unchanged re-snapshot.
     The rows are read once, range by range of path digests, before the first
     chunk; the tree's lock keeps them what they were until the capture ends.
+    Their ids are not held: the few rows a capture closes are looked up by path
+    digest when they are closed.
     """
 
-    def __init__(self, path_keys: bytes, state_keys: bytes, ids: Any) -> None:
+    def __init__(self, path_keys: bytes, state_keys: bytes) -> None:
         import numpy as np
 
         self.high, self.low = _split_keys(path_keys)
         self.state_keys = np.frombuffer(state_keys, dtype=_STATE_DTYPE)
-        self.ids = ids
         high, low = self.high, self.low
         # Read in digest order already, as a rule: sorted only when they are not.
         ascending = (high[1:] > high[:-1]) | ((high[1:] == high[:-1]) & (low[1:] >= low[:-1]))
         if not bool(ascending.all()):
             order = np.lexsort((low, high))
             self.high, self.low = high[order], low[order]
-            self.state_keys, self.ids = self.state_keys[order], self.ids[order]
+            self.state_keys = self.state_keys[order]
         self.matched = np.zeros(len(self.high), dtype=bool)
 
     def __len__(self) -> int:
@@ -540,34 +741,35 @@ class _OpenRows:
     def read(cls, capture: _CaptureWrite) -> _OpenRows | None:
         """The open rows of the capture's tree, or None when a digest is not of the
         usual size (the capture then looks rows up in the database)."""
-        import numpy as np
-
         bounds: list[bytes | None] = [None]
         bounds += [bytes([i * 256 // OPEN_ROWS_RANGES]) for i in range(1, OPEN_ROWS_RANGES)]
         bounds.append(None)
         path_keys: list[bytes] = []
         state_keys: list[bytes] = []
-        ids: list[Any] = []
         for low, high in pairwise(bounds):
             part = capture.open_rows_between(low, high)
             if part is None:
                 return None
             path_keys.append(part[0])
             state_keys.append(part[1])
-            ids.append(part[2])
-        return cls(b"".join(path_keys), b"".join(state_keys), np.concatenate(ids))
+        return cls(b"".join(path_keys), b"".join(state_keys))
 
-    def match(self, chunk: _Chunk) -> tuple[list[int], list[int]]:
+    def match(self, chunk: _Chunk) -> tuple[list[int], list[bool]]:
         """The positions in ``chunk`` of nodes whose state differs from their open row
-        or that have none, and those open rows' ids (-1 for none). Every open row
-        a node of the chunk has is marked matched."""
+        or that have none, and for each whether it has one. Every open row a node
+        of the chunk has is marked matched."""
         import numpy as np
 
         high, low = _split_keys(chunk.path_keys)
         if not len(self.high):
-            return list(range(len(high))), [-1] * len(high)
-        first = np.searchsorted(self.high, high, side="left")
-        count = np.searchsorted(self.high, high, side="right") - first
+            return list(range(len(high))), [False] * len(high)
+        # In digest order, the binary searches walk the rows forwards.
+        order = np.argsort(high, kind="stable")
+        sorted_high = high[order]
+        first = np.empty_like(order)
+        count = np.empty_like(order)
+        first[order] = np.searchsorted(self.high, sorted_high, side="left")
+        count[order] = np.searchsorted(self.high, sorted_high, side="right") - first[order]
         at = np.minimum(first, len(self.high) - 1)
         hit = (count == 1) & (self.low[at] == low)
         # Digests alike in their first 8 bytes (about one pair in 2^64/n): the last 4
@@ -580,12 +782,19 @@ class _OpenRows:
         self.matched[at[hit]] = True
         states = np.frombuffer(chunk.state_keys, dtype=_STATE_DTYPE)
         changed = np.flatnonzero(~(hit & (self.state_keys[at] == states)))
-        previous = np.where(hit[changed], self.ids[at[changed]], -1)
-        return changed.tolist(), previous.tolist()
+        return changed.tolist(), hit[changed].tolist()
 
-    def unmatched(self) -> list[int]:
-        """Ids of the open rows no chunk matched: the removed paths'."""
-        return self.ids[~self.matched].tolist()  # type: ignore[no-any-return]
+    def unmatched(self) -> list[bytes]:
+        """Path digests of the open rows no chunk matched: the removed paths'."""
+        import numpy as np
+
+        gone = ~self.matched
+        high = self.high[gone].astype(">u8").tobytes()
+        low = self.low[gone].astype(">u4").tobytes()
+        return [
+            high[8 * i : 8 * i + 8] + low[4 * i : 4 * i + 4]
+            for i in range(int(np.count_nonzero(gone)))
+        ]
 
 
 # A state digest as one integer (compared for equality only).
@@ -633,17 +842,22 @@ class _CaptureWrite:
         self.matched = 0
         # The open rows in memory, or None: looked up chunk by chunk in the database.
         self.open_rows: _OpenRows | None = None
-        if 0 < self.open_before <= OPEN_ROWS_IN_MEMORY_MAX:
-            self.open_rows = _OpenRows.read(self)
         self.cache_kib = 0
         self.written = 0  # rows inserted
         if self.sqlite:
             self.cache_before = self.connection.exec_driver_sql("PRAGMA cache_size").scalar()
-            self._make_room()
         # Without the open rows in memory, the ids of those found unchanged are
         # spooled to disk: after the last chunk they tell the open rows of removed
         # paths from those still live.
-        self.unchanged = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        self.unchanged = tempfile.SpooledTemporaryFile(UNCHANGED_IN_MEMORY)  # noqa: SIM115
+
+    def read_open_rows(self) -> None:
+        """Read the tree's open rows into memory, when there are not too many; call it
+        once, before the first chunk is put."""
+        if 0 < self.open_before <= OPEN_ROWS_IN_MEMORY_MAX:
+            self.open_rows = _OpenRows.read(self)
+        if self.sqlite:
+            self._make_room()
 
     def _make_room(self) -> None:
         """Size SQLite's page cache for the path index pages the capture touches.
@@ -670,12 +884,10 @@ class _CaptureWrite:
 
     def open_rows_between(
         self, low: bytes | None, high: bytes | None
-    ) -> tuple[bytes, bytes, Any] | None:
+    ) -> tuple[bytes, bytes] | None:
         """The open rows with path digests from ``low`` up to ``high`` (open ends for
-        None): digests and state digests end to end, and their ids as an array; None
-        when a digest is not of the usual size."""
-        import numpy as np
-
+        None): their path and state digests end to end; None when a digest is not of
+        the usual size."""
         mark = self.sql.mark
         where = f"tree_id = {mark} AND valid_to IS NULL"
         params: list[Any] = [self.tree_id]
@@ -686,35 +898,29 @@ class _CaptureWrite:
             where += f" AND path_digest < {mark}"
             params.append(high)
         if self.sqlite:
-            # One packed row (see _open_rows_packed), the ids as fixed-width hex.
-            packed, ids, count, usual = self._query(
-                "SELECT CAST(group_concat(path_digest || state_digest, '') AS BLOB),"
-                " group_concat(printf('%016x', id), ''), count(*),"
-                f" sum(length(path_digest) = {PATH_KEY_BYTES}"
-                f" AND length(state_digest) = {STATE_KEY_BYTES})"
+            # Each column as one blob: one row for the whole range (see
+            # _open_rows_packed), every digest's size told by the shortest and longest.
+            paths, states, count, *sizes = self._query(
+                "SELECT CAST(group_concat(path_digest, '') AS BLOB),"
+                " CAST(group_concat(state_digest, '') AS BLOB), count(*),"
+                " min(length(path_digest)), max(length(path_digest)),"
+                " min(length(state_digest)), max(length(state_digest))"
                 f" FROM node_states WHERE {where}",
                 params,
             )[0]
             if not count:
-                return b"", b"", np.zeros(0, dtype=np.int64)
-            width = PATH_KEY_BYTES + STATE_KEY_BYTES
-            if usual != count or len(packed) != count * width:
+                return b"", b""
+            if sizes != [PATH_KEY_BYTES, PATH_KEY_BYTES, STATE_KEY_BYTES, STATE_KEY_BYTES]:
                 return None
-            rows = np.frombuffer(packed, dtype=np.uint8).reshape(count, width)
-            return (
-                rows[:, :PATH_KEY_BYTES].tobytes(),
-                rows[:, PATH_KEY_BYTES:].tobytes(),
-                np.frombuffer(bytes.fromhex(ids), dtype=">i8").astype(np.int64),
-            )
+            return bytes(paths), bytes(states)
         found = self._query(
-            f"SELECT path_digest, state_digest, id FROM node_states WHERE {where}", params
+            f"SELECT path_digest, state_digest FROM node_states WHERE {where} ORDER BY path_digest",
+            params,
         )
-        if any(len(pd) != PATH_KEY_BYTES or len(sd) != STATE_KEY_BYTES for pd, sd, _ in found):
+        if any(len(pd) != PATH_KEY_BYTES or len(sd) != STATE_KEY_BYTES for pd, sd in found):
             return None
-        return (
-            b"".join([bytes(pd) for pd, _sd, _id in found]),
-            b"".join([bytes(sd) for _pd, sd, _id in found]),
-            np.array([row_id for _pd, _sd, row_id in found], dtype=np.int64),
+        return b"".join([bytes(pd) for pd, _sd in found]), b"".join(
+            [bytes(sd) for _pd, sd in found]
         )
 
     def _query(self, sql: str, params: Sequence[Any]) -> list[Any]:
@@ -798,14 +1004,28 @@ class _CaptureWrite:
                 found[row_id] = (bytes(dd), acl)
         return found
 
+    def _ids(self, keys: list[bytes]) -> list[int]:
+        """The ids of the open rows of these path digests, which must all have one."""
+        found = self._open_rows(keys)
+        if len(found) != len(set(keys)):
+            raise ConcurrentWriteError(
+                "another writer changed the node_states of this tree while it was being"
+                f" written ({len(keys) - len(found)} open rows went away); nothing was"
+                " written, run it again"
+            )
+        return [found[key][0] for key in keys]
+
     def _changes(self, chunk: _Chunk) -> list[tuple[_Node, int]]:
         """The chunk's nodes whose state differs from their open row, or that have
         none, with that row's id (-1 for none). Open rows found unchanged count as
         matched, and without the open rows in memory their ids are spooled."""
         nodes = chunk.nodes
         if self.open_rows is not None:
-            positions, previous = self.open_rows.match(chunk)
-            return [(nodes[i], row_id) for i, row_id in zip(positions, previous, strict=True)]
+            positions, replaced = self.open_rows.match(chunk)
+            changed = [nodes[i] for i in positions]
+            pairs = list(zip(changed, replaced, strict=True))
+            ids = iter(self._ids([node[3] for node, old in pairs if old]))
+            return [(node, next(ids) if old else -1) for node, old in pairs]
         if not self.open_before:
             return [(node, -1) for node in nodes]
         open_rows = self._open_rows([node[3] for node in nodes])
@@ -919,7 +1139,7 @@ class _CaptureWrite:
     def finish(self) -> None:
         """Close the open rows no chunk matched: their paths are gone."""
         if self.open_rows is not None:
-            gone = self.open_rows.unmatched()
+            gone = self._ids(self.open_rows.unmatched())
             self.removed = len(gone)
             self._close(gone, len(gone))
             return

@@ -19,6 +19,7 @@ from __future__ import annotations
 import struct
 from collections import namedtuple
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from kazoo.exceptions import EXCEPTIONS
@@ -36,6 +37,7 @@ from kazoo.protocol.serialization import (
 )
 
 from zkdrift.model import WireStat
+from zkdrift.wire import node_at
 
 # addWatch modes (ZooKeeper's AddWatchMode).
 PERSISTENT = 0
@@ -93,8 +95,9 @@ _NO_NODE = -101
 _HEAD = struct.Struct("!iBi")  # MultiHeader: type, done, err
 _INT = struct.Struct("!i")
 _OP = struct.Struct("!iBii")  # MultiHeader, then the path's length
-# A GetDataResponse's Stat and the MultiHeader after it, in one unpack.
-_STAT_HEAD = struct.Struct("!qqqqiiiqiiqiBi")
+# From a GetDataResponse's Stat: its numChildren, then the next MultiHeader's type and
+# done (the Stat is 68 bytes, numChildren at 56).
+_TAIL = struct.Struct("!56xi8xiB")
 _END = _HEAD.pack(-1, True, -1)
 
 NUM_CHILDREN = 9  # a WireStat's numChildren
@@ -137,45 +140,66 @@ def _error(buf: bytes, offset: int) -> Exception | None:
     return None if code == _NO_NODE else EXCEPTIONS[code]()
 
 
+@dataclass(slots=True)
+class DataAnswer:
+    """A multiRead of ``getData`` answered, left as the bytes it came in: for every
+    path in order, where its GetDataResponse starts in ``buf`` (decoded with
+    :func:`zkdrift.wire.node_at`) and its ``numChildren``; ``failures`` maps the
+    positions of paths without one to None for a node that is gone, or to a
+    kazoo exception instance for any other error of that operation alone
+    (their start and children are -1 and 0)."""
+
+    buf: bytes
+    starts: list[int]
+    children: list[int]
+    failures: dict[int, Exception | None]
+
+    def results(self) -> list[DataResult]:
+        """Every path's answer decoded: ``(data, WireStat)``, None or the error."""
+        return [
+            self.failures[i] if i in self.failures else node_at(self.buf, start)
+            for i, start in enumerate(self.starts)
+        ]
+
+
 class DataReads(_Reads):
-    """``getData`` of every path. The response holds, per path in order,
-    ``(data, WireStat)``, None for a node that is gone, or a kazoo exception
-    instance for any other error of that operation alone."""
+    """``getData`` of every path, answered as a :class:`DataAnswer`. The answer is
+    scanned, not decoded (kazoo's connection thread runs this for every batch): no
+    value is copied and no stat unpacked beyond its ``numChildren``."""
 
     op = GET_DATA
     __slots__ = ()
 
     @classmethod
-    def deserialize(cls, buf: bytes, offset: int) -> list[DataResult]:
+    def deserialize(cls, buf: bytes, offset: int) -> DataAnswer:
         if not isinstance(buf, bytes):
             buf = bytes(buf)
-        results: list[DataResult] = []
-        append = results.append
+        starts: list[int] = []
+        children: list[int] = []
+        failures: dict[int, Exception | None] = {}
+        add_start, add_children = starts.append, children.append
         unpack_int, unpack_head = _INT.unpack_from, _HEAD.unpack_from
-        unpack_stat = _STAT_HEAD.unpack_from
+        unpack_tail = _TAIL.unpack_from
         kind, done, _err = unpack_head(buf, offset)
         offset += 9
         while not done:
             if kind == GET_DATA:
+                add_start(offset)
                 length = unpack_int(buf, offset)[0]
-                offset += 4
-                if length > 0:
-                    data = buf[offset : offset + length]
-                    offset += length
-                else:
-                    data = b""
-                fields = unpack_stat(buf, offset)
+                offset += 4 + length if length > 0 else 4
+                count, kind, done = unpack_tail(buf, offset)
+                add_children(count)
                 offset += 77
-                append((data, fields[:11]))
-                kind, done = fields[11], fields[12]
                 continue
             if kind != _ERROR:  # pragma: no cover - the server only answers what was asked
                 raise ValueError(f"unexpected multiRead result type {kind}")
-            append(_error(buf, offset))
+            failures[len(starts)] = _error(buf, offset)
+            add_start(-1)
+            add_children(0)
             offset += 4
             kind, done, _err = unpack_head(buf, offset)
             offset += 9
-        return results
+        return DataAnswer(buf, starts, children, failures)
 
 
 class ChildReads(_Reads):

@@ -32,6 +32,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import compress
 from typing import Any, TypeVar
 
 from kazoo.client import KazooClient
@@ -48,7 +49,8 @@ from kazoo.protocol.states import KazooState
 from zkdrift.errors import RootNotFoundError, ZkDriftError
 from zkdrift.model import Acl, LiveNode, Stat, TreeState, Znode
 from zkdrift.paths import InvalidPathError, join, matches_any, validate_path
-from zkdrift.zk.protocol import NUM_CHILDREN, ChildReads, DataReads, multi_read_async
+from zkdrift.wire import WireNodes
+from zkdrift.zk.protocol import ChildReads, DataReads, multi_read_async
 
 
 class ZkReadError(ZkDriftError):
@@ -232,7 +234,7 @@ class _TreeRead:
 
     def _stream(
         self, paths: Sequence[str], request: Callable[[Sequence[str]], Any]
-    ) -> Iterator[tuple[Sequence[str], list[Any]]]:
+    ) -> Iterator[tuple[Sequence[str], Any]]:
         """Multi-read ``paths`` in batches, a few in flight; yields ``(batch, results)``
         in order. After a lost connection it waits for the session, syncs, and sends
         again from the first batch not yet yielded: nothing is yielded twice."""
@@ -261,7 +263,7 @@ class _TreeRead:
                 self.await_session()
                 self.sync()
 
-    def batches(self) -> Iterator[list[LiveNode]]:
+    def batches(self) -> Iterator[Sequence[LiveNode]]:
         """The tree as batches of nodes, read level by level."""
         key = connection_key(self.client)
         if key not in _NO_MULTIREAD:
@@ -282,28 +284,32 @@ class _TreeRead:
         for i in range(0, len(paths), BATCH):
             yield [(p, found[p][0], tuple(found[p][1]), None) for p in paths[i : i + BATCH]]
 
-    def batched(self) -> Iterator[list[LiveNode]]:
+    def batched(self) -> Iterator[WireNodes]:
         """Level by level: getData for a level, then getChildren where numChildren > 0.
 
         Memory holds one level's paths, the next level's, and the batches in flight.
+        Each batch is yielded as the bytes ZooKeeper sent (:class:`WireNodes`):
+        nodes are decoded by whoever needs them, not here.
         """
         excludes = self.excludes
         level: list[str] = [self.root]
         while level:
             with_children: list[str] = []
-            for batch, results in self._stream(level, DataReads):
-                nodes: list[LiveNode] = []
-                for path, result in zip(batch, results, strict=True):
-                    if result is None:
-                        continue  # deleted mid-walk
-                    if isinstance(result, Exception):
-                        raise ZkReadError(f"reading {path!r} failed: {result!r}") from result
-                    data, stat = result
-                    nodes.append((path, data, stat, None))
-                    if stat[NUM_CHILDREN] > 0:
-                        with_children.append(path)
-                if nodes:
-                    yield nodes
+            for batch, answer in self._stream(level, DataReads):
+                paths, starts, children = batch, answer.starts, answer.children
+                if answer.failures:
+                    for i, failure in answer.failures.items():
+                        if failure is not None:
+                            path = batch[i]
+                            raise ZkReadError(f"reading {path!r} failed: {failure!r}") from failure
+                    # Nodes deleted mid-walk are left out.
+                    kept = [i for i in range(len(batch)) if i not in answer.failures]
+                    paths = [batch[i] for i in kept]
+                    starts = [starts[i] for i in kept]
+                    children = [children[i] for i in kept]
+                if paths:
+                    yield WireNodes(paths, answer.buf, starts)
+                    with_children.extend(compress(paths, children))
             level = []
             for batch, listing in self._stream(with_children, ChildReads):
                 for path, children in zip(batch, listing, strict=True):
@@ -408,7 +414,7 @@ class TreeStream:
         self.read_seconds = 0.0
         self.count = 0
 
-    def __iter__(self) -> Iterator[list[LiveNode]]:
+    def __iter__(self) -> Iterator[Sequence[LiveNode]]:
         batches = self._batches()
         clock = time.perf_counter
         while True:
@@ -421,7 +427,7 @@ class TreeStream:
             self.read_seconds += clock() - t0
             yield batch
 
-    def _batches(self) -> Iterator[list[LiveNode]]:
+    def _batches(self) -> Iterator[Sequence[LiveNode]]:
         root, client = self.root, self.client
         try:
             validate_path(root)
@@ -439,9 +445,9 @@ class TreeStream:
                     if not seen_root:
                         break
                 if self.with_acl:
-                    paths = [node[0] for node in batch]
-                    acls = read.retrying(partial(_acls_of, read, paths))
-                    batch = [(p, d, s, acls.get(p)) for p, d, s, _ in batch]
+                    nodes = list(batch)
+                    acls = read.retrying(partial(_acls_of, read, [node[0] for node in nodes]))
+                    batch = [(p, d, s, acls.get(p)) for p, d, s, _ in nodes]
                 self.count += len(batch)
                 if self.progress is not None:
                     self.progress(self.count)
