@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from zkdrift.reconcile.planning import (
     recorded_guards,
 )
 from zkdrift.scope import Scope
-from zkdrift.store import bulk, compare
+from zkdrift.store import bulk, compare, keysets
 from zkdrift.store import desired as desired_store
 from zkdrift.store import snapshots as snapshot_store
 from zkdrift.store import trees as tree_store
@@ -125,6 +126,8 @@ class Case:
 
 
 CASES = [
+    # No scope rule and no ACL: on SQLite the trees are compared as arrays of keys.
+    Case("whole"),
     Case("plain", excludes=["/app/excluded"]),
     Case("acl", excludes=["/app/excluded"], capture_acl=True),
     Case("default-acl", capture_acl=True, default_acl=True),
@@ -218,9 +221,31 @@ def rows_by(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     return str(request.param)
 
 
+@pytest.fixture(params=["arrays", "rows"])
+def compared_by(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, app: App
+) -> Iterator[str]:
+    """On SQLite, trees no scope rule narrows are compared as arrays of keys; the
+    same comparison row by row (as every other store does it) finds the same."""
+    arrays: list[object] = []
+    if request.param == "rows":
+        monkeypatch.setattr(keysets, "key_arrays", lambda *_args: None)
+    else:
+        original = keysets.key_arrays
+        monkeypatch.setattr(
+            keysets, "key_arrays", lambda *args: arrays.append(original(*args)) or arrays[-1]
+        )
+    yield str(request.param)
+    case = request.node.callspec.params["case"]
+    sqlite = app.db.engine.dialect.name == "sqlite"
+    arrays_used = any(keys is not None for keys in arrays)
+    narrowed = bool(case.excludes or case.includes or case.capture_acl)
+    assert arrays_used == (request.param == "arrays" and not narrowed and sqlite)
+
+
 @pytest.mark.parametrize("case", [c for c in CASES if not c.live_missing], ids=lambda c: c.name)
 def test_a_streamed_drift_check_finds_what_the_whole_trees_give(
-    app: App, case: Case, ancestors_by: str, rows_by: str
+    app: App, case: Case, ancestors_by: str, rows_by: str, compared_by: str
 ) -> None:
     tree, snapshot_id = record(app, case)
     desired, base, live = whole_trees(app, tree, snapshot_id)
@@ -269,7 +294,7 @@ def test_streamed_snapshot_comparisons_find_what_the_whole_trees_give(app: App) 
 @pytest.mark.parametrize("prune", [False, True])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_a_streamed_plan_is_the_plan_of_the_whole_trees(
-    app: App, case: Case, prune: bool, ancestors_by: str
+    app: App, case: Case, prune: bool, ancestors_by: str, compared_by: str
 ) -> None:
     tree, snapshot_id = record(app, case)
     desired, _base, live = whole_trees(app, tree, snapshot_id)
@@ -635,8 +660,8 @@ def test_sqlite_sorts_a_read_of_the_table_only_for_a_tree_that_is_a_large_part_o
             driver = session.connection().connection.driver_connection
             driver.set_trace_callback(statements.append)  # type: ignore[union-attr]
             try:
-                assert not bulk._scan_beats_index(session, node_states, tree.id)
-                assert bulk._scan_beats_index(
+                assert not bulk.scan_beats_index(session, node_states, tree.id)
+                assert bulk.scan_beats_index(
                     session, node_states, tree_store.get_tree(session, big.name).id
                 )
                 by_index = list(snapshot_store.iter_node_keys(session, tree, small_snapshot))

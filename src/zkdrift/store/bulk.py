@@ -100,14 +100,14 @@ def ordered_rows(
 
     With ``tree_id`` (the tree ``query`` selects from its only table), SQLite
     reads that table in order and sorts, instead of following the index, when
-    the tree holds a large part of it (see :func:`_scan_beats_index`).
+    the tree holds a large part of it (see :func:`scan_beats_index`).
     """
     connection = session.connection()
     if connection.dialect.name == "sqlite":
         table = None
         if tree_id is not None:
             (table,) = query.get_final_froms()
-            if not _scan_beats_index(session, table, tree_id):
+            if not scan_beats_index(session, table, tree_id):
                 table = None
         # Chained in C: a million rows pass through no Python frame of ours here.
         return chain.from_iterable(
@@ -117,11 +117,11 @@ def ordered_rows(
 
 
 # The share of a table's rows one tree must hold for SQLite to read the whole table
-# and sort, rather than follow the tree's index to each row (see _scan_beats_index).
+# and sort, rather than follow the tree's index to each row (see scan_beats_index).
 SCAN_SHARE = 0.25
 
 
-def _scan_beats_index(session: Session, table: Any, tree_id: int) -> bool:
+def scan_beats_index(session: Session, table: Any, tree_id: int) -> bool:
     """Whether reading all of ``table`` and sorting beats following an index in key
     order to the rows of one tree, on SQLite.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Set
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
@@ -19,6 +19,7 @@ from zkdrift.diff import NodeKey, covered, differing
 from zkdrift.model import Znode
 from zkdrift.scope import PathFilter
 from zkdrift.store import desired as desired_store
+from zkdrift.store import keysets
 from zkdrift.store import snapshots as snapshot_store
 from zkdrift.store.models import Tree
 
@@ -208,6 +209,12 @@ def differences(
     :func:`zkdrift.diff.differing` for what differs). With ``left_ancestors`` /
     ``right_ancestors`` that side's counts also collect the ancestors of its nodes
     (see :func:`ancestors_among`)."""
+    if not (compare_acl or unread_acl) and (
+        left_view.keeps_every_persistent_node and right_view.keeps_every_persistent_node
+    ):
+        found = _by_arrays(session, tree, (left, left_view), (right, right_view))
+        if found is not None:
+            return found
     left_counts = Counts(tree.root)
     right_counts = Counts(tree.root)
     if left_ancestors:
@@ -240,4 +247,65 @@ def differences(
         left_counts=left_counts,
         right_counts=right_counts,
         paths=every,
+    )
+
+
+def _by_arrays(
+    session: Session,
+    tree: Tree,
+    left: tuple[Side | None, PathFilter],
+    right: tuple[Side | None, PathFilter],
+) -> Differences | None:
+    """:func:`differences` from both trees' keys as arrays (see
+    :mod:`zkdrift.store.keysets`), for views that leave no persistent node out and
+    no ACL compared; None where the arrays cannot be had (the caller then compares
+    row by row). Ancestors are not collected: the questions about them are
+    answered by streams of paths (see :func:`ancestors_among`)."""
+    sides: list[tuple[Side | None, keysets.KeyArrays]] = []
+    for side, view in (left, right):
+        keys = (
+            keysets.no_keys()
+            if side is None
+            else keysets.key_arrays(session, side.kind, tree.id, side.id)
+        )
+        if keys is None:
+            return None
+        sides.append((side, keys.kept(view.keep_ephemeral)))
+    (left_side, left_keys), (right_side, right_keys) = sides
+    matched = keysets.match(left_keys, right_keys)
+
+    def paths_at(side: Side | None, keys: keysets.KeyArrays, positions: Any) -> set[str]:
+        if side is None or not len(positions):
+            return set()
+        digests = keys.digests(positions)
+        return set(keysets.paths_of(session, side.kind, tree.id, side.id, digests))
+
+    left_only = paths_at(left_side, left_keys, matched.left_only)
+    right_only = paths_at(right_side, right_keys, matched.right_only)
+    changed = paths_at(right_side, right_keys, matched.changed)
+    every = changed | left_only | right_only
+    return Differences(
+        left=load(session, tree, left_side, every),
+        right=load(session, tree, right_side, every),
+        left_only=left_only,
+        right_only=right_only,
+        left_counts=_counted(tree.root, left_keys),
+        right_counts=_counted(tree.root, right_keys),
+        paths=every,
+    )
+
+
+def _counted(root: str, keys: keysets.KeyArrays) -> Counts:
+    """:class:`Counts` of the nodes ``keys`` holds (no ancestors collected)."""
+    at = keys.find(root)
+    has_root = at >= 0
+    has_persistent_root = has_root and not bool(keys.ephemeral[at])
+    nodes = len(keys)
+    persistent = nodes - int(keys.ephemeral.sum())
+    return Counts(
+        root,
+        nodes=nodes,
+        below_root=nodes - has_root,
+        persistent=persistent,
+        persistent_below_root=persistent - has_persistent_root,
     )
