@@ -29,13 +29,24 @@ from zkdrift.errors import InvalidInputError, UnknownTreeError
 from zkdrift.reconcile import adopt
 from zkdrift.snapshot import take_snapshot
 from zkdrift.store import trees as tree_store
-from zkdrift.store.models import DriftRun
+from zkdrift.store.models import DriftRun, Snapshot
 from zkdrift.trees import TreeSpec, add_tree
 
 
 def run_started(app: App, run_id: int) -> pd.Timestamp:
     with app.db.session() as session:
         value = session.scalar(select(DriftRun.started_at).where(DriftRun.id == run_id))
+    return pd.Timestamp(value)
+
+
+def run_snapshot(app: App, run_id: int) -> int:
+    with app.db.session() as session:
+        return int(session.scalar(select(DriftRun.snapshot_id).where(DriftRun.id == run_id)) or 0)
+
+
+def snapshot_started(app: App, snapshot_id: int) -> pd.Timestamp:
+    with app.db.session() as session:
+        value = session.scalar(select(Snapshot.started_at).where(Snapshot.id == snapshot_id))
     return pd.Timestamp(value)
 
 
@@ -328,7 +339,12 @@ def test_open_drift_detail_shows_desired_and_live_values_but_never_a_secret(
     # Changed by hand: zkdrift says so, and when a snapshot first saw the live value.
     timeout = rows.loc["/app/billing/timeout", "last_changed_by"]
     assert timeout.startswith("outside zkdrift, first seen ")
-    assert vocabulary.utc_text(run_started(app, runs[1])) in timeout
+    seen = re.fullmatch(r"outside zkdrift, first seen (.+) \(snapshot (\d+)\)", timeout)
+    assert seen is not None
+    # The snapshot the second check took: taken when that check ran.
+    assert int(seen[2]) == run_snapshot(app, runs[1])
+    assert seen[1] == vocabulary.utc_text(snapshot_started(app, int(seen[2])))
+    assert abs(snapshot_started(app, int(seen[2])) - run_started(app, runs[1])).total_seconds() < 5
     assert all(isinstance(v, str) for v in detail.to_numpy().ravel())
     oldest = reports.open_drift_detail(app, "app", limit=2).drop(columns=["age"])
     assert oldest.to_dict("records") == detail.head(2).drop(columns=["age"]).to_dict("records")
