@@ -298,7 +298,11 @@ def capture_snapshot(
         # The read is under way while the open rows are read: the reader thread goes
         # on until its chunks fill the room it has, more room while the rows are read.
         reading = 0 < write.open_before <= OPEN_ROWS_IN_MEMORY_MAX
-        with contextlib.closing(_prepared(live, 2 * PREFETCH if reading else PREFETCH)) as chunks:
+        # A tree that was large last time gets its digest worker from the start
+        # (ACLs come as decoded nodes, digested here).
+        large = write.open_before > DIGEST_WORKER_AFTER and not with_acl
+        prefetch = 2 * PREFETCH if reading else PREFETCH
+        with contextlib.closing(_prepared(live, prefetch, worker_first=large)) as chunks:
             first = next(chunks, None)
             write.read_open_rows()
             for chunk in chunks if first is None else chain([first], chunks):
@@ -579,12 +583,15 @@ class _Digesting:
         self.worker.close(grace)
 
 
-def _prepared(live: LiveBatches, prefetch: int = 0) -> Generator[_Chunk, None, None]:
+def _prepared(
+    live: LiveBatches, prefetch: int = 0, *, worker_first: bool = False
+) -> Generator[_Chunk, None, None]:
     """``live`` in chunks of :data:`CAPTURE_CHUNK` nodes with their digests, read and
     digested by a thread of its own while the caller writes the chunks before:
     the database's work (which releases the GIL) overlaps ZooKeeper's and the
-    hashing. Past :data:`DIGEST_WORKER_AFTER` nodes, the digests are worked out
-    by a digest worker, a process on another core (:mod:`zkdrift.store.digests`).
+    hashing. Past :data:`DIGEST_WORKER_AFTER` nodes (from the first, with
+    ``worker_first``), the digests are worked out by a digest worker, a process
+    on another core (:mod:`zkdrift.store.digests`).
     At most ``prefetch`` chunks (:data:`PREFETCH` by default) wait, so memory
     stays bounded; an error in the read is raised here, and a caller that stops
     early stops it."""
@@ -619,7 +626,11 @@ def _prepared(live: LiveBatches, prefetch: int = 0) -> Generator[_Chunk, None, N
         try:
             pending: list[LiveNode] = []
             read = 0
-            tried = False  # to start a worker
+            tried = worker_first  # to start a worker
+            if worker_first:
+                worker = digesting()
+                if worker is None and stop.is_set():
+                    return
             for batch in live:
                 if stop.is_set():
                     return
