@@ -302,7 +302,10 @@ def capture_snapshot(
         # (ACLs come as decoded nodes, digested here).
         large = write.open_before > DIGEST_WORKER_AFTER and not with_acl
         prefetch = 2 * PREFETCH if reading else PREFETCH
-        with contextlib.closing(_prepared(live, prefetch, worker_first=large)) as chunks:
+        # Without open rows in memory every node is written, or looked up: decoded
+        # by the thread that collects the digests, not by this one.
+        ready = _prepared(live, prefetch, worker_first=large, decoded=not reading)
+        with contextlib.closing(ready) as chunks:
             first = next(chunks, None)
             write.read_open_rows()
             for chunk in chunks if first is None else chain([first], chunks):
@@ -496,10 +499,12 @@ class _WireChunkNodes(Sequence[_Node]):
         )
 
 
-def _wire_chunk(parts: Sequence[WireNodes], done: Sequence[Digests]) -> _Chunk:
+def _wire_chunk(parts: Sequence[WireNodes], done: Sequence[Digests], decoded: bool) -> _Chunk:
+    """A chunk of these batches and their digests; with ``decoded``, its nodes decoded
+    here (every one is going to be written), not by the writer."""
     nodes = _WireChunkNodes(parts, done)
     return _Chunk(
-        nodes,
+        list(nodes) if decoded else nodes,
         nodes.path_keys,
         nodes.state_keys,
         sum(d.total for d in done),
@@ -522,7 +527,8 @@ class _Digesting:
     the chunks they make. Batches that are not :class:`WireNodes` are digested here
     and take their turn among the others."""
 
-    def __init__(self, offer: Callable[[Any], bool]) -> None:
+    def __init__(self, offer: Callable[[Any], bool], decoded: bool) -> None:
+        self.decoded = decoded
         self.worker = DigestWorker()
         self.inflight: queue.Queue[Any] = queue.Queue()
         # Batches sent and not yet answered: what memory holds of them is bounded by
@@ -565,7 +571,7 @@ class _Digesting:
                     if count < CAPTURE_CHUNK:
                         continue
                 if parts:
-                    if not offer(_wire_chunk(parts, done)):
+                    if not offer(_wire_chunk(parts, done, self.decoded)):
                         return
                     parts, done, count = [], [], 0
                 if isinstance(item, _Chunk) and not offer(item):
@@ -584,14 +590,15 @@ class _Digesting:
 
 
 def _prepared(
-    live: LiveBatches, prefetch: int = 0, *, worker_first: bool = False
+    live: LiveBatches, prefetch: int = 0, *, worker_first: bool = False, decoded: bool = False
 ) -> Generator[_Chunk, None, None]:
     """``live`` in chunks of :data:`CAPTURE_CHUNK` nodes with their digests, read and
     digested by a thread of its own while the caller writes the chunks before:
     the database's work (which releases the GIL) overlaps ZooKeeper's and the
     hashing. Past :data:`DIGEST_WORKER_AFTER` nodes (from the first, with
     ``worker_first``), the digests are worked out by a digest worker, a process
-    on another core (:mod:`zkdrift.store.digests`).
+    on another core (:mod:`zkdrift.store.digests`); with ``decoded`` (every node
+    is to be written), the nodes come decoded too, while the caller writes.
     At most ``prefetch`` chunks (:data:`PREFETCH` by default) wait, so memory
     stays bounded; an error in the read is raised here, and a caller that stops
     early stops it."""
@@ -614,7 +621,7 @@ def _prepared(
             if stop.is_set():
                 return None
             try:
-                started.append(_Digesting(offer))
+                started.append(_Digesting(offer, decoded))
             except OSError as exc:  # no process to be had: digested here, as before
                 log.warning("digests worked out in this process: no digest worker (%s)", exc)
                 return None
