@@ -238,10 +238,24 @@ def differences(
             right_only.add(rrow[1])
         else:
             changed.add(rrow[1])
+    return _loaded(
+        session, tree, (left, left_only, left_counts), (right, right_only, right_counts), changed
+    )
+
+
+def _loaded(
+    session: Session,
+    tree: Tree,
+    left: tuple[Side | None, set[str], Counts],
+    right: tuple[Side | None, set[str], Counts],
+    changed: set[str],
+) -> Differences:
+    """The differences found, with both sides' nodes at every differing path loaded."""
+    (left_side, left_only, left_counts), (right_side, right_only, right_counts) = left, right
     every = changed | left_only | right_only
     return Differences(
-        left=load(session, tree, left, every),
-        right=load(session, tree, right, every),
+        left=load(session, tree, left_side, every),
+        right=load(session, tree, right_side, every),
         left_only=left_only,
         right_only=right_only,
         left_counts=left_counts,
@@ -283,15 +297,12 @@ def _by_arrays(
     left_only = paths_at(left_side, left_keys, matched.left_only)
     right_only = paths_at(right_side, right_keys, matched.right_only)
     changed = paths_at(right_side, right_keys, matched.changed)
-    every = changed | left_only | right_only
-    return Differences(
-        left=load(session, tree, left_side, every),
-        right=load(session, tree, right_side, every),
-        left_only=left_only,
-        right_only=right_only,
-        left_counts=_counted(tree.root, left_keys),
-        right_counts=_counted(tree.root, right_keys),
-        paths=every,
+    return _loaded(
+        session,
+        tree,
+        (left_side, left_only, _counted(tree.root, left_keys)),
+        (right_side, right_only, _counted(tree.root, right_keys)),
+        changed,
     )
 
 

@@ -716,7 +716,7 @@ SQLITE_CACHE_MAX_KIB = 128 * 1024
 LOOKUP_CHUNK = CAPTURE_CHUNK
 
 
-# Open rows matched in memory (:class:`_OpenRows`) up to this many: 29 bytes each.
+# Open rows matched in memory (:class:`_OpenRows`) up to this many: 21 bytes each.
 # Past it, each chunk looks its open rows up in the database.
 OPEN_ROWS_IN_MEMORY_MAX = 4_000_000
 # The open rows are read in this many ranges of path digests (a range's rows are
@@ -865,8 +865,8 @@ class _CaptureWrite:
         if self.sqlite:
             self.cache_before = self.connection.exec_driver_sql("PRAGMA cache_size").scalar()
         # Without the open rows in memory, the ids of those found unchanged are
-        # spooled to disk: after the last chunk they tell the open rows of removed
-        # paths from those still live.
+        # spooled (to disk past UNCHANGED_IN_MEMORY): after the last chunk they tell
+        # the open rows of removed paths from those still live.
         self.unchanged = tempfile.SpooledTemporaryFile(UNCHANGED_IN_MEMORY)  # noqa: SIM115
 
     def read_open_rows(self) -> None:
