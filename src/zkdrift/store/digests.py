@@ -286,13 +286,16 @@ class DigestWorker:
         return f"it exited with status {code}{said}"
 
     def close(self, grace: float = 0.0) -> None:
-        """Stop the worker, after ``grace`` seconds to exit by itself, and free its pipes."""
-        self.end_input()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=grace)
+        """Stop the worker, after ``grace`` seconds to exit by itself (none: killed at
+        once, so that a thread blocked sending to it returns), and free its pipes."""
+        if grace > 0:
+            self.end_input()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=grace)
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
+        self.end_input()
         with contextlib.suppress(OSError):
             self.answers.close()
         self.errors.close()

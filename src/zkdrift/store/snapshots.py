@@ -625,7 +625,7 @@ def _prepared(
             except OSError as exc:  # no process to be had: digested here, as before
                 log.warning("digests worked out in this process: no digest worker (%s)", exc)
                 return None
-            return started[0]
+            return started[-1]
 
     def produce() -> None:
         worker: _Digesting | None = None
