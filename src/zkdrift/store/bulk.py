@@ -55,8 +55,15 @@ def by_path_digest(
     ``query`` should leave the validity range of its rows out of any index (see
     :func:`not_indexed`): the path digest is what finds a few rows among millions.
     """
+    return by_digest(session, query, column, {path_digest(p) for p in paths})
+
+
+def by_digest(
+    session: Session, query: Select[Any], column: Any, digests: Iterable[str]
+) -> list[Any]:
+    """:func:`by_path_digest` for path digests already worked out (hex)."""
     rows: list[Any] = []
-    for batch in chunks([path_digest(p) for p in set(paths)]):
+    for batch in chunks(list(digests)):
         rows.extend(session.execute(query.where(column.in_(batch))).all())
     return rows
 

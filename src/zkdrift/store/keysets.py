@@ -19,10 +19,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from zkdrift.model import PATH_KEY_BYTES, path_key
-from zkdrift.store.bulk import chunks, scan_beats_index
+from zkdrift.store.bulk import by_digest, not_indexed, scan_beats_index
 from zkdrift.store.models import Configuration, NodeState
 
 _TABLES: dict[str, Any] = {"snapshot": NodeState.__table__, "desired": Configuration.__table__}
@@ -188,18 +189,10 @@ def paths_of(
 ) -> list[str]:
     """The paths of the tree at ``at`` with these path digests."""
     table = _TABLES[kind]
-    found: list[str] = []
-    connection = session.connection()
-    for part in chunks(list(digests)):
-        cursor = connection.connection.cursor()
-        try:
-            cursor.execute(
-                f"SELECT path FROM {table.name} WHERE tree_id = ? AND path_digest IN"
-                f" ({', '.join(['?'] * len(part))}) AND valid_from + 0 <= ?"
-                " AND (valid_to IS NULL OR valid_to > ?)",
-                (tree_id, *part, at, at),
-            )
-            found.extend(path for (path,) in cursor.fetchall())
-        finally:
-            cursor.close()
-    return found
+    query = select(table.c.path).where(
+        table.c.tree_id == tree_id,
+        not_indexed(table.c.valid_from) <= at,
+        or_(table.c.valid_to.is_(None), table.c.valid_to > at),
+    )
+    rows = by_digest(session, query, table.c.path_digest, [d.hex() for d in digests])
+    return [path for (path,) in rows]

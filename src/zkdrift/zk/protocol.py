@@ -100,7 +100,6 @@ _OP = struct.Struct("!iBii")  # MultiHeader, then the path's length
 _TAIL = struct.Struct("!56xi8xiB")
 _END = _HEAD.pack(-1, True, -1)
 
-NUM_CHILDREN = 9  # a WireStat's numChildren
 # One getData's answer: data and stat, None for a node that is gone, or the error.
 DataResult = tuple[bytes, WireStat] | Exception | None
 
