@@ -156,10 +156,11 @@ def capture(out: Path) -> list[Path]:
                 by_key = {a["key"]: a["id"] for a in artifacts if a.get("key")}
                 artifact = f"{ui}/artifacts/artifact"
                 pages = {
-                    "prefect-runs": f"{ui}/runs",
+                    # The V1 run list and deployment pages stay dimmed in headless
+                    # Chromium, half drawn; V2 shows the same.
+                    "prefect-runs": f"{ui}/v2/runs",
                     "prefect-flow-run": f"{ui}/runs/flow-run/{flow_run}",
                     "prefect-flow-run-artifacts": f"{ui}/runs/flow-run/{flow_run}?tab=Artifacts",
-                    # The V1 page stays dimmed in headless Chromium; V2 shows the same.
                     "prefect-deployment": f"{ui}/v2/deployments/deployment/{deployment}",
                     "prefect-drift-artifact": f"{artifact}/{by_key[f'drift-{TREE}']}",
                     "prefect-drift-table": f"{artifact}/{by_key[f'drift-paths-{TREE}']}",
