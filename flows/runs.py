@@ -29,6 +29,7 @@ from prefect.settings import (
     PREFECT_API_URL,
     PREFECT_SERVER_ANALYTICS_ENABLED,
     PREFECT_SERVER_EPHEMERAL_ENABLED,
+    PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
     PREFECT_UI_URL,
     temporary_settings,
 )
@@ -122,6 +123,8 @@ def deployment_parameters(spec: DeploymentSpec, params: BaseModel) -> dict[str, 
 SERVED_WITHIN = dt.timedelta(seconds=60)
 # How long a deployment run may wait to be picked up before running it here instead.
 PICKUP_SECONDS = 45.0
+# How long a temporary local server may take to start, unless Prefect's setting says.
+EPHEMERAL_STARTUP_SECONDS = 120
 
 
 def _served_deployment(name: str) -> Any:
@@ -153,7 +156,14 @@ def run_flow(key: str, values: Mapping[str, Any], *, local: bool = False) -> Run
     url = api_url()
     if url is None:
         # A throwaway server: nothing to report home about.
-        updates = {PREFECT_SERVER_EPHEMERAL_ENABLED: True, PREFECT_SERVER_ANALYTICS_ENABLED: False}
+        updates: dict[Any, Any] = {
+            PREFECT_SERVER_EPHEMERAL_ENABLED: True,
+            PREFECT_SERVER_ANALYTICS_ENABLED: False,
+        }
+        startup = PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
+        if startup.value() == startup.default():
+            # Prefect's 20 s is short for a busy 2-core host creating the server's database.
+            updates[startup] = EPHEMERAL_STARTUP_SECONDS
         with temporary_settings(updates=updates):
             return _run_in_process(ref, params, url=None)
     spec = None if local else deployment_for(key, params)

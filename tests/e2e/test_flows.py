@@ -439,6 +439,34 @@ def test_zkdrift_run_rejects_an_unknown_tree_with_the_known_ones(
     assert "unknown tree 'nope'; known trees: known" in result.stderr
 
 
+@pytest.mark.parametrize(("configured", "expected"), [(None, 120), (7, 7)])
+def test_a_temporary_local_server_gets_time_to_start_unless_prefect_is_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch, configured: int | None, expected: int
+) -> None:
+    from prefect.settings import (
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+        temporary_settings,
+    )
+
+    from zkdrift.flows import runs
+
+    seen: list[int] = []
+
+    def record(ref: object, params: object, *, url: str | None) -> None:
+        seen.append(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+
+    monkeypatch.setattr(runs, "api_url", lambda: None)
+    monkeypatch.setattr(runs, "_run_in_process", record)
+    updates = (
+        {} if configured is None else {PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: configured}
+    )
+    with temporary_settings(updates=updates):
+        runs.run_flow("snapshot", {"trees": []})
+
+    assert seen == [expected]
+    assert PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value() == 20
+
+
 def test_zkdrift_run_without_an_api_url_uses_a_temporary_local_server(
     flow_app: App, zk: KazooClient, zk_chroot: str, prefect_cli_env: dict[str, str]
 ) -> None:

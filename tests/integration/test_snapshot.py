@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 
 import pytest
 from kazoo.client import KazooClient
@@ -283,10 +284,13 @@ def test_a_failed_write_leaves_no_partial_snapshot(
 
 class _Workers:
     """Digest workers started by captures, from the first batch of two nodes; the
-    worker of ``kill_after`` sends is killed right after it."""
+    worker of ``kill_after`` sends is killed right after it. Once ``hold_after`` is
+    set, the reader waits after that many sends of a worker until the worker is
+    gone (or ten seconds passed), so the worker cannot reach the end of the tree."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, kill_after: int = 0) -> None:
         self.started: list[DigestWorker] = []
+        self.hold_after = 0
         monkeypatch.setattr(snapshots, "DIGEST_WORKER_AFTER", 0)
         monkeypatch.setattr(reader, "BATCH", 2)
         workers = self
@@ -299,6 +303,10 @@ class _Workers:
                 workers.started.append(self)
 
             def send(self, nodes: WireNodes) -> None:
+                if workers.hold_after and self.sent == workers.hold_after:
+                    deadline = time.monotonic() + 10
+                    while self.process.poll() is None and time.monotonic() < deadline:
+                        time.sleep(0.01)
                 super().send(nodes)
                 self.sent += 1
                 if self.sent == kill_after:
@@ -337,12 +345,16 @@ def test_a_capture_that_fails_stops_its_digest_worker_and_one_that_ends_lets_it_
     workers = _Workers(monkeypatch)
     first = take_snapshot(app, "app")
     zk.set("/app/billing/timeout", b"99")
+    workers.hold_after = 1
 
-    def explode(*_a: object, **_k: object) -> int:
+    def explode(*_a: object, **_k: object) -> None:
         raise RuntimeError("disk full")
 
     with monkeypatch.context() as m:
-        m.setattr("zkdrift.store.snapshots.store_blob_keys", explode)
+        # The first chunk (one batch) fails while the reader holds the rest of the
+        # tree back: the worker is still waiting for it when the capture stops.
+        m.setattr(snapshots, "CAPTURE_CHUNK", 2)
+        m.setattr(snapshots._CaptureWrite, "put", explode)
         with pytest.raises(RuntimeError, match="disk full"):
             take_snapshot(app, "app")
 
