@@ -291,6 +291,7 @@ class _Workers:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, kill_after: int = 0) -> None:
         self.started: list[DigestWorker] = []
         self.hold_after = 0
+        self.held_too_long = False
         monkeypatch.setattr(snapshots, "DIGEST_WORKER_AFTER", 0)
         monkeypatch.setattr(reader, "BATCH", 2)
         workers = self
@@ -305,7 +306,10 @@ class _Workers:
             def send(self, nodes: WireNodes) -> None:
                 if workers.hold_after and self.sent == workers.hold_after:
                     deadline = time.monotonic() + 10
-                    while self.process.poll() is None and time.monotonic() < deadline:
+                    while self.process.poll() is None:
+                        if time.monotonic() > deadline:
+                            workers.held_too_long = True
+                            break
                         time.sleep(0.01)
                 super().send(nodes)
                 self.sent += 1
@@ -351,14 +355,15 @@ def test_a_capture_that_fails_stops_its_digest_worker_and_one_that_ends_lets_it_
         raise RuntimeError("disk full")
 
     with monkeypatch.context() as m:
-        # The first chunk (one batch) fails while the reader holds the rest of the
+        # The first chunk (the first batch) fails while the reader holds the rest of the
         # tree back: the worker is still waiting for it when the capture stops.
-        m.setattr(snapshots, "CAPTURE_CHUNK", 2)
+        m.setattr(snapshots, "CAPTURE_CHUNK", 1)
         m.setattr(snapshots._CaptureWrite, "put", explode)
         with pytest.raises(RuntimeError, match="disk full"):
             take_snapshot(app, "app")
 
     assert first.added == len(CONFIG)
+    assert not workers.held_too_long  # the capture failed while the worker waited
     assert [w.process.returncode for w in workers.started] == [0, -9]
     assert load_snapshot(app, "app").state["/app/billing/timeout"].data == b"30"
 
