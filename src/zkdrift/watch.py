@@ -231,6 +231,7 @@ class TreeWatcher:
     def _run(self) -> None:
         backoff = 1.0
         while not self._stop.is_set():
+            resyncs = self.resyncs
             try:
                 self._session()
                 backoff = 1.0
@@ -241,6 +242,10 @@ class TreeWatcher:
                 log.info("tree %s is no longer registered: no longer watching it", self.name)
                 return
             except Exception as exc:
+                if self.resyncs > resyncs:
+                    # The session read the tree before it failed: a new failure, not
+                    # one more of a run of them, so the wait starts short again.
+                    backoff = 1.0
                 text = exc if isinstance(exc, ZkDriftError) else zk.describe_error(exc)
                 log.warning("watching tree %s: %s; trying again in %gs", self.name, text, backoff)
                 self._why_start = f"watching again after an error: {text}"
